@@ -1,0 +1,16 @@
+# Extra test targets (packaging, cross-arch...) that `make test` runs after the Go tests.
+TEST_EXTRA ?=
+
+# `make test`: every test a fresh machine can run. CI calls it through .ci/run.
+TEST_TIMEOUT ?= 30m
+
+.PHONY: test
+test: lint pg build ## run every test (starts PostgreSQL; installs what the tests need)
+	DATABASE_URL="$$(scripts/pg.sh url)" PICLOUD_BIN_DIR="$(CURDIR)/$(BIN)" \
+		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	@for t in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
+
+.PHONY: test-go
+test-go: pg build ## run the Go tests only
+	DATABASE_URL="$$(scripts/pg.sh url)" PICLOUD_BIN_DIR="$(CURDIR)/$(BIN)" \
+		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
