@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/pg.sh start|stop|status|url — a throwaway local PostgreSQL for
+# scripts/pg.sh start|stop|status|url|psql [ARGS] — a throwaway local PostgreSQL for
 # `make run` and `make test`. Data lives under $PICLOUD_PG_DIR (default
 # .picloud/pg). Idempotent: start on a running server only prints its URL.
 # Installs Debian's postgresql packages with apt-get when absent and root.
@@ -102,5 +102,6 @@ start) start ;;
 stop) stop ;;
 status) if is_running; then echo "running: $url"; else echo "stopped"; exit 3; fi ;;
 url) echo "$url" ;;
-*) echo "usage: scripts/pg.sh start|stop|status|url" >&2; exit 2 ;;
+psql) shift; bin=$(pgbin) || { log "PostgreSQL is not installed"; exit 1; }; exec "$bin/psql" "$url" "$@" ;;
+*) echo "usage: scripts/pg.sh start|stop|status|url|psql [ARGS]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,366 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/picloud/picloud/supervisor"
+)
+
+// FunctionsChannel is the NOTIFY channel every change to a function is
+// announced on (payload: the function's name), in the transaction of the
+// change, so listeners hear of it only once it is committed.
+const FunctionsChannel = "picloud_functions"
+
+// DefaultMaxAttempts is a function's delivery attempts when deployed
+// without --max-attempts.
+const DefaultMaxAttempts = 5
+
+// Function is a deployed function and its current version. Values returned
+// by FunctionCache are shared: do not modify them.
+type Function struct {
+	Name           string
+	Private        bool
+	MaxAttempts    int
+	CurrentVersion int
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	// Current is the current version. ListFunctions leaves its Source
+	// empty; GetFunction and the cache fill it.
+	Current Version
+}
+
+// Supervisor returns the current version in the form the supervisor runs.
+func (f *Function) Supervisor() supervisor.Function {
+	return supervisor.Function{
+		Name:    f.Name,
+		Version: f.Current.Version,
+		Source:  f.Current.Source,
+		SHA256:  f.Current.SHA256,
+		Limits:  f.Current.Limits,
+	}
+}
+
+// Version is one immutable version of a function.
+type Version struct {
+	Function  string
+	Version   int
+	Source    string // empty in ListVersions; see GetVersion
+	SHA256    string // hex
+	Limits    supervisor.Limits
+	CreatedAt time.Time
+	CreatedBy string // name of the token that deployed it
+}
+
+// DeployParams describe a deploy. Validation of the name, the source and
+// the limits is the caller's job (the API); the store keeps what it is given.
+type DeployParams struct {
+	Name      string
+	Source    string
+	SHA256    string // hex sha256 of Source; computed when empty, checked when set
+	CreatedBy string
+	// Private functions need a token with the invoke scope. Every deploy
+	// sets it to the value given.
+	Private bool
+	// MaxAttempts of event deliveries; 0 means DefaultMaxAttempts on
+	// create and "keep the current value" on a new version.
+	MaxAttempts int
+	// Limits of this version; the zero value means supervisor.DefaultLimits().
+	Limits supervisor.Limits
+}
+
+type deployMode int
+
+const (
+	deployCreate deployMode = iota // the name must be free
+	deployUpdate                   // the function must exist
+	deployEither                   // create or add a version
+)
+
+// CreateFunction creates a function with version 1. ErrConflict if the name
+// is taken.
+func (s *Store) CreateFunction(ctx context.Context, p DeployParams) (*Function, error) {
+	f, _, err := s.deploy(ctx, p, deployCreate)
+	return f, err
+}
+
+// DeployVersion adds a new immutable version to an existing function and
+// makes it current. ErrNotFound if the function does not exist.
+func (s *Store) DeployVersion(ctx context.Context, p DeployParams) (*Function, error) {
+	f, _, err := s.deploy(ctx, p, deployUpdate)
+	return f, err
+}
+
+// Deploy creates the function, or adds a new version if it exists; created
+// says which happened.
+func (s *Store) Deploy(ctx context.Context, p DeployParams) (f *Function, created bool, err error) {
+	return s.deploy(ctx, p, deployEither)
+}
+
+func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*Function, bool, error) {
+	sum := sha256.Sum256([]byte(p.Source))
+	hexSum := hex.EncodeToString(sum[:])
+	if p.SHA256 == "" {
+		p.SHA256 = hexSum
+	} else if p.SHA256 != hexSum {
+		return nil, false, fmt.Errorf("deploy %s: sha256 %s does not match the source: %w", p.Name, p.SHA256, ErrInvalid)
+	}
+	if p.Limits == (supervisor.Limits{}) {
+		p.Limits = supervisor.DefaultLimits()
+	}
+	limits, err := encodeLimits(p.Limits)
+	if err != nil {
+		return nil, false, err
+	}
+	var f *Function
+	created := false
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		version := 1
+		if mode != deployUpdate {
+			maxAttempts := p.MaxAttempts
+			if maxAttempts == 0 {
+				maxAttempts = DefaultMaxAttempts
+			}
+			tag, err := tx.Exec(ctx, `INSERT INTO functions (name, private, max_attempts, current_version)
+				VALUES ($1, $2, $3, 1) ON CONFLICT (name) DO NOTHING`, p.Name, p.Private, maxAttempts)
+			if err != nil {
+				return interpretError(err, "insert function")
+			}
+			created = tag.RowsAffected() == 1
+			if !created && mode == deployCreate {
+				return fmt.Errorf("function %s: %w", p.Name, ErrConflict)
+			}
+		}
+		if !created {
+			// Lock the function so concurrent deploys number their
+			// versions one after the other.
+			var cur int
+			err := tx.QueryRow(ctx, `SELECT current_version FROM functions WHERE name = $1 FOR UPDATE`, p.Name).Scan(&cur)
+			if err != nil {
+				return interpretError(err, "function "+p.Name)
+			}
+			if err := tx.QueryRow(ctx, `SELECT max(version) + 1 FROM function_versions WHERE function = $1`, p.Name).Scan(&version); err != nil {
+				return interpretError(err, "next version of "+p.Name)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE functions SET current_version = $2, private = $3,
+				max_attempts = CASE WHEN $4 > 0 THEN $4 ELSE max_attempts END, updated_at = now()
+				WHERE name = $1`, p.Name, version, p.Private, p.MaxAttempts); err != nil {
+				return interpretError(err, "update function "+p.Name)
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6)`, p.Name, version, p.Source, p.SHA256, limits, p.CreatedBy); err != nil {
+			return interpretError(err, fmt.Sprintf("insert version %d of %s", version, p.Name))
+		}
+		if err := notifyFunction(ctx, tx, p.Name); err != nil {
+			return err
+		}
+		f, err = getFunction(ctx, tx, p.Name)
+		return err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("deploy %s: %w", p.Name, err)
+	}
+	return f, created, nil
+}
+
+func notifyFunction(ctx context.Context, tx pgx.Tx, name string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, FunctionsChannel, name); err != nil {
+		return interpretError(err, "notify change of "+name)
+	}
+	return nil
+}
+
+// querier is what pgxpool.Pool, pgx.Conn and pgx.Tx have in common.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+const functionColumns = `f.name, f.private, f.max_attempts, f.current_version, f.created_at, f.updated_at,
+	v.sha256, v.limits, v.created_at, v.created_by`
+
+func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
+	var f Function
+	var limits []byte
+	dest := []any{&f.Name, &f.Private, &f.MaxAttempts, &f.CurrentVersion, &f.CreatedAt, &f.UpdatedAt,
+		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy}
+	if withSource {
+		dest = append(dest, &f.Current.Source)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	l, err := decodeLimits(limits)
+	if err != nil {
+		return nil, err
+	}
+	f.Current.Function, f.Current.Version, f.Current.Limits = f.Name, f.CurrentVersion, l
+	return &f, nil
+}
+
+func getFunction(ctx context.Context, q querier, name string) (*Function, error) {
+	row := q.QueryRow(ctx, `SELECT `+functionColumns+`, v.source
+		FROM functions f JOIN function_versions v ON v.function = f.name AND v.version = f.current_version
+		WHERE f.name = $1`, name)
+	f, err := scanFunction(row, true)
+	if err != nil {
+		return nil, interpretError(err, "function "+name)
+	}
+	return f, nil
+}
+
+// GetFunction returns the function with its current version's source.
+// ErrNotFound if it does not exist.
+func (s *Store) GetFunction(ctx context.Context, name string) (*Function, error) {
+	return getFunction(ctx, s.pool, name)
+}
+
+// ListFunctions returns every function by name, with the current version's
+// metadata but not its source.
+func (s *Store) ListFunctions(ctx context.Context) ([]*Function, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+functionColumns+`
+		FROM functions f JOIN function_versions v ON v.function = f.name AND v.version = f.current_version
+		ORDER BY f.name`)
+	if err != nil {
+		return nil, interpretError(err, "list functions")
+	}
+	defer rows.Close()
+	var out []*Function
+	for rows.Next() {
+		f, err := scanFunction(rows, false)
+		if err != nil {
+			return nil, interpretError(err, "scan function")
+		}
+		out = append(out, f)
+	}
+	return out, interpretError(rows.Err(), "list functions")
+}
+
+// DeleteFunction deletes a function, its versions and its key-value data
+// (its invocation records stay until retention prunes them). ErrNotFound if
+// it does not exist.
+func (s *Store) DeleteFunction(ctx context.Context, name string) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM functions WHERE name = $1`, name)
+		if err != nil {
+			return interpretError(err, "delete function")
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM kv WHERE function = $1`, name); err != nil {
+			return interpretError(err, "delete kv data")
+		}
+		return notifyFunction(ctx, tx, name)
+	})
+	if err != nil {
+		return fmt.Errorf("delete function %s: %w", name, err)
+	}
+	return nil
+}
+
+const versionColumns = `function, version, sha256, limits, created_at, created_by`
+
+func scanVersion(row pgx.Row, withSource bool) (Version, error) {
+	var v Version
+	var limits []byte
+	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy}
+	if withSource {
+		dest = append(dest, &v.Source)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return v, err
+	}
+	l, err := decodeLimits(limits)
+	v.Limits = l
+	return v, err
+}
+
+// ListVersions returns a function's versions, newest first, without their
+// source. ErrNotFound if the function does not exist.
+func (s *Store) ListVersions(ctx context.Context, name string) ([]Version, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+versionColumns+` FROM function_versions
+		WHERE function = $1 ORDER BY version DESC`, name)
+	if err != nil {
+		return nil, interpretError(err, "list versions of "+name)
+	}
+	defer rows.Close()
+	var out []Version
+	for rows.Next() {
+		v, err := scanVersion(rows, false)
+		if err != nil {
+			return nil, interpretError(err, "scan version")
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, interpretError(err, "list versions of "+name)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("function %s: %w", name, ErrNotFound)
+	}
+	return out, nil
+}
+
+// GetVersion returns one version with its source. ErrNotFound if the
+// function or the version does not exist.
+func (s *Store) GetVersion(ctx context.Context, name string, version int) (*Version, error) {
+	row := s.pool.QueryRow(ctx, `SELECT `+versionColumns+`, source FROM function_versions
+		WHERE function = $1 AND version = $2`, name, version)
+	v, err := scanVersion(row, true)
+	if err != nil {
+		return nil, interpretError(err, fmt.Sprintf("version %d of %s", version, name))
+	}
+	return &v, nil
+}
+
+// Rollback makes an existing version current again (no new version is
+// created). version 0 means the newest version older than the current one.
+// ErrNotFound if the function or the version does not exist, or if 0 is
+// asked and there is no older version.
+func (s *Store) Rollback(ctx context.Context, name string, version int) (*Function, error) {
+	var f *Function
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var cur int
+		if err := tx.QueryRow(ctx, `SELECT current_version FROM functions WHERE name = $1 FOR UPDATE`, name).Scan(&cur); err != nil {
+			return interpretError(err, "function "+name)
+		}
+		var target *int
+		if version == 0 {
+			if err := tx.QueryRow(ctx, `SELECT max(version) FROM function_versions WHERE function = $1 AND version < $2`,
+				name, cur).Scan(&target); err != nil {
+				return interpretError(err, "find previous version")
+			}
+			if target == nil {
+				return fmt.Errorf("no version before %d: %w", cur, ErrNotFound)
+			}
+		} else {
+			if err := tx.QueryRow(ctx, `SELECT version FROM function_versions WHERE function = $1 AND version = $2`,
+				name, version).Scan(&target); err != nil {
+				return interpretError(err, fmt.Sprintf("version %d", version))
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE functions SET current_version = $2, updated_at = now() WHERE name = $1`,
+			name, *target); err != nil {
+			return interpretError(err, "update current version")
+		}
+		if err := notifyFunction(ctx, tx, name); err != nil {
+			return err
+		}
+		var err error
+		f, err = getFunction(ctx, tx, name)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("roll back %s: %w", name, err)
+	}
+	return f, nil
+}

@@ -1,0 +1,134 @@
+package store_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/picloud/picloud/store"
+	"github.com/picloud/picloud/store/storetest"
+)
+
+func TestSecrets_EncryptedAtRestAndRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := stCtx(t)
+	s := stNew(t)
+	const plain = "sk_live_very-secret-value"
+
+	created, err := s.SetSecret(ctx, "STRIPE_KEY", plain)
+	require.NoError(t, err)
+	require.True(t, created)
+	got, err := s.GetSecret(ctx, "STRIPE_KEY")
+	require.NoError(t, err)
+	require.Equal(t, plain, got)
+
+	var nonce, ciphertext []byte
+	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT nonce, ciphertext FROM secrets WHERE name = 'STRIPE_KEY'`).Scan(&nonce, &ciphertext))
+	require.NotEmpty(t, nonce)
+	require.False(t, bytes.Contains(ciphertext, []byte(plain)), "the ciphertext does not hold the plaintext")
+	require.False(t, bytes.Contains(ciphertext, []byte("secret")))
+
+	created, err = s.SetSecret(ctx, "STRIPE_KEY", "rotated")
+	require.NoError(t, err)
+	require.False(t, created)
+	val, found, err := s.Host().SecretGet(ctx, "any-function", "STRIPE_KEY")
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, "rotated", val)
+	_, found, err = s.Host().SecretGet(ctx, "any-function", "MISSING")
+	require.NoError(t, err)
+	require.False(t, found)
+
+	_, err = s.SetSecret(ctx, "B", "")
+	require.NoError(t, err)
+	empty, err := s.GetSecret(ctx, "B")
+	require.NoError(t, err)
+	require.Empty(t, empty)
+	list, err := s.ListSecrets(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.Equal(t, "B", list[0].Name)
+	require.Equal(t, "STRIPE_KEY", list[1].Name)
+
+	require.NoError(t, s.DeleteSecret(ctx, "B"))
+	require.ErrorIs(t, s.DeleteSecret(ctx, "B"), store.ErrNotFound)
+	_, err = s.GetSecret(ctx, "B")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	// A ciphertext moved to another name does not decrypt.
+	_, err = s.Pool().Exec(ctx, `INSERT INTO secrets (name, nonce, ciphertext)
+		SELECT 'STOLEN', nonce, ciphertext FROM secrets WHERE name = 'STRIPE_KEY'`)
+	require.NoError(t, err)
+	_, err = s.GetSecret(ctx, "STOLEN")
+	require.Error(t, err)
+}
+
+func TestSecrets_NeedTheRightKey(t *testing.T) {
+	t.Parallel()
+	ctx := stCtx(t)
+	url := storetest.NewDB(t)
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, "data", "secret.key")
+	key, err := store.LoadOrCreateSecretKey(keyPath)
+	require.NoError(t, err)
+	require.Len(t, key, store.SecretKeySize)
+	st, err := os.Stat(keyPath)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	again, err := store.LoadOrCreateSecretKey(keyPath)
+	require.NoError(t, err)
+	require.Equal(t, key, again, "the key is created once")
+
+	s := stOpen(t, url, store.WithSecretKey(key))
+	_, err = s.SetSecret(ctx, "A", "value")
+	require.NoError(t, err)
+
+	other, err := store.LoadOrCreateSecretKey(filepath.Join(dir, "other.key"))
+	require.NoError(t, err)
+	_, err = stOpen(t, url, store.WithSecretKey(other)).GetSecret(ctx, "A")
+	require.Error(t, err, "another key cannot decrypt")
+
+	noKey := stOpen(t, url)
+	_, err = noKey.GetSecret(ctx, "A")
+	require.ErrorIs(t, err, store.ErrNoSecretKey)
+	_, err = noKey.SetSecret(ctx, "A", "x")
+	require.ErrorIs(t, err, store.ErrNoSecretKey)
+
+	_, err = store.Open(ctx, url, nil, store.WithSecretKey([]byte("short")))
+	require.ErrorIs(t, err, store.ErrInvalid)
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.key"), []byte("zz"), 0o600))
+	_, err = store.LoadOrCreateSecretKey(filepath.Join(dir, "bad.key"))
+	require.ErrorIs(t, err, store.ErrInvalid)
+}
+
+func TestAppSecret_GetOrCreateOnceAcrossNodes(t *testing.T) {
+	t.Parallel()
+	ctx := stCtx(t)
+	url := storetest.NewDB(t)
+	const n = 6
+	var wg sync.WaitGroup
+	vals := make([][]byte, n)
+	errs := make([]error, n)
+	for i := range n {
+		s := stOpen(t, url)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vals[i], errs[i] = s.AppSecret(ctx, "sse_ticket_hmac", func() []byte { return []byte{byte(i), 1, 2, 3} })
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		require.NoError(t, errs[i])
+		require.Equal(t, vals[0], vals[i], "every node gets the same key")
+	}
+	s := stOpen(t, url)
+	v, err := s.AppSecret(ctx, "sse_ticket_hmac", func() []byte { panic("must not generate again") })
+	require.NoError(t, err)
+	require.Equal(t, vals[0], v)
+}

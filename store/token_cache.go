@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// TokenCacheConfig configures a TokenCache.
+type TokenCacheConfig struct {
+	Logger hclog.Logger
+	// TTL bounds how long a token is served from memory before it is read
+	// (and its last_used_at recorded) again; default 1 minute. Revocations
+	// do not wait for it: they are announced on TokensChannel.
+	TTL time.Duration
+	// MinBackoff and MaxBackoff bound the LISTEN reconnection delay.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// TokenCache serves TokenByHash from memory, so authenticated requests
+// (private functions, the control plane) need no database round trip while
+// warm. A revocation anywhere in the cluster drops the token at once
+// (LISTEN on TokensChannel); while that connection is down nothing is
+// cached, and it is flushed when it comes back. Unknown hashes are never
+// cached.
+type TokenCache struct {
+	store    *Store
+	ttl      time.Duration
+	listener *listener
+
+	mu        sync.RWMutex
+	entries   map[string]tokenEntry // by string(secretHash)
+	gen       uint64
+	listening bool
+}
+
+type tokenEntry struct {
+	token   *Token
+	expires time.Time
+}
+
+// NewTokenCache returns a cache over s; until Start, Get reads through.
+func NewTokenCache(s *Store, cfg TokenCacheConfig) *TokenCache {
+	if cfg.Logger == nil {
+		cfg.Logger = s.logger
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = time.Minute
+	}
+	c := &TokenCache{store: s, ttl: cfg.TTL, entries: make(map[string]tokenEntry)}
+	c.listener = newListener(s, cfg.Logger.Named("token_cache"), cfg.MinBackoff, cfg.MaxBackoff,
+		c.onNotify, c.onState, TokensChannel)
+	return c
+}
+
+// Start opens the LISTEN connection and returns. It returns an error only
+// if the first connection fails.
+func (c *TokenCache) Start(ctx context.Context) error {
+	if err := c.listener.start(ctx); err != nil {
+		return fmt.Errorf("start token cache: %w", err)
+	}
+	return nil
+}
+
+// Stop ends the listener; safe twice and without Start.
+func (c *TokenCache) Stop() {
+	c.listener.stop()
+	c.onState(false)
+}
+
+// Get returns the live token whose secret hashes to secretHash, as
+// Store.TokenByHash does. ErrNotFound if there is none or it is revoked.
+// The returned value is shared: do not modify it.
+func (c *TokenCache) Get(ctx context.Context, secretHash []byte) (*Token, error) {
+	key := string(secretHash)
+	now := time.Now()
+	c.mu.RLock()
+	e, ok := c.entries[key]
+	gen, listening := c.gen, c.listening
+	c.mu.RUnlock()
+	if ok && now.Before(e.expires) {
+		return e.token, nil
+	}
+	t, err := c.store.TokenByHash(ctx, secretHash)
+	if err != nil {
+		return nil, err
+	}
+	if listening {
+		c.mu.Lock()
+		if c.gen == gen && c.listening {
+			c.entries[key] = tokenEntry{token: t, expires: now.Add(c.ttl)}
+		}
+		c.mu.Unlock()
+	}
+	return t, nil
+}
+
+func (c *TokenCache) onNotify(_, payload string) {
+	id, err := strconv.ParseInt(payload, 10, 64)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k, e := range c.entries {
+		if err != nil || e.token.ID == id {
+			delete(c.entries, k)
+		}
+	}
+}
+
+func (c *TokenCache) onState(up bool) {
+	c.mu.Lock()
+	c.listening = up
+	clear(c.entries)
+	c.gen++
+	c.mu.Unlock()
+}
