@@ -1,0 +1,214 @@
+package wire
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+)
+
+// CancelGrace is how long ClientConn.Call keeps waiting after its context
+// ends for the worker to report the call's own timeout (a *CallError of
+// KindTimeout), before giving up on the connection and returning the
+// context's error.
+const CancelGrace = 250 * time.Millisecond
+
+// ClientConn is the supervisor's end of one data connection; it runs one
+// call at a time.
+type ClientConn struct {
+	c   net.Conn
+	fr  frameReader
+	enc encoder
+}
+
+// DialClientConn connects to a worker's data socket.
+func DialClientConn(path string) (*ClientConn, error) {
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("dial worker data socket: %w", err)
+	}
+	return &ClientConn{c: c, fr: frameReader{r: bufio.NewReaderSize(c, 16<<10)}}, nil
+}
+
+// Close closes the connection.
+func (d *ClientConn) Close() error { return d.c.Close() }
+
+// Echo sends payload in an echo frame and returns what came back (the
+// worker answers it without running Lua). After an error the connection
+// must be closed.
+func (d *ClientConn) Echo(ctx context.Context, payload []byte) ([]byte, error) {
+	stop := context.AfterFunc(ctx, func() { _ = d.c.SetReadDeadline(time.Now()) })
+	defer stop()
+	d.enc.begin(frameEcho)
+	d.enc.b = append(d.enc.b, payload...)
+	frame, err := d.enc.finish()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.c.Write(frame); err != nil {
+		return nil, err
+	}
+	t, p, err := d.fr.next()
+	if err != nil {
+		return nil, err
+	}
+	if t != frameEcho {
+		return nil, fmt.Errorf("unexpected frame type %q", t)
+	}
+	return append([]byte(nil), p...), nil
+}
+
+// Call runs one call on the connection: it writes the call frame and
+// answers host calls (with host, scoped to function) until the result or
+// error frame arrives. A *CallError is a failure inside the call; after any
+// other error the connection must be closed.
+func (d *ClientConn) Call(ctx context.Context, req *Request, timeout time.Duration, host Host, function string) (*Response, error) {
+	// When ctx ends, give the worker CancelGrace to report its own timeout,
+	// then make the blocked read fail.
+	var ctxErr atomic.Value
+	stop := context.AfterFunc(ctx, func() {
+		ctxErr.Store(ctx.Err())
+		_ = d.c.SetReadDeadline(time.Now().Add(CancelGrace))
+	})
+	defer stop()
+
+	d.enc.begin(frameCall)
+	d.enc.request(req, timeout)
+	frame, err := d.enc.finish()
+	if err != nil {
+		return nil, fmt.Errorf("call worker: %w", err)
+	}
+	if _, err := d.c.Write(frame); err != nil {
+		return nil, fmt.Errorf("call worker: send request: %w", err)
+	}
+	for {
+		t, p, err := d.fr.next()
+		if err != nil {
+			if e, ok := ctxErr.Load().(error); ok {
+				return nil, fmt.Errorf("call worker: %w", e)
+			}
+			return nil, fmt.Errorf("call worker: read reply: %w", err)
+		}
+		dec := decoder{b: p}
+		switch t {
+		case frameResult:
+			resp := &Response{}
+			dec.response(resp)
+			if dec.err != nil {
+				return nil, fmt.Errorf("call worker: decode response: %w", dec.err)
+			}
+			return resp, nil
+		case frameError:
+			ce := &CallError{}
+			dec.callError(ce)
+			if dec.err != nil {
+				return nil, fmt.Errorf("call worker: decode error: %w", dec.err)
+			}
+			return nil, ce
+		case frameHost:
+			if err := d.serveHost(ctx, &dec, host, function); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("call worker: unexpected frame type %q", t)
+		}
+	}
+}
+
+// serveHost answers one host call frame.
+func (d *ClientConn) serveHost(ctx context.Context, dec *decoder, host Host, function string) error {
+	op := dec.byte1()
+	e := &d.enc
+	e.begin(frameHostReply)
+	var herr error
+	if host == nil {
+		herr = errNoHost
+	}
+	switch op {
+	case opKVGet:
+		key := dec.str()
+		if herr == nil && dec.err == nil {
+			var v []byte
+			var found bool
+			if v, found, herr = host.KVGet(ctx, function, key); herr == nil {
+				e.byte1(0)
+				e.byte1(b2u(found))
+				e.bytes(v)
+			}
+		}
+	case opKVSet:
+		key, val, ttl := dec.str(), dec.bytes(), dec.duration()
+		if herr == nil && dec.err == nil {
+			if herr = host.KVSet(ctx, function, key, val, ttl); herr == nil {
+				e.byte1(0)
+			}
+		}
+	case opKVDelete:
+		key := dec.str()
+		if herr == nil && dec.err == nil {
+			if herr = host.KVDelete(ctx, function, key); herr == nil {
+				e.byte1(0)
+			}
+		}
+	case opKVIncr:
+		key, delta := dec.str(), dec.varint()
+		if herr == nil && dec.err == nil {
+			var n int64
+			if n, herr = host.KVIncr(ctx, function, key, delta); herr == nil {
+				e.byte1(0)
+				e.varint(n)
+			}
+		}
+	case opKVList:
+		prefix, limit := dec.str(), int(dec.uvarint())
+		if herr == nil && dec.err == nil {
+			var list []KVEntry
+			if list, herr = host.KVList(ctx, function, prefix, limit); herr == nil {
+				e.byte1(0)
+				e.uvarint(uint64(len(list)))
+				for _, kv := range list {
+					e.str(kv.Key)
+					e.bytes(kv.Value)
+				}
+			}
+		}
+	case opSecretGet:
+		name := dec.str()
+		if herr == nil && dec.err == nil {
+			var v string
+			var found bool
+			if v, found, herr = host.SecretGet(ctx, function, name); herr == nil {
+				e.byte1(0)
+				e.byte1(b2u(found))
+				e.str(v)
+			}
+		}
+	default:
+		return fmt.Errorf("call worker: unknown host call %d", op)
+	}
+	if dec.err != nil {
+		return fmt.Errorf("call worker: decode host call: %w", dec.err)
+	}
+	if herr != nil {
+		e.begin(frameHostReply)
+		e.byte1(1)
+		e.str(herr.Error())
+	}
+	frame, err := e.finish()
+	if err != nil {
+		return fmt.Errorf("call worker: host reply: %w", err)
+	}
+	if _, err := d.c.Write(frame); err != nil {
+		return fmt.Errorf("call worker: send host reply: %w", err)
+	}
+	return nil
+}
+
+func b2u(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,119 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+)
+
+// MaxSourceBytes bounds a function's source.
+const MaxSourceBytes = 1 << 20
+
+// maxNesting bounds how deeply brackets may nest in a source, so parsing
+// and compiling (recursive in Go) stay cheap and cannot exhaust the stack.
+const maxNesting = 200
+
+// SyntaxError is a syntax or compile error in a function's source, with
+// its position (Line and Column from 1; 0 when unknown, Line at the end of
+// the source for "unexpected end").
+type SyntaxError struct {
+	Line    int
+	Column  int
+	Message string
+}
+
+// Error formats the position and the message.
+func (e *SyntaxError) Error() string {
+	if e.Column > 0 {
+		return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Message)
+	}
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Message)
+	}
+	return e.Message
+}
+
+// Validate parses and compiles source the way a worker will, in process,
+// and returns a *SyntaxError if it cannot. It does not run the script (a
+// missing handle function is found at Load).
+func Validate(source string) error {
+	_, err := compile(source, "function.lua")
+	return err
+}
+
+// compile parses and compiles source; errors are *SyntaxError.
+func compile(source, name string) (*lua.FunctionProto, error) {
+	if len(source) > MaxSourceBytes {
+		return nil, &SyntaxError{Message: fmt.Sprintf("source of %d bytes is over the limit of %d", len(source), MaxSourceBytes)}
+	}
+	if line, col := nestingTooDeep(source); line > 0 {
+		return nil, &SyntaxError{Line: line, Column: col, Message: fmt.Sprintf("brackets nested deeper than %d", maxNesting)}
+	}
+	chunk, err := parse.Parse(strings.NewReader(source), name)
+	if err != nil {
+		var pe *parse.Error
+		if errors.As(err, &pe) {
+			se := &SyntaxError{Line: pe.Pos.Line, Column: pe.Pos.Column, Message: pe.Message}
+			if pe.Pos.Line == parse.EOF {
+				se.Line, se.Column = strings.Count(source, "\n")+1, 0
+				se.Message = "unexpected end of source: " + pe.Message
+			} else if pe.Token != "" {
+				se.Message = fmt.Sprintf("%s near '%s'", pe.Message, pe.Token)
+			}
+			return nil, se
+		}
+		return nil, &SyntaxError{Message: strings.TrimSpace(err.Error())}
+	}
+	proto, err := lua.Compile(chunk, name)
+	if err != nil {
+		var ce *lua.CompileError
+		if errors.As(err, &ce) {
+			return nil, &SyntaxError{Line: ce.Line, Message: ce.Message}
+		}
+		return nil, &SyntaxError{Message: err.Error()}
+	}
+	return proto, nil
+}
+
+// nestingTooDeep returns the position where ( [ { nest deeper than
+// maxNesting, or 0, 0. It skips strings and comments only roughly (quotes
+// and --): a false alarm needs 200 levels of brackets in strings.
+func nestingTooDeep(s string) (int, int) {
+	depth, line, col := 0, 1, 0
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		col++
+		if c == '\n' {
+			line, col = line+1, 0
+			if quote != 0 && quote != '[' {
+				quote = 0
+			}
+			continue
+		}
+		if quote != 0 {
+			if c == '\\' && quote != '[' {
+				i++
+				col++
+			} else if c == quote && quote != '[' {
+				quote = 0
+			}
+			continue
+		}
+		switch c {
+		case '"', '\'':
+			quote = c
+		case '(', '[', '{':
+			depth++
+			if depth > maxNesting {
+				return line, col
+			}
+		case ')', ']', '}':
+			depth--
+		}
+	}
+	return 0, 0
+}
