@@ -1,0 +1,27 @@
+//go:build !linux
+
+package supervisor
+
+import "github.com/hashicorp/go-hclog"
+
+// cgroupManager reports limits as unenforced: cgroups are Linux-only.
+type cgroupManager struct{}
+
+// workerCgroup is never created outside Linux.
+type workerCgroup struct{}
+
+func newCgroupManager(string, bool, hclog.Logger) *cgroupManager { return &cgroupManager{} }
+
+func (m *cgroupManager) enforced() bool { return false }
+
+func (m *cgroupManager) mode() string { return "none: cgroups need Linux" }
+
+func (m *cgroupManager) create(string, Limits) (*workerCgroup, error) { return nil, nil }
+
+func (m *cgroupManager) close() {}
+
+func (c *workerCgroup) oomKilled() bool { return false }
+
+func (c *workerCgroup) remove(hclog.Logger) {}
+
+func (m *cgroupManager) instanceDirs() []string { return nil }
