@@ -1,0 +1,17 @@
+package events
+
+import "testing"
+
+// namedInvoker is an Invoker that says what it is in benchmark output.
+type namedInvoker interface {
+	Invoker
+	name() string
+}
+
+func (q *queueTestInvoker) name() string { return "queue-test (Go handler, no worker process)" }
+
+// benchInvoker returns the invoker the throughput benchmark runs.
+func benchInvoker(t *testing.T, b *testBundle) namedInvoker {
+	t.Helper()
+	return b.inv
+}

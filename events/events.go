@@ -1,0 +1,451 @@
+// Package events is PiCloud's event-driven side: asynchronous invocations,
+// topics with their triggers, deliveries with retries and dead letters,
+// cron schedules, retention, and the realtime Server-Sent Events stream.
+//
+// Durable work is done by River (riverqueue/river) on the same PostgreSQL:
+// every (event, subscribed function) pair, every cron tick and every async
+// invocation is a River job, claimed with SKIP LOCKED by whichever node is
+// free and rescued when its node dies. The event log (the outbox) is the
+// events table; a publishing transaction appends to it, inserts the
+// deliveries and notifies picloud_events, all committed together, and every
+// node's Hub then reads the new rows and feeds its SSE clients.
+//
+// The service keeps an idle server quiet: River's fetch poll is long (new
+// jobs arrive by LISTEN/NOTIFY, due retries wake the queue with a timer),
+// the cron scheduler sleeps until the next tick of any schedule, and
+// heartbeats run only while a stream client is connected.
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/picloud/picloud/protocol"
+	"github.com/picloud/picloud/store"
+	"github.com/picloud/picloud/supervisor"
+)
+
+// Invoker runs one call of a function version: the supervisor.
+type Invoker interface {
+	Invoke(ctx context.Context, fn supervisor.Function, req *protocol.Request) (*protocol.Response, error)
+}
+
+// Functions looks up a function's current version and settings: the
+// store's FunctionCache. A missing function is an error wrapping
+// store.ErrNotFound.
+type Functions interface {
+	Get(ctx context.Context, name string) (*store.Function, error)
+}
+
+// InvocationRecorder takes an invocation record without blocking; false
+// means it was dropped (store.InvocationWriter).
+type InvocationRecorder interface {
+	Add(inv store.Invocation) bool
+}
+
+// Defaults of Config.
+const (
+	DefaultRetryBase           = time.Second
+	DefaultMaxRetryDelay       = time.Hour
+	DefaultWorkers             = 64
+	DefaultEventRetention      = 7 * 24 * time.Hour
+	DefaultInvocationRetention = 7 * 24 * time.Hour
+	DefaultJobRetention        = 24 * time.Hour
+	DefaultRescueAfter         = 20 * time.Minute // > the longest function timeout (15m)
+	DefaultFetchPollInterval   = time.Minute
+	DefaultHeartbeat           = 15 * time.Second
+	DefaultClientBuffer        = 1024
+	DefaultTicketTTL           = 5 * time.Minute
+	DefaultRetentionInterval   = time.Hour
+	// MaxPayloadBytes bounds one event's JSON payload.
+	MaxPayloadBytes = 256 << 10
+)
+
+// maxJobTimeout bounds a job: the longest function timeout (15 min) and a
+// margin.
+const maxJobTimeout = 16 * time.Minute
+
+// queueName is the one River queue PiCloud uses.
+const queueName = "picloud"
+
+// Config configures a Service.
+type Config struct {
+	// Store gives the events SQL; its pool also runs River. Required.
+	Store *store.EventStore
+	// Functions looks up functions (required); Invoker runs them
+	// (required to work jobs).
+	Functions Functions
+	Invoker   Invoker
+	// Invocations, when set, takes the records of deliveries that need
+	// no transaction (no emitted events, not the last attempt) in batches
+	// off the job path: the store's InvocationWriter. Without it, or when
+	// it drops a record, the record is written at once.
+	Invocations InvocationRecorder
+	// Logger receives the service's logs; nil discards them.
+	Logger hclog.Logger
+	// NodeID names this node in tick records (default: River's client id).
+	NodeID string
+
+	// RetryBase is the first retry delay; attempt n waits about
+	// RetryBase·2^(n-1), with ±25% jitter, at most MaxRetryDelay.
+	RetryBase     time.Duration
+	MaxRetryDelay time.Duration
+	// Workers is the number of jobs this node works at once.
+	Workers int
+	// RescueAfter: a job running this long (its node died) is retried.
+	// Keep it above the longest function timeout (the default is).
+	RescueAfter time.Duration
+	// FetchPollInterval is River's fallback poll for new jobs; new jobs
+	// normally arrive by LISTEN/NOTIFY.
+	FetchPollInterval time.Duration
+
+	// Retention of the event log, of invocation records and of finished
+	// jobs; RetentionInterval is how often the pruning job runs.
+	EventRetention      time.Duration
+	InvocationRetention time.Duration
+	JobRetention        time.Duration
+	RetentionInterval   time.Duration
+
+	// Heartbeat is the SSE comment interval; ClientBuffer the events
+	// buffered per SSE client before it is dropped; TicketTTL the life of
+	// a stream ticket.
+	Heartbeat    time.Duration
+	ClientBuffer int
+	TicketTTL    time.Duration
+
+	// IdleAfter: River is stopped after this long without work and
+	// started again when work arrives (see riverRunner).
+	IdleAfter time.Duration
+
+	// Stopping, when closed, ends the stream responses (the server's
+	// drain has begun).
+	Stopping <-chan struct{}
+
+	// Now is the clock (tests stub it); nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.Logger == nil {
+		d.Logger = hclog.NewNullLogger()
+	}
+	def := func(v *time.Duration, x time.Duration) {
+		if *v <= 0 {
+			*v = x
+		}
+	}
+	def(&d.RetryBase, DefaultRetryBase)
+	def(&d.MaxRetryDelay, DefaultMaxRetryDelay)
+	def(&d.RescueAfter, DefaultRescueAfter)
+	def(&d.FetchPollInterval, DefaultFetchPollInterval)
+	def(&d.EventRetention, DefaultEventRetention)
+	def(&d.InvocationRetention, DefaultInvocationRetention)
+	def(&d.JobRetention, DefaultJobRetention)
+	def(&d.RetentionInterval, DefaultRetentionInterval)
+	def(&d.Heartbeat, DefaultHeartbeat)
+	def(&d.TicketTTL, DefaultTicketTTL)
+	def(&d.IdleAfter, DefaultIdleAfter)
+	if d.Workers <= 0 {
+		d.Workers = DefaultWorkers
+	}
+	if d.ClientBuffer <= 0 {
+		d.ClientBuffer = DefaultClientBuffer
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return d
+}
+
+// Service is the events subsystem of one node.
+type Service struct {
+	cfg    Config
+	st     *store.EventStore
+	log    hclog.Logger
+	river  *river.Client[pgx.Tx]
+	hub    *Hub
+	sched  *scheduler
+	ticket *ticketSigner
+	pub    *publisher
+	runner *riverRunner
+
+	mu      sync.Mutex
+	started bool
+	cancel  context.CancelFunc
+	stopRun context.CancelFunc
+	runDone chan struct{}
+	wg      sync.WaitGroup
+	timers  map[*time.Timer]struct{} // pending retry wake-ups
+	stopped bool
+}
+
+// New builds a Service; Start runs it.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("events: Config.Store is required")
+	}
+	if cfg.Functions == nil {
+		return nil, errors.New("events: Config.Functions is required")
+	}
+	c := cfg.withDefaults()
+	s := &Service{
+		cfg:    c,
+		st:     c.Store,
+		log:    c.Logger.Named("events"),
+		timers: make(map[*time.Timer]struct{}),
+	}
+	s.pub = newPublisher(s.st)
+	s.runner = newRiverRunner(s)
+	s.hub = newHub(s.st, s.log.Named("hub"), c.ClientBuffer)
+	s.sched = newScheduler(s)
+	s.ticket = &ticketSigner{st: s.st, ttl: c.TicketTTL, now: c.Now}
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &deliveryWorker{s: s})
+	river.AddWorker(workers, &invokeWorker{s: s})
+
+	rc, err := river.NewClient(riverpgxv5.New(s.st.Pool()), &river.Config{
+		ID:                c.NodeID,
+		Logger:            slog.New(hclogHandler{s.log.Named("river")}),
+		Workers:           workers,
+		Queues:            map[string]river.QueueConfig{queueName: {MaxWorkers: c.Workers}},
+		FetchCooldown:     5 * time.Millisecond,
+		FetchPollInterval: c.FetchPollInterval,
+		// Each call has its function's timeout (at most 15 min); the job
+		// timeout is a backstop, and River rescues only jobs past it.
+		JobTimeout:                  min(maxJobTimeout, c.RescueAfter*4/5),
+		RescueStuckJobsAfter:        c.RescueAfter,
+		CompletedJobRetentionPeriod: c.JobRetention,
+		CancelledJobRetentionPeriod: c.JobRetention,
+		DiscardedJobRetentionPeriod: c.JobRetention,
+		MaxAttempts:                 store.DefaultMaxAttempts,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events: create river client: %w", err)
+	}
+	s.river = rc
+	if s.cfg.NodeID == "" {
+		s.cfg.NodeID = rc.ID()
+	}
+	return s, nil
+}
+
+// Migrate creates or updates River's tables (rivermigrate), under an
+// advisory lock so nodes starting together do not race. Start calls it.
+func Migrate(ctx context.Context, st *store.EventStore) error {
+	migrator, err := rivermigrate.New(riverpgxv5.New(st.Pool()), nil)
+	if err != nil {
+		return fmt.Errorf("prepare river migrations: %w", err)
+	}
+	// River's migrations cannot all run in one transaction (one adds an
+	// enum value that a later one uses), so a session lock on a separate
+	// connection serializes them instead.
+	conn, err := st.Pool().Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection for river migrations: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", riverMigrateLockKey); err != nil {
+		return fmt.Errorf("lock river migrations: %w", err)
+	}
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", riverMigrateLockKey)
+	}()
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("apply river migrations: %w", err)
+	}
+	return nil
+}
+
+// riverMigrateLockKey serializes River migrations across nodes.
+const riverMigrateLockKey int64 = 0x7069636c6f756d // "picloum"
+
+// Start migrates River's tables, starts working jobs, the listener that
+// feeds the hub and the scheduler, and the scheduler. It returns once all
+// are running; Stop ends them.
+func (s *Service) Start(ctx context.Context) error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("events: already started")
+	}
+	s.started = true
+	s.mu.Unlock()
+
+	if err := Migrate(ctx, s.st); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l := newListener(s.st, s.log.Named("listener"), s.hub, s.sched, s.runner)
+	if err := l.connect(ctx); err != nil {
+		cancel()
+		return err
+	}
+	if err := s.hub.init(ctx); err != nil {
+		cancel()
+		l.close()
+		return err
+	}
+	runnerCtx, stopRun := context.WithCancel(runCtx)
+	runDone := make(chan struct{})
+	if s.cfg.Invoker != nil {
+		go func() { defer close(runDone); s.runner.run(runnerCtx) }()
+	} else {
+		close(runDone)
+	}
+	s.mu.Lock()
+	s.cancel, s.stopRun, s.runDone = cancel, stopRun, runDone
+	s.mu.Unlock()
+	s.wg.Add(5)
+	go func() { defer s.wg.Done(); s.retention(runCtx) }()
+	go func() { defer s.wg.Done(); s.pub.run(runCtx) }()
+	go func() { defer s.wg.Done(); l.run(runCtx) }()
+	go func() { defer s.wg.Done(); s.hub.run(runCtx) }()
+	go func() { defer s.wg.Done(); s.sched.run(runCtx) }()
+	s.log.Info("events started", "node", s.cfg.NodeID, "workers", s.cfg.Workers, "retry_base", s.cfg.RetryBase.String())
+	return nil
+}
+
+// Stop stops the scheduler and the listener, drops stream clients, and
+// lets running jobs finish (a job still running after 10 s is cancelled
+// and will be retried). It is safe to call twice and before Start.
+func (s *Service) Stop() {
+	s.mu.Lock()
+	if s.stopped || !s.started {
+		s.stopped = true
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	cancel, stopRun, runDone := s.cancel, s.stopRun, s.runDone
+	for t := range s.timers {
+		t.Stop()
+	}
+	s.timers = nil
+	s.mu.Unlock()
+
+	if stopRun != nil {
+		stopRun() // River stops, letting running jobs finish
+		<-runDone
+	}
+	if cancel != nil {
+		cancel()
+	}
+	s.hub.closeAll()
+	s.wg.Wait()
+}
+
+// retention prunes old records every RetentionInterval (not a River
+// periodic job: River sleeps while idle).
+func (s *Service) retention(ctx context.Context) {
+	t := time.NewTicker(s.cfg.RetentionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Prune(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("prune old records", "error", err)
+			}
+		}
+	}
+}
+
+// River returns the River client (for tests and tools).
+func (s *Service) River() *river.Client[pgx.Tx] { return s.river }
+
+// Hub returns the realtime hub.
+func (s *Service) Hub() *Hub { return s.hub }
+
+// schedulerLookahead is River's scheduler interval: a retry due within it
+// is made available at once with a future scheduled_at, and River fetches
+// it only on its next poll or insert notification.
+const schedulerLookahead = 5 * time.Second
+
+// wakeForRetries reads River's failed and snoozed job events (sent once the
+// new state is committed) and sets a timer that wakes the queue when the
+// retry is due. River's poll stays long, so an idle server stays quiet.
+func (s *Service) wakeForRetries(ctx context.Context, evs <-chan *river.Event) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-evs:
+			if !ok {
+				return
+			}
+			if ev.Job == nil || (ev.Job.State != rivertype.JobStateAvailable && ev.Job.State != rivertype.JobStateRetryable &&
+				ev.Job.State != rivertype.JobStateScheduled) {
+				continue
+			}
+			d := ev.Job.ScheduledAt.Sub(s.cfg.Now())
+			if d <= schedulerLookahead {
+				s.wakeAt(max(d, 0) + 2*time.Millisecond)
+			}
+		}
+	}
+}
+
+// wakeAt makes the queue fetch after d.
+func (s *Service) wakeAt(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped || s.timers == nil {
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		s.mu.Lock()
+		if s.timers != nil {
+			delete(s.timers, t)
+		}
+		stopped := s.stopped
+		s.mu.Unlock()
+		if stopped {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.st.WakeRiverQueue(ctx, queueName); err != nil {
+			s.log.Warn("wake queue for retry", "error", err)
+			return
+		}
+		s.log.Trace("woke queue for a due retry")
+	})
+	s.timers[t] = struct{}{}
+}
+
+// jsonObjectWith returns obj (a JSON object) with "attempt": n added.
+func jsonObjectWith(obj json.RawMessage, key string, n int) json.RawMessage {
+	prefix := fmt.Sprintf(`{%q:%d`, key, n)
+	if len(obj) < 2 || obj[0] != '{' {
+		return json.RawMessage(prefix + "}")
+	}
+	rest := obj[1:]
+	trimmed := rest
+	for len(trimmed) > 0 && (trimmed[0] == ' ' || trimmed[0] == '\n' || trimmed[0] == '\t' || trimmed[0] == '\r') {
+		trimmed = trimmed[1:]
+	}
+	if len(trimmed) > 0 && trimmed[0] == '}' {
+		return json.RawMessage(prefix + "}")
+	}
+	out := make([]byte, 0, len(prefix)+1+len(rest))
+	out = append(out, prefix...)
+	out = append(out, ',')
+	out = append(out, rest...)
+	return out
+}

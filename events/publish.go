@@ -1,0 +1,268 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/picloud/picloud/protocol"
+	"github.com/picloud/picloud/store"
+)
+
+// ErrInvalid marks a request the caller must fix (HTTP 400).
+var ErrInvalid = errors.New("invalid")
+
+// topicRE is what a topic name may look like.
+var topicRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$`)
+
+// ValidateTopic checks a topic name.
+func ValidateTopic(topic string) error {
+	if !topicRE.MatchString(topic) {
+		return fmt.Errorf("topic %q is not valid: use 1-128 letters, digits and . _ : / - (starting with a letter or digit): %w", topic, ErrInvalid)
+	}
+	return nil
+}
+
+// Published is the outcome of publishing one event.
+type Published struct {
+	Event store.Event `json:"event"`
+	// Deliveries is the number of subscribed functions it was queued for.
+	Deliveries int `json:"deliveries"`
+}
+
+// Publish appends an event to the log and queues one delivery per
+// subscribed function, in one transaction. payload must be JSON.
+func (s *Service) Publish(ctx context.Context, topic string, payload json.RawMessage, source string) (Published, error) {
+	if err := ValidateTopic(topic); err != nil {
+		return Published{}, err
+	}
+	if !json.Valid(payload) {
+		return Published{}, fmt.Errorf("payload is not valid JSON: %w", ErrInvalid)
+	}
+	if len(payload) > MaxPayloadBytes {
+		return Published{}, fmt.Errorf("payload is %d bytes, more than %d: %w", len(payload), MaxPayloadBytes, ErrInvalid)
+	}
+	out, err := s.pub.publish(ctx, store.NewEvent{Topic: topic, Payload: payload, Source: source})
+	if err != nil {
+		return Published{}, fmt.Errorf("publish on %s: %w", topic, err)
+	}
+	return out, nil
+}
+
+// PublishTx publishes what an invocation of function emitted
+// (protocol.Response.Events) inside tx, the transaction that records the
+// invocation, so the events exist only if that record commits. Call it only
+// for a successful invocation. Invalid topics or payloads are an error
+// wrapping ErrInvalid (the caller should then record the invocation as
+// failed, without the events).
+func (s *Service) PublishTx(ctx context.Context, tx pgx.Tx, function string, emitted []protocol.Event) error {
+	if len(emitted) == 0 {
+		return nil
+	}
+	evs, err := emittedEvents(function, emitted)
+	if err != nil {
+		return err
+	}
+	_, _, err = s.st.PublishEvents(ctx, tx, evs, deliveryJob())
+	return err
+}
+
+// deliveryJob is how PublishEvents queues deliveries.
+func deliveryJob() store.DeliveryJob {
+	return store.DeliveryJob{Kind: DeliveryArgs{}.Kind(), Queue: queueName}
+}
+
+func emittedEvents(function string, emitted []protocol.Event) ([]store.NewEvent, error) {
+	evs := make([]store.NewEvent, len(emitted))
+	for i, e := range emitted {
+		if err := ValidateTopic(e.Topic); err != nil {
+			return nil, err
+		}
+		payload := json.RawMessage(e.Payload)
+		if len(payload) == 0 {
+			payload = json.RawMessage("null")
+		}
+		if !json.Valid(payload) {
+			return nil, fmt.Errorf("events.emit on %s: payload is not valid JSON: %w", e.Topic, ErrInvalid)
+		}
+		if len(payload) > MaxPayloadBytes {
+			return nil, fmt.Errorf("events.emit on %s: payload is %d bytes, more than %d: %w", e.Topic, len(payload), MaxPayloadBytes, ErrInvalid)
+		}
+		evs[i] = store.NewEvent{Topic: e.Topic, Payload: payload, Source: "fn:" + function}
+	}
+	return evs, nil
+}
+
+// eventView is req.event of an event delivery (with the attempt added).
+type eventView struct {
+	ID          int64           `json:"id"`
+	Topic       string          `json:"topic"`
+	Payload     json.RawMessage `json:"payload"`
+	PublishedAt time.Time       `json:"published_at"`
+}
+
+func deliveryParams(a DeliveryArgs, maxAttempts int) river.InsertManyParams {
+	if maxAttempts <= 0 {
+		maxAttempts = store.DefaultMaxAttempts
+	}
+	return river.InsertManyParams{Args: a, InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxAttempts}}
+}
+
+// EnqueueInvocation queues an asynchronous call of function with req (the
+// /fn request with X-PiCloud-Async: 1, or .../invoke?async=1) and returns
+// its invocation id at once. The invocation is recorded as queued in the
+// same transaction, then running, then succeeded or failed; read it at
+// /api/v1/invocations/:id. An unknown function is an error wrapping
+// store.ErrNotFound (answer 404). req.InvocationID is used when set.
+func (s *Service) EnqueueInvocation(ctx context.Context, function string, req *protocol.Request) (string, error) {
+	fn, err := s.cfg.Functions.Get(ctx, function)
+	if err != nil {
+		return "", fmt.Errorf("enqueue invocation of %s: %w", function, err)
+	}
+	r := *req
+	if r.InvocationID == "" {
+		r.InvocationID = store.NewInvocationID()
+	}
+	if r.Trigger == "" {
+		r.Trigger = protocol.TriggerHTTP
+	}
+	err = s.st.InTx(ctx, func(tx pgx.Tx) error {
+		if err := s.st.InsertQueuedInvocationTx(ctx, tx, store.Invocation{
+			ID: r.InvocationID, Function: fn.Name, Version: fn.Current.Version,
+			Trigger: r.Trigger, Method: r.Method, Path: r.Path,
+		}); err != nil {
+			return err
+		}
+		_, err := s.river.InsertTx(ctx, tx, InvokeArgs{InvocationID: r.InvocationID, Function: fn.Name, Request: r},
+			&river.InsertOpts{Queue: queueName, MaxAttempts: invokeMaxAttempts})
+		if err != nil {
+			return fmt.Errorf("queue invocation: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("enqueue invocation of %s: %w", function, err)
+	}
+	return r.InvocationID, nil
+}
+
+// invokeMaxAttempts: an async invocation runs once; the second attempt is
+// only for a job whose node died while running it.
+const invokeMaxAttempts = 2
+
+// maxPublishBatch bounds the events one publishing transaction takes.
+const maxPublishBatch = 256
+
+// publisher group-commits concurrent Publish calls: publishes are
+// serialized by the event log's lock anyway, so one transaction appending
+// every event waiting at that moment costs about what one event costs.
+type publisher struct {
+	st   *store.EventStore
+	reqs chan *publishReq
+}
+
+type publishReq struct {
+	ev   store.NewEvent
+	out  Published
+	err  error
+	done chan struct{}
+}
+
+func newPublisher(st *store.EventStore) *publisher {
+	return &publisher{st: st, reqs: make(chan *publishReq, maxPublishBatch)}
+}
+
+// publish queues ev for the next batch and waits for its commit.
+func (p *publisher) publish(ctx context.Context, ev store.NewEvent) (Published, error) {
+	r := &publishReq{ev: ev, done: make(chan struct{})}
+	select {
+	case p.reqs <- r:
+	case <-ctx.Done():
+		return Published{}, ctx.Err()
+	}
+	select {
+	case <-r.done:
+		return r.out, r.err
+	case <-ctx.Done():
+		// The batch may still commit the event; the caller cannot know.
+		return Published{}, ctx.Err()
+	}
+}
+
+// run writes batches until ctx ends; requests left then fail.
+func (p *publisher) run(ctx context.Context) {
+	batch := make([]*publishReq, 0, maxPublishBatch)
+	evs := make([]store.NewEvent, 0, maxPublishBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case r := <-p.reqs:
+					r.err = errors.New("events service is stopping")
+					close(r.done)
+				default:
+					return
+				}
+			}
+		case r := <-p.reqs:
+			batch = append(batch[:0], r)
+		}
+	fill:
+		for len(batch) < maxPublishBatch {
+			select {
+			case r := <-p.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		evs = evs[:0]
+		for _, r := range batch {
+			evs = append(evs, r.ev)
+		}
+		out, counts, err := p.st.PublishEvents(context.WithoutCancel(ctx), nil, evs, deliveryJob())
+		for i, r := range batch {
+			if err != nil {
+				r.err = err
+			} else {
+				r.out = Published{Event: out[i], Deliveries: counts[i]}
+			}
+			close(r.done)
+		}
+	}
+}
+
+// RecordInvocation writes the record of a finished invocation and, if it
+// succeeded, publishes the events its handler emitted, in one transaction:
+// the events exist only if the record commits. The API calls it for a
+// synchronous call whose response carries Events (other records go
+// through the batched writer). Emitted events that cannot be published
+// (bad topic, not JSON, too large) turn the record into a failure with
+// that reason, and nothing is published.
+func (s *Service) RecordInvocation(ctx context.Context, inv store.Invocation, emitted []protocol.Event) error {
+	if inv.Status != store.StatusSucceeded {
+		emitted = nil
+	}
+	evs, err := emittedEvents(inv.Function, emitted)
+	if err != nil {
+		inv.Status, inv.Error, evs = store.StatusFailed, err.Error(), nil
+	}
+	return s.st.InTx(ctx, func(tx pgx.Tx) error {
+		if err := s.st.FinishInvocationTx(ctx, tx, inv); err != nil {
+			return err
+		}
+		if len(evs) > 0 {
+			if _, _, err := s.st.PublishEvents(ctx, tx, evs, deliveryJob()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

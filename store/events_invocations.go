@@ -1,0 +1,78 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// eventsExecer is what pgxpool.Pool and pgx.Tx have in common for Exec.
+type eventsExecer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// InsertQueuedInvocationTx records an accepted async invocation (status
+// queued) inside tx, so GET /api/v1/invocations/:id finds it as soon as the
+// 202 is sent.
+func (s *EventStore) InsertQueuedInvocationTx(ctx context.Context, tx pgx.Tx, inv Invocation) error {
+	_, err := tx.Exec(ctx, `INSERT INTO invocations (id, function, version, trigger, status, method, path)
+		VALUES ($1, $2, $3, $4, 'queued', $5, $6)`, inv.ID, inv.Function, inv.Version, inv.Trigger, inv.Method, inv.Path)
+	if err != nil {
+		return interpretError(err, fmt.Sprintf("record invocation %s", inv.ID))
+	}
+	return nil
+}
+
+// MarkInvocationRunning sets a queued async invocation to running.
+func (s *EventStore) MarkInvocationRunning(ctx context.Context, id string, version int, startedAt time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE invocations SET status = 'running', version = $2, started_at = $3,
+		updated_at = now() WHERE id = $1`, id, version, startedAt)
+	if err != nil {
+		return interpretError(err, fmt.Sprintf("mark invocation %s running", id))
+	}
+	return nil
+}
+
+// FinishInvocationTx writes the outcome of an invocation inside tx (so it
+// commits together with the events the handler emitted): it replaces the
+// row of an async invocation or inserts the record of a delivery.
+func (s *EventStore) FinishInvocationTx(ctx context.Context, tx pgx.Tx, inv Invocation) error {
+	return s.finishInvocation(ctx, tx, inv)
+}
+
+// FinishInvocation is FinishInvocationTx on its own.
+func (s *EventStore) FinishInvocation(ctx context.Context, inv Invocation) error {
+	return s.finishInvocation(ctx, s.pool, inv)
+}
+
+func (s *EventStore) finishInvocation(ctx context.Context, q eventsExecer, inv Invocation) error {
+	logs, err := encodeLogs(inv.Logs)
+	if err != nil {
+		return fmt.Errorf("record invocation %s: encode logs: %w", inv.ID, err)
+	}
+	result, truncated := inv.Result, inv.ResultTruncated
+	if len(result) > MaxResultBytes {
+		result, truncated = result[:MaxResultBytes], true
+	}
+	var started *time.Time
+	if !inv.StartedAt.IsZero() {
+		started = &inv.StartedAt
+	}
+	_, err = q.Exec(ctx, `INSERT INTO invocations (id, function, version, trigger, status, method, path,
+			http_status, error, logs, logs_dropped, result, result_truncated, started_at, duration_us)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status,
+			http_status = EXCLUDED.http_status, error = EXCLUDED.error, logs = EXCLUDED.logs,
+			logs_dropped = EXCLUDED.logs_dropped, result = EXCLUDED.result,
+			result_truncated = EXCLUDED.result_truncated, started_at = EXCLUDED.started_at,
+			duration_us = EXCLUDED.duration_us, updated_at = now()`,
+		inv.ID, inv.Function, inv.Version, inv.Trigger, inv.Status, inv.Method, inv.Path,
+		inv.HTTPStatus, inv.Error, logs, inv.LogsDropped, result, truncated, started, inv.Duration.Microseconds())
+	if err != nil {
+		return interpretError(err, fmt.Sprintf("record invocation %s", inv.ID))
+	}
+	return nil
+}
