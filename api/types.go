@@ -1,0 +1,279 @@
+package api
+
+import (
+	"time"
+)
+
+// This file holds the JSON bodies of every route: what the CLI sends and
+// decodes. Field names are the wire contract; change them only with the CLI.
+
+// Scopes a token can carry. admin implies every other scope.
+const (
+	ScopeAdmin   = "admin"   // everything, including tokens
+	ScopeDeploy  = "deploy"  // create, update, delete and roll back functions
+	ScopeInvoke  = "invoke"  // POST .../invoke and private /fn/NAME
+	ScopeRead    = "read"    // every GET route of the control plane
+	ScopePublish = "publish" // publish events (reserved for the events API)
+)
+
+// AllScopes lists the scopes a token may be created with.
+var AllScopes = []string{ScopeAdmin, ScopeDeploy, ScopeInvoke, ScopeRead, ScopePublish}
+
+// Headers set or read by the API.
+const (
+	// HeaderInvocationID is set on every /fn and .../invoke response.
+	HeaderInvocationID = "X-PiCloud-Invocation-Id"
+	// HeaderAsync on a /fn request (value "1") asks for an asynchronous
+	// invocation (202 + invocation id), when the events service is wired.
+	HeaderAsync = "X-PiCloud-Async"
+)
+
+// FunctionRequest is the body of POST /api/v1/functions (create) and
+// PUT /api/v1/functions/:name (deploy a new version).
+//
+// Every field but Source is optional. On create an omitted field takes its
+// default (supervisor.DefaultLimits, public, max_attempts 5). On update an
+// omitted field keeps the value of the current version, so a redeploy
+// without flags keeps the limits chosen earlier.
+type FunctionRequest struct {
+	// Name is required on create; on update it may be omitted or must
+	// equal the name in the path. ^[a-z][a-z0-9-]{0,62}$.
+	Name string `json:"name,omitempty"`
+	// Source is the Lua script; it must define handle(req).
+	Source string `json:"source"`
+	// Memory is a size: a string like "64MiB", "1GiB", "512M", or a JSON
+	// number of bytes. Range 16MiB..2GiB.
+	Memory *ByteSize `json:"memory,omitempty"`
+	// CPU is the quota in cores, 0.05..number of cores.
+	CPU *float64 `json:"cpu,omitempty"`
+	// Timeout per call: a Go duration string like "10s", "500ms".
+	// Range 100ms..15m.
+	Timeout *Duration `json:"timeout,omitempty"`
+	// Concurrency is the number of concurrent calls per worker.
+	Concurrency *int `json:"concurrency,omitempty"`
+	// MinWarm workers are kept running even when idle.
+	MinWarm *int `json:"min_warm,omitempty"`
+	// MaxWorkers bounds the function's pool.
+	MaxWorkers *int `json:"max_workers,omitempty"`
+	// IdleTimeout: an idle worker is stopped after this ("60s").
+	IdleTimeout *Duration `json:"idle_timeout,omitempty"`
+	// Private functions need a token with the invoke scope on /fn/NAME.
+	Private *bool `json:"private,omitempty"`
+	// MaxAttempts is the number of delivery attempts for event triggers
+	// before a dead letter (events API), 1..100, default 5.
+	MaxAttempts *int `json:"max_attempts,omitempty"`
+}
+
+// Limits are a function version's resource limits as the API shows them.
+type Limits struct {
+	Memory      ByteSize `json:"memory"`       // "64MiB"
+	CPU         float64  `json:"cpu"`          // cores
+	Timeout     Duration `json:"timeout"`      // "10s"
+	Concurrency int      `json:"concurrency"`  // calls per worker
+	MinWarm     int      `json:"min_warm"`     // workers kept warm
+	MaxWorkers  int      `json:"max_workers"`  // pool size
+	IdleTimeout Duration `json:"idle_timeout"` // "1m0s"
+}
+
+// Function is a deployed function with its current version
+// (GET /api/v1/functions/:name, and the answer of create, update and
+// rollback).
+type Function struct {
+	Name        string    `json:"name"`
+	Version     int       `json:"version"` // the current version
+	SHA256      string    `json:"sha256"`  // hex sha256 of the current source
+	Private     bool      `json:"private"`
+	MaxAttempts int       `json:"max_attempts"`
+	Limits      Limits    `json:"limits"`
+	URL         string    `json:"url"` // path of the endpoint: "/fn/NAME"
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"` // when the current version became current
+	// Source of the current version; only in GET .../:name?source=1 and
+	// in the answers of create and update it is omitted.
+	Source string `json:"source,omitempty"`
+}
+
+// FunctionList is the body of GET /api/v1/functions.
+type FunctionList struct {
+	Functions []Function `json:"functions"`
+}
+
+// Version is one immutable version of a function.
+type Version struct {
+	Version int    `json:"version"`
+	SHA256  string `json:"sha256"`
+	Limits  Limits `json:"limits"`
+	// Private is the function's access setting; it belongs to the
+	// function, not the version, so every version shows the same value.
+	Private   bool      `json:"private"`
+	Current   bool      `json:"current"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"` // token name
+}
+
+// VersionList is the body of GET /api/v1/functions/:name/versions, newest
+// first.
+type VersionList struct {
+	Versions []Version `json:"versions"`
+}
+
+// RollbackRequest is the optional body of POST
+// /api/v1/functions/:name/rollback. Version 0 or an empty body means the
+// version before the current one.
+type RollbackRequest struct {
+	Version int `json:"version,omitempty"`
+}
+
+// Secret is a secret as listed: its name and dates, never its value.
+type Secret struct {
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+}
+
+// SecretList is the body of GET /api/v1/secrets.
+type SecretList struct {
+	Secrets []Secret `json:"secrets"`
+}
+
+// SecretRequest is the body of PUT /api/v1/secrets/:name (201 when created,
+// 200 when replaced).
+type SecretRequest struct {
+	Value string `json:"value"`
+}
+
+// Invocation statuses (the invocations table's).
+const (
+	StatusSucceeded = "succeeded" // the handler returned (any HTTP status it chose)
+	StatusFailed    = "failed"    // script error, timeout, crash or memory limit (see error)
+	StatusQueued    = "queued"    // async, not started yet (events API)
+	StatusRunning   = "running"   // async, in progress (events API)
+)
+
+// LogEntry is one line the handler logged (log.info etc.).
+type LogEntry struct {
+	Time    time.Time `json:"time"`
+	Level   string    `json:"level"`
+	Message string    `json:"message"`
+}
+
+// Invocation is one run of a function (GET /api/v1/invocations/:id).
+type Invocation struct {
+	ID         string    `json:"id"`
+	Function   string    `json:"function"`
+	Version    int       `json:"version"`
+	Trigger    string    `json:"trigger"` // http, cron, event, dead_letter
+	Status     string    `json:"status"`  // StatusSucceeded, StatusFailed, ...
+	Method     string    `json:"method,omitempty"`
+	Path       string    `json:"path,omitempty"`
+	HTTPStatus int       `json:"http_status,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	DurationMS float64   `json:"duration_ms"`
+	// Logs only on the single-invocation route; LogsDropped counts lines
+	// over the per-call bound.
+	Logs        []LogEntry `json:"logs,omitempty"`
+	LogsDropped int        `json:"logs_dropped,omitempty"`
+}
+
+// InvocationList is the body of GET /api/v1/invocations, newest first.
+// Query parameters: function, status, limit (default 50, max 500), cursor
+// (NextCursor of the previous page). NextCursor is empty on the last page.
+type InvocationList struct {
+	Invocations []Invocation `json:"invocations"`
+	NextCursor  string       `json:"next_cursor,omitempty"`
+}
+
+// TokenRequest is the body of POST /api/v1/tokens.
+type TokenRequest struct {
+	Name   string   `json:"name"`   // ^[a-z][a-z0-9-]{0,62}$, unique
+	Scopes []string `json:"scopes"` // at least one of AllScopes
+}
+
+// Token is a token as listed; the secret is never shown again.
+type Token struct {
+	Name       string     `json:"name"`
+	Scopes     []string   `json:"scopes"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
+
+// TokenCreated is the answer of POST /api/v1/tokens (201): the only time
+// the secret ("pc_" + 52 base32 characters) is shown.
+type TokenCreated struct {
+	Token
+	Secret string `json:"secret"`
+}
+
+// TokenList is the body of GET /api/v1/tokens (revoked tokens are not
+// listed).
+type TokenList struct {
+	Tokens []Token `json:"tokens"`
+}
+
+// WorkerStatus is one worker process of the supervisor.
+type WorkerStatus struct {
+	PID            int       `json:"pid"`
+	Function       string    `json:"function"`
+	Version        int       `json:"version"`
+	State          string    `json:"state"` // starting, idle, busy, stopping
+	CallsServed    uint64    `json:"calls_served"`
+	InFlight       int       `json:"inflight"`
+	StartedAt      time.Time `json:"started_at"`
+	LastUsed       time.Time `json:"last_used"`
+	RSSBytes       int64     `json:"rss_bytes"`
+	CPUSeconds     float64   `json:"cpu_seconds"`
+	LimitsEnforced bool      `json:"limits_enforced"`
+}
+
+// WorkersStatus is the body of GET /api/v1/workers: this node's workers.
+type WorkersStatus struct {
+	LimitsEnforced  bool           `json:"limits_enforced"`
+	LimitsMode      string         `json:"limits_mode"` // cgroup2, cgroup1, or "none: <reason>"
+	MaxWorkersTotal int            `json:"max_workers_total"`
+	Workers         []WorkerStatus `json:"workers"`
+}
+
+// Health is the body of /healthz and /readyz.
+type Health struct {
+	Status string `json:"status"` // "ok" or "unavailable"
+	Error  string `json:"error,omitempty"`
+}
+
+// Error codes in ErrorBody.Code.
+const (
+	CodeBadRequest       = "bad_request"        // 400: malformed input other than JSON
+	CodeBadJSON          = "bad_json"           // 400: body is not valid JSON (message says where)
+	CodeUnknownField     = "unknown_field"      // 400: body has a field the route does not take
+	CodeInvalidName      = "invalid_name"       // 400: name does not match ^[a-z][a-z0-9-]{0,62}$ or is not UTF-8
+	CodeUnauthorized     = "unauthorized"       // 401: no token or a bad one
+	CodeForbidden        = "forbidden"          // 403: the token lacks the scope (message names it)
+	CodeNotFound         = "not_found"          // 404: unknown function, version, token, invocation or route
+	CodeMethodNotAllowed = "method_not_allowed" // 405
+	CodeConflict         = "conflict"           // 409: name taken
+	CodeBodyTooLarge     = "body_too_large"     // 413
+	CodeSyntaxError      = "syntax_error"       // 422: Lua syntax error, with line and column
+	CodeInvalidLimit     = "invalid_limit"      // 422: a limit out of range or unparseable (field set)
+	CodeInvalidValue     = "invalid_value"      // 422: another field with a bad value (scopes, version...)
+	CodeScriptError      = "script_error"       // 500: the Lua handler raised an error
+	CodeMemoryLimit      = "memory_limit"       // 502: the worker hit its memory limit
+	CodeWorkerCrashed    = "worker_crashed"     // 502: the worker died or could not start
+	CodeOverloaded       = "overloaded"         // 503 + Retry-After
+	CodeUnavailable      = "unavailable"        // 503: not ready / shutting down
+	CodeTimeout          = "timeout"            // 504: the call ran past its timeout
+	CodeInternal         = "internal"           // 500: a bug or a database failure
+)
+
+// ErrorBody is the JSON body of every error answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+	// Field names the offending field for invalid_limit, invalid_value and
+	// unknown_field.
+	Field string `json:"field,omitempty"`
+	// Line and Column locate a Lua syntax error, or a JSON error in the body.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
+	// InvocationID is set on errors of /fn and .../invoke.
+	InvocationID string `json:"invocation_id,omitempty"`
+}

@@ -1,0 +1,13 @@
+# make run, the HTTP tests and the HTTP benchmark (owner: the HTTP server).
+
+.PHONY: run
+run: ## start PiCloud on 127.0.0.1:8080 with the example `hello` deployed
+	@scripts/run.sh start
+
+.PHONY: test-http
+test-http: ## API, server and end-to-end tests through the real binaries (starts PostgreSQL)
+	DATABASE_URL=$${DATABASE_URL:-$$(scripts/pg.sh start)} $(GO) test -race -count=1 ./api/... ./server/... ./e2e/...
+
+.PHONY: bench-http
+bench-http: ## benchmark /fn/hello against a bare Go handler (bench/http.md)
+	@bench/http.sh

@@ -1,0 +1,99 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Defaults of Config, applied by Run to zero fields.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultDataDir         = "./.picloud"
+	DefaultMaxBodyBytes    = 6 << 20
+	DefaultMaxHeaderBytes  = 64 << 10
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultQueueTimeout    = 5 * time.Second
+)
+
+// Config is what `picloud serve` passes to Run. Zero fields take the
+// defaults above; only DatabaseURL is required.
+type Config struct {
+	// Listen is the HTTP address (--listen, PICLOUD_LISTEN).
+	Listen string
+	// Listener, if set, is served instead of listening on Listen (tests,
+	// socket activation). Run closes it.
+	Listener net.Listener
+	// DatabaseURL is the PostgreSQL URL (--database-url, DATABASE_URL).
+	DatabaseURL string
+	// DataDir holds admin.token and secret.key (--data-dir,
+	// PICLOUD_DATA_DIR); created with mode 0700.
+	DataDir string
+	// MaxBodyBytes bounds request bodies on every route (413 beyond);
+	// default 6 MiB.
+	MaxBodyBytes int64
+	// MaxHeaderBytes bounds request headers (431 beyond); default 64 KiB.
+	MaxHeaderBytes int
+	// RequireLimits makes a worker start fail when its cgroup limits
+	// cannot be applied, instead of running it unlimited with a warning.
+	RequireLimits bool
+	// MaxWorkersTotal caps worker processes on this node (0: the
+	// supervisor's default).
+	MaxWorkersTotal int
+	// WorkerPath is the worker binary; empty lets the supervisor choose
+	// (picloud-worker next to the running executable when present, else
+	// the executable itself re-executed as `picloud worker`).
+	WorkerPath string
+	// QueueTimeout is how long a call waits for a busy pool before 503.
+	QueueTimeout time.Duration
+	// ShutdownTimeout bounds the drain on ctx cancellation: in-flight
+	// requests get this long to finish before connections are closed.
+	ShutdownTimeout time.Duration
+	// Logger receives the server's logs; default hclog to stderr.
+	Logger hclog.Logger
+
+	// Setup hooks run in order once the store, supervisor and API exist
+	// and before the listener opens: the events service registers its
+	// routes and background work here, metrics its /metrics route. The
+	// returned stop functions (may be nil) run in reverse order during
+	// shutdown, after HTTP has drained and before the supervisor stops.
+	Setup []SetupFunc
+	// OnReady, if set, is called once the listener is up and serving
+	// (sd_notify READY=1).
+	OnReady func()
+	// OnStopping, if set, is called when the drain begins
+	// (sd_notify STOPPING=1).
+	OnStopping func()
+}
+
+// withDefaults returns c with its zero fields set.
+func (c Config) withDefaults() (Config, error) {
+	if c.DatabaseURL == "" {
+		return c, fmt.Errorf("no database URL: set --database-url or DATABASE_URL")
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.QueueTimeout <= 0 {
+		c.QueueTimeout = DefaultQueueTimeout
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "picloud", Output: os.Stderr, Level: hclog.Info})
+	}
+	return c, nil
+}

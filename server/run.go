@@ -1,0 +1,266 @@
+// Package server wires PiCloud's serve process: it opens the store,
+// migrates, creates the first admin token, starts the supervisor, the
+// function cache and the invocation writer, serves the HTTP API and drains
+// everything on shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/picloud/picloud/api"
+	"github.com/picloud/picloud/store"
+	"github.com/picloud/picloud/supervisor"
+	"github.com/picloud/picloud/worker"
+)
+
+// Files in the data directory.
+const (
+	AdminTokenFile = "admin.token"
+	SecretKeyFile  = "secret.key"
+)
+
+// AdminTokenName is the name of the token created on first start.
+const AdminTokenName = "admin"
+
+// HTTP server timeouts. There is no write timeout: a call may run up to its
+// function's timeout (15 min at most) and the event stream stays open.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+)
+
+// SetupFunc is a hook of Config.Setup (see there).
+type SetupFunc func(ctx context.Context, env *Env) (stop func(), err error)
+
+// Env is what a SetupFunc gets to plug into the server.
+type Env struct {
+	Config      Config // with defaults applied
+	Logger      hclog.Logger
+	Store       *store.Store
+	Functions   *store.FunctionCache
+	Invocations *store.InvocationWriter
+	Supervisor  *supervisor.Supervisor
+	// API takes extra routes (Handle, HandleHTTP) and the async invoker
+	// (SetAsync); both before serving.
+	API *api.API
+	// Stopping is closed when the drain begins: long-lived handlers (the
+	// event stream) must end then, or the drain waits for them until
+	// ShutdownTimeout.
+	Stopping <-chan struct{}
+}
+
+// Run serves until ctx is done, then drains and returns nil; it returns an
+// error if start-up fails or the listener dies.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Listener != nil {
+		defer cfg.Listener.Close() // also when start-up fails before serving
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	log := cfg.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
+	}
+	key, err := store.LoadOrCreateSecretKey(filepath.Join(cfg.DataDir, SecretKeyFile))
+	if err != nil {
+		return fmt.Errorf("load secret key: %w", err)
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, log, store.WithSecretKey(key))
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate database: %w", err)
+	}
+	if err := bootstrapAdmin(ctx, st, cfg.DataDir, log); err != nil {
+		return err
+	}
+
+	sup, err := supervisor.New(supervisor.Config{
+		WorkerPath:      cfg.WorkerPath,
+		Host:            st.Host(),
+		Logger:          log.Named("supervisor"),
+		MaxWorkersTotal: cfg.MaxWorkersTotal,
+		QueueTimeout:    cfg.QueueTimeout,
+		RequireLimits:   cfg.RequireLimits,
+	})
+	if err != nil {
+		return fmt.Errorf("configure supervisor: %w", err)
+	}
+	if err := sup.Start(ctx); err != nil {
+		return fmt.Errorf("start supervisor: %w", err)
+	}
+	defer sup.Stop()
+
+	rec := newReconciler(sup, log)
+	cache := store.NewFunctionCache(st, store.FunctionCacheConfig{Logger: log, OnChange: rec.changed})
+	rec.cache = cache
+	if err := cache.Start(ctx); err != nil {
+		return fmt.Errorf("start function cache: %w", err)
+	}
+	defer cache.Stop()
+	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
+	go rec.run(recCtx)
+	defer func() { stopRec(); <-rec.done }()
+	tokens := store.NewTokenCache(st, store.TokenCacheConfig{Logger: log})
+	if err := tokens.Start(ctx); err != nil {
+		return fmt.Errorf("start token cache: %w", err)
+	}
+	defer tokens.Stop()
+	writer := store.NewInvocationWriter(st, store.InvocationWriterConfig{Logger: log})
+	if err := writer.Start(ctx); err != nil {
+		return fmt.Errorf("start invocation writer: %w", err)
+	}
+	// Deferred calls run in reverse: the Setup hooks stop first, then the
+	// writer flushes the records of every drained call, then the caches,
+	// the supervisor (its workers) and the store.
+	defer writer.Stop()
+
+	h, err := api.New(api.Deps{
+		Store:          st,
+		Functions:      cache,
+		Tokens:         tokens,
+		Invocations:    writer,
+		Supervisor:     sup,
+		ValidateSource: validateSource,
+		Logger:         log,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+	})
+	if err != nil {
+		return fmt.Errorf("build api: %w", err)
+	}
+
+	stopping := make(chan struct{})
+	env := &Env{Config: cfg, Logger: log, Store: st, Functions: cache, Invocations: writer,
+		Supervisor: sup, API: h, Stopping: stopping}
+	var stops []func()
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}()
+	for _, setup := range cfg.Setup {
+		stop, err := setup(ctx, env)
+		if err != nil {
+			return fmt.Errorf("set up server: %w", err)
+		}
+		if stop != nil {
+			stops = append(stops, stop)
+		}
+	}
+
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String())
+	if cfg.OnReady != nil {
+		cfg.OnReady()
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		close(stopping)
+		return fmt.Errorf("serve http: %w", err)
+	}
+
+	log.Info("shutting down: draining requests", "timeout", cfg.ShutdownTimeout)
+	if cfg.OnStopping != nil {
+		cfg.OnStopping()
+	}
+	close(stopping)
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		log.Warn("drain timed out: closing the remaining connections", "error", err)
+		_ = srv.Close()
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http server", "error", err)
+	}
+	log.Info("http drained; stopping workers")
+	return nil
+}
+
+// bootstrapAdmin creates the admin token when the database has no active
+// token, and writes its secret to <dataDir>/admin.token (0600). The secret
+// is never logged; only the file's path is.
+func bootstrapAdmin(ctx context.Context, st *store.Store, dataDir string, log hclog.Logger) error {
+	n, err := st.CountTokens(ctx)
+	if err != nil {
+		return fmt.Errorf("count tokens: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	secret, hash, err := api.NewTokenSecret()
+	if err != nil {
+		return fmt.Errorf("generate admin token: %w", err)
+	}
+	path := filepath.Join(dataDir, AdminTokenFile)
+	tmp, err := os.CreateTemp(dataDir, ".admin.token-*")
+	if err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	if _, err := tmp.WriteString(secret + "\n"); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	_, created, err := st.BootstrapToken(ctx, AdminTokenName, []string{api.ScopeAdmin}, hash[:])
+	if err != nil {
+		return fmt.Errorf("create admin token: %w", err)
+	}
+	if !created {
+		return nil // another node was first
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write admin token to %s: %w", path, err)
+	}
+	log.Info("created the admin token", "path", path)
+	return nil
+}
+
+// validateSource is api.Deps.ValidateSource: the worker's own compile
+// check, its *worker.SyntaxError turned into the API's *SourceError.
+func validateSource(src string) error {
+	err := worker.Validate(src)
+	var se *worker.SyntaxError
+	if errors.As(err, &se) {
+		return &api.SourceError{Line: se.Line, Column: se.Column, Message: se.Message}
+	}
+	return err
+}
