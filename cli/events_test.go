@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/picloud/picloud/events"
+	"github.com/picloud/picloud/server"
+	"github.com/picloud/picloud/store/storetest"
+)
+
+// evServer runs server.Run with the events service in-process on
+// 127.0.0.1 and returns the CLI environment that reaches it.
+func evServer(t *testing.T) map[string]string {
+	t.Helper()
+	dbURL := storetest.NewDB(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dataDir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- server.Run(ctx, server.Config{Listen: addr, DatabaseURL: dbURL, DataDir: dataDir,
+			Logger: hclog.NewNullLogger(), Setup: []server.SetupFunc{events.Setup(events.Options{})}})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return map[string]string{envURL: "http://" + addr, envDataDir: dataDir}
+}
+
+// runEv runs the CLI with the events commands added (the lead wires them
+// into commands()).
+func runEv(t *testing.T, ctx context.Context, env map[string]string, args ...string) runResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	a := &app{env: Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		Getenv: func(k string) string { return env[k] }}, cmds: append(commands(), eventsCommands()...)}
+	code := a.exitCode(a.dispatch(ctx, args))
+	return runResult{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+func TestEventsCommands_AgainstServer(t *testing.T) {
+	t.Parallel()
+	env := evServer(t)
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "f.lua")
+	if err := os.WriteFile(src, []byte(`function handle(req) return "ok" end`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must := func(want string, args ...string) string {
+		t.Helper()
+		r := runEv(t, ctx, env, args...)
+		if r.code != ExitOK || !strings.Contains(r.stdout, want) {
+			t.Fatalf("%v: exit %d, stdout %q, stderr %q; want %q", args, r.code, r.stdout, r.stderr, want)
+		}
+		return r.stdout
+	}
+	must("", "deploy", src, "--name", "f")
+	must("trigger 1: f runs on topic orders", "trigger", "add", "f", "--topic", "orders")
+	must("runs on dead letters", "trigger", "add", "f", "--dead-letters")
+	must("orders", "trigger", "ls")
+	must("removed trigger 2", "trigger", "rm", "2")
+	if r := runEv(t, ctx, env, "trigger", "add", "f"); r.code != ExitUsage {
+		t.Errorf("trigger add without --topic: exit %d", r.code)
+	}
+
+	must("schedule 1: f on \"*/5 * * * *\" (Europe/Berlin), next run", "schedule", "add", "f", "*/5 * * * *",
+		"--tz", "Europe/Berlin", "--payload", `{"k":1}`)
+	if r := runEv(t, ctx, env, "schedule", "add", "f", "*/5 * * *"); r.code != ExitFailure ||
+		!strings.Contains(r.stderr, "expected exactly 5 fields") {
+		t.Errorf("bad expression: exit %d, stderr %q", r.code, r.stderr)
+	}
+	must("schedule 1 disabled", "schedule", "disable", "1")
+	must("false", "schedule", "ls")
+	must("schedule 1 enabled, next run", "schedule", "enable", "1")
+	must("removed schedule 1", "schedule", "rm", "1")
+
+	must("ID", "dlq", "ls")
+	if r := runEv(t, ctx, env, "dlq", "retry", "99"); r.code != ExitFailure || !strings.Contains(r.stderr, "not found") {
+		t.Errorf("dlq retry of a missing id: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	// Publish on a topic without subscribers, then tail from the start.
+	must("published event 1 on audit (0 deliveries)", "events", "publish", "audit", `{"who":"me"}`)
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	a := &app{env: Env{Stdin: strings.NewReader(""), Stdout: &lineNotifier{w: &out, line: cancel}, Stderr: &bytes.Buffer{},
+		Getenv: func(k string) string { return env[k] }}, cmds: eventsCommands()}
+	if err := a.dispatch(tctx, []string{"events", "tail", "--from", "0", "--json", "--topic", "audit"}); err != nil {
+		t.Fatalf("tail: %v", err)
+	}
+	var ev events.StreamEvent
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &ev); err != nil || ev.ID != 1 || ev.Topic != "audit" {
+		t.Fatalf("tail printed %q (%v)", out.String(), err)
+	}
+}
+
+// lineNotifier calls line after the first complete line is written.
+type lineNotifier struct {
+	w    *bytes.Buffer
+	line func()
+}
+
+func (l *lineNotifier) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if bytes.Contains(p, []byte("\n")) {
+		l.line()
+	}
+	return n, err
+}
+
+func TestEventsCommands_HelpHasUsageAndExample(t *testing.T) {
+	t.Parallel()
+	var walk func([]*command)
+	walk = func(list []*command) {
+		for _, c := range list {
+			words := strings.Fields(c.Name)
+			r := runEv(t, context.Background(), nil, append(words, "--help")...)
+			if r.code != ExitOK || !strings.Contains(r.stdout, "usage: picloud "+c.Name) || !strings.Contains(r.stdout, "Example") {
+				t.Errorf("%s --help: exit %d, stdout %q, stderr %q", c.Name, r.code, r.stdout, r.stderr)
+			}
+			walk(c.Subs)
+		}
+	}
+	walk(eventsCommands())
+}

@@ -1,0 +1,321 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/picloud/picloud/api"
+)
+
+func deployCommand() *command {
+	return &command{
+		Name:    "deploy",
+		Args:    "FILE.lua [flags]",
+		Summary: "deploy a Lua script as a function, or a new version of it",
+		Description: `Uploads FILE.lua (or "-" for stdin, with --name) as a function. If a
+function of that name exists, this deploys a new immutable version and makes
+it current; limits not given keep the values of the current version. The
+name defaults to the file's base name without .lua. Prints the name, the
+version and the URL of the endpoint.
+
+Sizes take a unit (64MiB, 128M, 1GiB; K, M and G are binary), durations
+too (10s, 500ms, 1m30s).`,
+		Example: `picloud deploy hello.lua
+picloud deploy api.lua --name orders --memory 128MiB --timeout 30s --private`,
+		Run: runDeploy,
+	}
+}
+
+func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
+	fs := newFlags(c)
+	var (
+		req      api.FunctionRequest
+		name     = fs.String("name", "", "function `NAME` (default: the file name without .lua)")
+		memory   int64
+		cpu      = fs.Float64("cpu", 0, "CPU quota in `CORES`, like 0.5 (default 0.5 on create)")
+		timeout  time.Duration
+		idle     time.Duration
+		conc     = fs.Int("concurrency", 0, "run up to `N` calls at once in one worker (default 4 on create)")
+		minWarm  = fs.Int("min-warm", 0, "keep `N` workers running even when idle (default 0)")
+		maxWork  = fs.Int("max-workers", 0, "run at most `N` workers for the function (default 2 on create)")
+		private  = fs.Bool("private", false, "require a token with the invoke scope to call /fn/NAME (--private=false makes it public)")
+		attempts = fs.Int("max-attempts", 0, "try event deliveries `N` times before a dead letter (default 5 on create)")
+		asJSON   = fs.Bool("json", false, "print the function as JSON")
+	)
+	fs.Var(sizeValue{&memory}, "memory", "memory maximum of one worker, like 128MiB (default 64MiB on create)")
+	fs.Var(durationValue{&timeout}, "timeout", "time limit of one call, like 30s (default 10s on create)")
+	fs.Var(durationValue{&idle}, "idle-timeout", "stop a worker idle for this long (default 60s on create)")
+	pos, err := a.parse(c, fs, args, "FILE.lua")
+	if err != nil {
+		return err
+	}
+	file := pos[0]
+	set := flagsSet(fs)
+	var src []byte
+	if file == "-" {
+		if *name == "" {
+			return usagef(c, "--name is required when the script comes from stdin")
+		}
+		src, err = io.ReadAll(a.env.Stdin)
+	} else {
+		src, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", file, err)
+	}
+	if *name == "" {
+		*name = strings.TrimSuffix(filepath.Base(file), ".lua")
+	}
+	req.Source = string(src)
+	if set["memory"] {
+		b := api.ByteSize(memory)
+		req.Memory = &b
+	}
+	if set["cpu"] {
+		req.CPU = cpu
+	}
+	if set["timeout"] {
+		d := api.Duration(timeout)
+		req.Timeout = &d
+	}
+	if set["idle-timeout"] {
+		d := api.Duration(idle)
+		req.IdleTimeout = &d
+	}
+	if set["concurrency"] {
+		req.Concurrency = conc
+	}
+	if set["min-warm"] {
+		req.MinWarm = minWarm
+	}
+	if set["max-workers"] {
+		req.MaxWorkers = maxWork
+	}
+	if set["private"] {
+		req.Private = private
+	}
+	if set["max-attempts"] {
+		req.MaxAttempts = attempts
+	}
+
+	cl := a.client()
+	f, err := cl.UpdateFunction(ctx, *name, req)
+	created := false
+	if isNotFound(err) {
+		req.Name = *name
+		f, err = cl.CreateFunction(ctx, req)
+		created = true
+	}
+	if err != nil {
+		return deployError(file, *name, err)
+	}
+	if *asJSON {
+		return printJSON(a.env.Stdout, f)
+	}
+	verb := "deployed"
+	if created {
+		verb = "created"
+	}
+	access := "public"
+	if f.Private {
+		access = "private: callers need a token with the invoke scope"
+	}
+	fmt.Fprintf(a.env.Stdout, "%s %s version %d\nURL: %s%s (%s)\n", verb, f.Name, f.Version, cl.BaseURL, f.URL, access)
+	return nil
+}
+
+// deployError adds the file and position to a rejected deploy.
+func deployError(file, name string, err error) error {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return fmt.Errorf("deploy %s: %w", name, err)
+	}
+	switch {
+	case ae.Body.Code == api.CodeSyntaxError && ae.Body.Line > 0:
+		return fmt.Errorf("%s:%d:%d: %s", file, ae.Body.Line, ae.Body.Column, ae.Body.Error)
+	case ae.Body.Code == api.CodeInvalidName:
+		return fmt.Errorf("deploy %s: %w (choose another name with --name)", name, err)
+	case ae.Body.Code == api.CodeInvalidLimit && ae.Body.Field != "":
+		return fmt.Errorf("deploy %s: --%s: %s", name, strings.ReplaceAll(ae.Body.Field, "_", "-"), ae.Body.Error)
+	}
+	return fmt.Errorf("deploy %s: %w", name, err)
+}
+
+func lsCommand() *command {
+	return &command{
+		Name:        "ls",
+		Args:        "[--json]",
+		Summary:     "list the functions",
+		Description: "Lists every function with its current version, endpoint and limits.",
+		Example:     "picloud ls\npicloud ls --json | jq -r '.functions[].name'",
+		Run: func(ctx context.Context, a *app, c *command, args []string) error {
+			fs := newFlags(c)
+			asJSON := fs.Bool("json", false, "print the list as JSON")
+			if _, err := a.parse(c, fs, args); err != nil {
+				return err
+			}
+			fns, err := a.client().ListFunctions(ctx)
+			if err != nil {
+				return fmt.Errorf("list functions: %w", err)
+			}
+			if *asJSON {
+				return printJSON(a.env.Stdout, api.FunctionList{Functions: nonNil(fns)})
+			}
+			if len(fns) == 0 {
+				fmt.Fprintln(a.env.Stdout, "no functions yet: deploy one with 'picloud deploy FILE.lua'")
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tVERSION\tACCESS\tMEMORY\tCPU\tTIMEOUT\tURL\tUPDATED")
+			for _, f := range fns {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%g\t%s\t%s\t%s\n", f.Name, f.Version, access(f.Private),
+					f.Limits.Memory, f.Limits.CPU, f.Limits.Timeout, f.URL, ago(f.UpdatedAt))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func access(private bool) string {
+	if private {
+		return "private"
+	}
+	return "public"
+}
+
+// ago writes t as a short age: "5s ago", "3m ago", "2h ago", or a date.
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", max(0, int(d.Seconds())))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return t.Local().Format("2006-01-02")
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func versionsCommand() *command {
+	return &command{
+		Name:        "versions",
+		Args:        "NAME [--json]",
+		Summary:     "list the versions of a function",
+		Description: "Lists every version of the function NAME, newest first; the current one is marked with *.",
+		Example:     "picloud versions hello",
+		Run: func(ctx context.Context, a *app, c *command, args []string) error {
+			fs := newFlags(c)
+			asJSON := fs.Bool("json", false, "print the versions as JSON")
+			pos, err := a.parse(c, fs, args, "NAME")
+			if err != nil {
+				return err
+			}
+			vs, err := a.client().Versions(ctx, pos[0])
+			if err != nil {
+				return fmt.Errorf("list versions of %s: %w", pos[0], err)
+			}
+			if *asJSON {
+				return printJSON(a.env.Stdout, api.VersionList{Versions: nonNil(vs)})
+			}
+			tw := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "VERSION\tCURRENT\tCREATED\tBY\tSHA256\tACCESS\tMEMORY\tCPU\tTIMEOUT")
+			for _, v := range vs {
+				cur := ""
+				if v.Current {
+					cur = "*"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%g\t%s\n", v.Version, cur, ago(v.CreatedAt), dash(v.CreatedBy),
+					short(v.SHA256, 12), access(v.Private), v.Limits.Memory, v.Limits.CPU, v.Limits.Timeout)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func short(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func rollbackCommand() *command {
+	return &command{
+		Name:    "rollback",
+		Args:    "NAME [--version N] [--json]",
+		Summary: "make an earlier version of a function current again",
+		Description: `Makes version N of the function NAME current again (by default the version
+before the current one). Versions are immutable: nothing is deleted, and
+'picloud versions NAME' still lists every one.`,
+		Example: "picloud rollback hello\npicloud rollback hello --version 3",
+		Run: func(ctx context.Context, a *app, c *command, args []string) error {
+			fs := newFlags(c)
+			version := fs.Int("version", 0, "the `N` to make current (default: the previous version)")
+			asJSON := fs.Bool("json", false, "print the function as JSON")
+			pos, err := a.parse(c, fs, args, "NAME")
+			if err != nil {
+				return err
+			}
+			if *version < 0 {
+				return usagef(c, "--version must be a positive version number")
+			}
+			f, err := a.client().Rollback(ctx, pos[0], *version)
+			if err != nil {
+				return fmt.Errorf("roll back %s: %w", pos[0], err)
+			}
+			if *asJSON {
+				return printJSON(a.env.Stdout, f)
+			}
+			fmt.Fprintf(a.env.Stdout, "%s: version %d is current\n", f.Name, f.Version)
+			return nil
+		},
+	}
+}
+
+func rmCommand() *command {
+	return &command{
+		Name:    "rm",
+		Args:    "NAME",
+		Summary: "delete a function and all its versions",
+		Description: `Deletes the function NAME with every version; /fn/NAME answers 404 from
+then on. Its invocation records remain until they are pruned.`,
+		Example: "picloud rm hello",
+		Run: func(ctx context.Context, a *app, c *command, args []string) error {
+			fs := newFlags(c)
+			pos, err := a.parse(c, fs, args, "NAME")
+			if err != nil {
+				return err
+			}
+			if err := a.client().DeleteFunction(ctx, pos[0]); err != nil {
+				return fmt.Errorf("delete %s: %w", pos[0], err)
+			}
+			fmt.Fprintf(a.env.Stdout, "deleted %s\n", pos[0])
+			return nil
+		},
+	}
+}

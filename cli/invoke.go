@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/picloud/picloud/api"
+)
+
+func invokeCommand() *command {
+	return &command{
+		Name:    "invoke",
+		Args:    "NAME[/PATH][?QUERY] [-d DATA | -d @FILE] [flags]",
+		Summary: "call a function and print its answer",
+		Description: `Calls the function NAME through its endpoint /fn/NAME (with the token, so
+private functions work too) and prints the body of the answer. A PATH and
+QUERY after the name are passed on: "picloud invoke api/orders?id=3" calls
+/fn/api/orders?id=3. With -d the body is DATA, or the contents of FILE for
+@FILE, or stdin for @-; the method is then POST unless --method says
+otherwise. An answer other than 2xx exits with status 1.`,
+		Example: `picloud invoke hello
+picloud invoke hello -d '{"name":"Ada"}' --header content-type:application/json
+picloud invoke api/items --method DELETE`,
+		Run: runInvoke,
+	}
+}
+
+func runInvoke(ctx context.Context, a *app, c *command, args []string) error {
+	fs := newFlags(c)
+	data := fs.String("data", "", "request body: `DATA`, @FILE or @- for stdin")
+	alias(fs, "d", "data")
+	method := fs.String("method", "", "HTTP `METHOD` (default GET, or POST with -d)")
+	alias(fs, "X", "method")
+	var headers []string
+	fs.Var(listValue{&headers}, "header", "request header `K:V` (repeatable)")
+	alias(fs, "H", "header")
+	include := fs.Bool("include", false, "print the status line and headers of the answer before the body")
+	alias(fs, "i", "include")
+	pos, err := a.parse(c, fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	req := InvokeRequest{Method: strings.ToUpper(*method), Header: http.Header{}}
+	req.Name, req.Path = splitTarget(pos[0])
+	for _, h := range headers {
+		k, v, ok := strings.Cut(h, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			return usagef(c, "header %q: write it as NAME:VALUE", h)
+		}
+		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	if flagsSet(fs)["data"] {
+		req.Body, err = a.readData(*data)
+		if err != nil {
+			return err
+		}
+	}
+	res, err := a.client().Invoke(ctx, req)
+	if err != nil {
+		return fmt.Errorf("invoke %s: %w", req.Name, err)
+	}
+	if *include {
+		fmt.Fprintf(a.env.Stdout, "HTTP %d %s\n", res.Status, http.StatusText(res.Status))
+		for _, k := range sortedKeys(res.Header) {
+			for _, v := range res.Header[k] {
+				fmt.Fprintf(a.env.Stdout, "%s: %s\n", k, v)
+			}
+		}
+		fmt.Fprintln(a.env.Stdout)
+	}
+	if res.Status >= 200 && res.Status <= 299 {
+		a.writeBody(res.Body)
+		return nil
+	}
+	// An error of the platform (the function failed, timed out, does not
+	// exist) is JSON with error and code; say it on stderr.
+	var eb api.ErrorBody
+	if json.Unmarshal(res.Body, &eb) == nil && eb.Error != "" && eb.Code != "" {
+		if *include {
+			a.writeBody(res.Body)
+		}
+		msg := fmt.Sprintf("invoke %s: HTTP %d: %s", req.Name, res.Status, eb.Error)
+		if id := res.Header.Get(api.HeaderInvocationID); id != "" {
+			msg += fmt.Sprintf(" (invocation %s: picloud logs %s)", id, req.Name)
+		}
+		switch res.Status {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			msg += " — the function is private: set PICLOUD_TOKEN to a token with the invoke scope"
+		}
+		fmt.Fprintf(a.env.Stderr, "picloud: %s\n", msg)
+		return errSilent
+	}
+	a.writeBody(res.Body)
+	fmt.Fprintf(a.env.Stderr, "picloud: invoke %s: the function answered HTTP %d %s\n", req.Name, res.Status, http.StatusText(res.Status))
+	return errSilent
+}
+
+// splitTarget splits "api/orders?id=3" into the function name and the rest
+// of the URL ("/orders?id=3").
+func splitTarget(s string) (name, rest string) {
+	if i := strings.IndexAny(s, "/?"); i >= 0 {
+		return s[:i], s[i:]
+	}
+	return s, ""
+}
+
+// readData reads -d's value: literal DATA, @FILE, or @- for stdin.
+func (a *app) readData(v string) ([]byte, error) {
+	f, ok := strings.CutPrefix(v, "@")
+	if !ok {
+		return []byte(v), nil
+	}
+	if f == "-" {
+		b, err := io.ReadAll(a.env.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("read the body from stdin: %w", err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("read the body: %w", err)
+	}
+	return b, nil
+}
+
+// writeBody writes an answer's body to stdout, ending it with a newline on
+// a terminal so the prompt does not stick to it.
+func (a *app) writeBody(b []byte) {
+	_, _ = a.env.Stdout.Write(b)
+	if len(b) > 0 && !bytes.HasSuffix(b, []byte("\n")) && isTerminal(a.env.Stdout) {
+		fmt.Fprintln(a.env.Stdout)
+	}
+}
+
+// isTerminal reports whether the stdin, stdout or stderr v is a terminal.
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

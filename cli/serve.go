@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/picloud/picloud/events"
+	"github.com/picloud/picloud/schema"
+	"github.com/picloud/picloud/server"
+)
+
+func serveCommand() *command {
+	return &command{
+		Name:    "serve",
+		Args:    "[flags]",
+		Summary: "run the PiCloud server",
+		Description: `Runs the server: applies pending database migrations, creates the admin
+token on first start (written to <data-dir>/admin.token, mode 0600), and
+serves the functions at /fn/NAME and the API at /api/v1 until SIGINT or
+SIGTERM, then drains in-flight requests. Every flag has an environment
+equivalent, named in its description; a flag wins over its variable.`,
+		Example: `DATABASE_URL=postgres://picloud@127.0.0.1:54329/picloud picloud serve
+picloud serve --listen 0.0.0.0:8080 --data-dir /var/lib/picloud --require-limits`,
+		Run: runServe,
+	}
+}
+
+// envFlags defines flags whose defaults come from environment variables
+// and remembers the first bad value of one.
+type envFlags struct {
+	a   *app
+	fs  *flag.FlagSet
+	err error
+}
+
+func (e *envFlags) note(name, v string, err error) {
+	if err != nil && e.err == nil {
+		e.err = fmt.Errorf("%s=%q: %w", name, v, err)
+	}
+}
+
+func (e *envFlags) String(p *string, name, env, def, usage string) {
+	e.fs.StringVar(p, name, e.a.envOr(env, def), usage+" (env "+env+")")
+}
+
+func (e *envFlags) Bool(p *bool, name, env, usage string) {
+	v := e.a.env.Getenv(env)
+	b := false
+	if v != "" {
+		var err error
+		b, err = strconv.ParseBool(v)
+		e.note(env, v, err)
+	}
+	e.fs.BoolVar(p, name, b, usage+" (env "+env+")")
+}
+
+func (e *envFlags) Int(p *int, name, env string, def int, usage string) {
+	*p = def
+	if v := e.a.env.Getenv(env); v != "" {
+		n, err := strconv.Atoi(v)
+		e.note(env, v, err)
+		*p = n
+	}
+	e.fs.IntVar(p, name, *p, usage+" (env "+env+")")
+}
+
+func (e *envFlags) Size(p *int64, name, env string, def int64, usage string) {
+	*p = def
+	if v := e.a.env.Getenv(env); v != "" {
+		n, err := ParseSize(v)
+		e.note(env, v, err)
+		*p = n
+	}
+	e.fs.Var(sizeValue{p}, name, usage+" (env "+env+")")
+}
+
+func (e *envFlags) Duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	*p = def
+	if v := e.a.env.Getenv(env); v != "" {
+		d, err := ParseDuration(v)
+		e.note(env, v, err)
+		*p = d
+	}
+	e.fs.Var(durationValue{p}, name, usage+" (env "+env+")")
+}
+
+func runServe(ctx context.Context, a *app, c *command, args []string) error {
+	fs := newFlags(c)
+	ef := &envFlags{a: a, fs: fs}
+	var cfg server.Config
+	var logLevel string
+	var maxHeader int64
+	ef.String(&cfg.Listen, "listen", envListen, server.DefaultListen, "listen for HTTP on `ADDRESS`")
+	ef.String(&cfg.DatabaseURL, "database-url", envDatabaseURL, "", "PostgreSQL `URL` (required)")
+	ef.String(&cfg.DataDir, "data-dir", envDataDir, server.DefaultDataDir, "`DIR` holding admin.token and secret.key")
+	ef.Bool(&cfg.RequireLimits, "require-limits", envRequireLimits, "refuse to start workers whose cgroup limits cannot be applied")
+	ef.Size(&cfg.MaxBodyBytes, "max-body", "PICLOUD_MAX_BODY", server.DefaultMaxBodyBytes, "largest request body")
+	ef.Size(&maxHeader, "max-header", "PICLOUD_MAX_HEADER", server.DefaultMaxHeaderBytes, "largest block of request headers")
+	ef.Int(&cfg.MaxWorkersTotal, "max-workers-total", "PICLOUD_MAX_WORKERS_TOTAL", 0, "run at most `N` worker processes on this node (0: the supervisor's default)")
+	ef.String(&cfg.WorkerPath, "worker-path", "PICLOUD_WORKER_PATH", "", "run workers from `BINARY` (default: picloud-worker next to picloud, else picloud itself)")
+	ef.Duration(&cfg.QueueTimeout, "queue-timeout", "PICLOUD_QUEUE_TIMEOUT", server.DefaultQueueTimeout, "how long a call waits for a busy function before a 503")
+	ef.Duration(&cfg.ShutdownTimeout, "shutdown-timeout", "PICLOUD_SHUTDOWN_TIMEOUT", server.DefaultShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
+	ef.String(&logLevel, "log-level", "PICLOUD_LOG_LEVEL", "info", "log at `LEVEL`: trace, debug, info, warn or error")
+	eventOpts := eventsServeFlags(ef) // events.go
+	if _, err := a.parse(c, fs, args); err != nil {
+		return err
+	}
+	if ef.err != nil {
+		return usagef(c, "%v", ef.err)
+	}
+	if cfg.DatabaseURL == "" {
+		return usagef(c, "no database: set --database-url or DATABASE_URL (scripts/pg.sh start prints a local one)")
+	}
+	if maxHeader > int64(^uint(0)>>1) {
+		return usagef(c, "--max-header is too large")
+	}
+	cfg.MaxHeaderBytes = int(maxHeader)
+	level := hclog.LevelFromString(logLevel)
+	if level == hclog.NoLevel {
+		return usagef(c, "unknown log level %q: use trace, debug, info, warn or error", logLevel)
+	}
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "picloud", Output: a.env.Stderr, Level: level})
+	cfg.Setup = append(cfg.Setup, events.Setup(*eventOpts))
+	notifySocket := a.env.Getenv("NOTIFY_SOCKET")
+	cfg.OnReady = func() { sdNotify(notifySocket, "READY=1") }
+	cfg.OnStopping = func() { sdNotify(notifySocket, "STOPPING=1") }
+	if err := server.Run(ctx, cfg); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+func migrateCommand() *command {
+	return &command{
+		Name:    "migrate",
+		Args:    "[--database-url URL] [--status]",
+		Summary: "apply the database migrations",
+		Description: `Applies every pending migration to the database (picloud serve does this
+too at start). Safe to run on an up-to-date database and from several
+machines at once: migrations run under an advisory lock.`,
+		Example: "DATABASE_URL=postgres://picloud@127.0.0.1:54329/picloud picloud migrate\npicloud migrate --status",
+		Run: func(ctx context.Context, a *app, c *command, args []string) error {
+			fs := newFlags(c)
+			ef := &envFlags{a: a, fs: fs}
+			var dbURL string
+			ef.String(&dbURL, "database-url", envDatabaseURL, "", "PostgreSQL `URL` (required)")
+			statusOnly := fs.Bool("status", false, "only print the schema version, change nothing")
+			if _, err := a.parse(c, fs, args); err != nil {
+				return err
+			}
+			if dbURL == "" {
+				return usagef(c, "no database: set --database-url or DATABASE_URL")
+			}
+			conn, err := pgx.Connect(ctx, dbURL)
+			if err != nil {
+				return fmt.Errorf("connect to the database: %w", err)
+			}
+			defer conn.Close(context.WithoutCancel(ctx))
+			before, latest, err := schema.Status(ctx, conn)
+			if err != nil {
+				return fmt.Errorf("read the schema version: %w", err)
+			}
+			if before == latest {
+				fmt.Fprintf(a.env.Stdout, "schema at version %d (up to date)\n", before)
+				return nil
+			}
+			if *statusOnly {
+				fmt.Fprintf(a.env.Stdout, "schema at version %d of %d: run 'picloud migrate' to apply the rest\n", before, latest)
+				return nil
+			}
+			logger := hclog.New(&hclog.LoggerOptions{Name: "picloud", Output: a.env.Stderr, Level: hclog.Info})
+			if err := schema.Migrate(ctx, conn, logger); err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
+			after, _, err := schema.Status(ctx, conn)
+			if err != nil {
+				return fmt.Errorf("read the schema version: %w", err)
+			}
+			fmt.Fprintf(a.env.Stdout, "schema migrated from version %d to %d\n", before, after)
+			return nil
+		},
+	}
+}
+
+func versionCommand() *command {
+	return &command{
+		Name:        "version",
+		Args:        "[--json]",
+		Summary:     "print the version of picloud",
+		Description: "Prints the version of this build (set by `make build`) and the Go version it was built with.",
+		Example:     "picloud version",
+		Run: func(ctx context.Context, a *app, c *command, args []string) error {
+			fs := newFlags(c)
+			asJSON := fs.Bool("json", false, "print the version as JSON")
+			if _, err := a.parse(c, fs, args); err != nil {
+				return err
+			}
+			if *asJSON {
+				return printJSON(a.env.Stdout, map[string]string{
+					"version": Version, "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH,
+				})
+			}
+			fmt.Fprintln(a.env.Stdout, versionString())
+			return nil
+		},
+	}
+}
+
+// sdNotify sends a state line to systemd's notify socket when systemd
+// started us as Type=notify (NOTIFY_SOCKET set); it does nothing otherwise.
+// Failures are ignored: the notification is a courtesy to the supervisor.
+func sdNotify(socket, state string) {
+	if socket == "" {
+		return
+	}
+	if strings.HasPrefix(socket, "@") {
+		socket = "\x00" + socket[1:] // abstract socket
+	}
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: socket, Net: "unixgram"})
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	_, _ = conn.Write([]byte(state))
+}
