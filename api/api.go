@@ -87,6 +87,18 @@ type AsyncInvoker interface {
 	InvokeAsync(ctx context.Context, fn *store.Function, req *protocol.Request) (string, error)
 }
 
+// EventRecorder records a finished synchronous invocation together with
+// the events its handler emitted (protocol.Response.Events), in one
+// transaction, publishing them only if inv succeeded (the events service,
+// installed by events.Setup). The API uses it only for calls that emitted
+// events; every other record goes through the batched writer. An *Error
+// return has been recorded already and is the caller's answer (for
+// example events with an invalid topic); any other error means nothing
+// was recorded or published.
+type EventRecorder interface {
+	RecordInvocation(ctx context.Context, inv store.Invocation, emitted []protocol.Event) error
+}
+
 // API is the HTTP handler of PiCloud. Build it with New, add routes with
 // Handle before serving.
 type API struct {
@@ -96,6 +108,7 @@ type API struct {
 	router  *httprouter.Router
 	maxBody int64
 	async   AsyncInvoker
+	events  EventRecorder
 	observe func(inv *store.Invocation)
 }
 
@@ -143,6 +156,11 @@ func New(d Deps) (*API, error) {
 // before serving). Without one, async requests get 501.
 func (a *API) SetAsync(ai AsyncInvoker) { a.async = ai }
 
+// SetEvents installs the recorder of invocations that emitted events (the
+// events service; call it before serving). Without one, events emitted by
+// synchronous calls are dropped with a warning.
+func (a *API) SetEvents(er EventRecorder) { a.events = er }
+
 // SetInvocationObserver installs a function told about every invocation
 // the API runs synchronously (/fn and .../invoke), with its record, after
 // the answer is known: metrics count outcomes and durations with it. It
@@ -163,7 +181,7 @@ func (a *API) Handle(method, path, scope string, h httprouter.Handle) {
 			a.writeErr(w, r, err)
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)), ps)
+		h(w, r.WithContext(WithPrincipal(r.Context(), p)), ps)
 	})
 }
 

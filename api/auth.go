@@ -47,6 +47,13 @@ func (p *Principal) Has(scope string) bool {
 
 type principalKey struct{}
 
+// WithPrincipal returns ctx carrying p, as the API's middleware passes it
+// to a route's handler; for handlers that authenticate themselves (with
+// Authenticate) so that PrincipalFrom works below them.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
 // PrincipalFrom returns the token that authenticated the request of ctx,
 // or nil on a public route.
 func PrincipalFrom(ctx context.Context) *Principal {

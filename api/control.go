@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -62,8 +64,32 @@ func invocationView(inv *store.Invocation, withLogs bool) Invocation {
 		for _, l := range inv.Logs {
 			v.Logs = append(v.Logs, LogEntry{Time: l.Time, Level: l.Level, Message: l.Message})
 		}
+		if inv.Result != nil || inv.ResultTruncated {
+			v.Result = resultView(inv)
+		}
 	}
 	return v
+}
+
+// resultView is the stored answer of inv.
+func resultView(inv *store.Invocation) *InvocationResult {
+	res := &InvocationResult{Status: inv.HTTPStatus, Truncated: inv.ResultTruncated}
+	body := inv.Result
+	if inv.ResultTruncated {
+		// The cut may split a UTF-8 sequence: drop its partial tail.
+		for i := 0; i < utf8.UTFMax && len(body) > 0 && !utf8.Valid(body); i++ {
+			body = body[:len(body)-1]
+		}
+		if !utf8.Valid(body) {
+			body = inv.Result
+		}
+	}
+	if utf8.Valid(body) {
+		res.Body = string(body)
+	} else {
+		res.BodyBase64 = base64.StdEncoding.EncodeToString(inv.Result)
+	}
+	return res
 }
 
 // Bounds of GET /api/v1/invocations?limit=.

@@ -159,6 +159,16 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, pat
 	inv.HTTPStatus = resp.Status
 	inv.Logs = resp.Logs
 	inv.LogsDropped = resp.LogsDropped
+	if len(resp.Events) > 0 {
+		// Recorded before answering: a caller who got the answer can
+		// count on the events being published.
+		if err := a.recordWithEvents(r.Context(), &inv, resp.Events); err != nil {
+			a.writeErr(w, r, err)
+			return
+		}
+		writeFnResponse(w, resp)
+		return
+	}
 	a.record(&inv)
 	writeFnResponse(w, resp)
 }
@@ -169,6 +179,47 @@ func (a *API) record(inv *store.Invocation) {
 	if a.observe != nil {
 		a.observe(inv)
 	}
+}
+
+// recordEventsTimeout bounds recording a call with its emitted events;
+// the caller going away does not cancel it (the handler already ran).
+const recordEventsTimeout = 30 * time.Second
+
+// recordWithEvents records the successful call inv together with the
+// events its handler emitted, in one transaction of the events service.
+// A non-nil error is the caller's answer: the events could not be
+// published (invalid, or the database failed), and inv is then recorded
+// as failed.
+func (a *API) recordWithEvents(ctx context.Context, inv *store.Invocation, emitted []protocol.Event) error {
+	if a.events == nil {
+		a.log.Warn("events emitted by a synchronous call dropped: no events service",
+			"function", inv.Function, "invocation_id", inv.ID, "events", len(emitted))
+		a.record(inv)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordEventsTimeout)
+	defer cancel()
+	err := a.events.RecordInvocation(ctx, *inv, emitted)
+	if err == nil {
+		if a.observe != nil {
+			a.observe(inv)
+		}
+		return nil
+	}
+	inv.Status = store.StatusFailed
+	var e *Error
+	if errors.As(err, &e) {
+		// Recorded as failed by the recorder already.
+		inv.Error = e.Message
+		if a.observe != nil {
+			a.observe(inv)
+		}
+		return e
+	}
+	// Nothing was recorded: keep a failed record through the writer.
+	inv.Error = "record the invocation and publish its events: " + err.Error()
+	a.record(inv)
+	return internalError(fmt.Errorf("record invocation %s of %s with %d emitted events: %w", inv.ID, inv.Function, len(emitted), err))
 }
 
 // hopHeaders are not copied from a function's answer: the server owns them.

@@ -174,6 +174,23 @@ type Invocation struct {
 	// over the per-call bound.
 	Logs        []LogEntry `json:"logs,omitempty"`
 	LogsDropped int        `json:"logs_dropped,omitempty"`
+	// Result is what the handler answered, on the single-invocation
+	// route only and when the store kept it (asynchronous calls and
+	// deliveries; the answer of a synchronous call went to its caller).
+	Result *InvocationResult `json:"result,omitempty"`
+}
+
+// InvocationResult is the stored answer of an invocation.
+type InvocationResult struct {
+	// Status is the HTTP status the handler answered.
+	Status int `json:"status"`
+	// Body is the response body when it is UTF-8 text; BodyBase64 holds
+	// it (standard base64) otherwise.
+	Body       string `json:"body"`
+	BodyBase64 string `json:"body_base64,omitempty"`
+	// Truncated: the body was longer than the store keeps (64 KiB) and
+	// was cut there.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // InvocationList is the body of GET /api/v1/invocations, newest first.

@@ -314,6 +314,9 @@ type InvokeRequest struct {
 	Method string
 	Header http.Header
 	Body   []byte
+	// Async queues the call (X-PiCloud-Async: 1): the answer is 202 with
+	// an api.AsyncAccepted body.
+	Async bool
 }
 
 // InvokeResult is the function's HTTP answer.
@@ -335,6 +338,14 @@ func (c *Client) Invoke(ctx context.Context, r InvokeRequest) (InvokeResult, err
 		}
 	}
 	path := "/fn/" + url.PathEscape(r.Name) + r.Path
+	if r.Async {
+		h := r.Header.Clone()
+		if h == nil {
+			h = http.Header{}
+		}
+		h.Set(api.HeaderAsync, "1")
+		r.Header = h
+	}
 	res, err := c.invokeAs(ctx, "", method, path, r)
 	if err == nil && res.Status == http.StatusUnauthorized && c.Token != "" {
 		res, err = c.invokeAs(ctx, c.Token, method, path, r)

@@ -23,10 +23,16 @@ private functions work too) and prints the body of the answer. A PATH and
 QUERY after the name are passed on: "picloud invoke api/orders?id=3" calls
 /fn/api/orders?id=3. With -d the body is DATA, or the contents of FILE for
 @FILE, or stdin for @-; the method is then POST unless --method says
-otherwise. An answer other than 2xx exits with status 1.`,
+otherwise. An answer other than 2xx exits with status 1.
+
+With --async the call is queued instead (header X-PiCloud-Async: 1): the
+server answers 202 at once and picloud prints the invocation id (with
+--json the whole answer); read the outcome and the function's answer later
+at GET /api/v1/invocations/ID.`,
 		Example: `picloud invoke hello
 picloud invoke hello -d '{"name":"Ada"}' --header content-type:application/json
-picloud invoke api/items --method DELETE`,
+picloud invoke api/items --method DELETE
+picloud invoke report -d '{"month":"2026-11"}' --async`,
 		Run: runInvoke,
 	}
 }
@@ -42,11 +48,16 @@ func runInvoke(ctx context.Context, a *app, c *command, args []string) error {
 	alias(fs, "H", "header")
 	include := fs.Bool("include", false, "print the status line and headers of the answer before the body")
 	alias(fs, "i", "include")
+	async := fs.Bool("async", false, "queue the call and print its invocation id instead of waiting for the answer")
+	asJSON := fs.Bool("json", false, "with --async, print the whole 202 answer as JSON")
 	pos, err := a.parse(c, fs, args, "NAME")
 	if err != nil {
 		return err
 	}
-	req := InvokeRequest{Method: strings.ToUpper(*method), Header: http.Header{}}
+	if *asJSON && !*async {
+		return usagef(c, "--json goes with --async (a synchronous call prints the function's own answer)")
+	}
+	req := InvokeRequest{Method: strings.ToUpper(*method), Header: http.Header{}, Async: *async}
 	req.Name, req.Path = splitTarget(pos[0])
 	for _, h := range headers {
 		k, v, ok := strings.Cut(h, ":")
@@ -74,6 +85,9 @@ func runInvoke(ctx context.Context, a *app, c *command, args []string) error {
 		}
 		fmt.Fprintln(a.env.Stdout)
 	}
+	if *async && res.Status == http.StatusAccepted {
+		return a.printAccepted(res, *asJSON)
+	}
 	if res.Status >= 200 && res.Status <= 299 {
 		a.writeBody(res.Body)
 		return nil
@@ -99,6 +113,29 @@ func runInvoke(ctx context.Context, a *app, c *command, args []string) error {
 	a.writeBody(res.Body)
 	fmt.Fprintf(a.env.Stderr, "picloud: invoke %s: the function answered HTTP %d %s\n", req.Name, res.Status, http.StatusText(res.Status))
 	return errSilent
+}
+
+// printAccepted prints the answer of a queued call: its invocation id, or
+// with asJSON the whole body.
+func (a *app) printAccepted(res InvokeResult, asJSON bool) error {
+	if asJSON {
+		a.writeBody(res.Body)
+		return nil
+	}
+	var acc api.AsyncAccepted
+	if err := json.Unmarshal(res.Body, &acc); err != nil || acc.InvocationID == "" {
+		return fmt.Errorf("invoke: the server answered 202 without an invocation id: %q", truncateBytes(res.Body, 200))
+	}
+	fmt.Fprintln(a.env.Stdout, acc.InvocationID)
+	return nil
+}
+
+// truncateBytes returns at most n bytes of b as a string.
+func truncateBytes(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return string(b)
 }
 
 // splitTarget splits "api/orders?id=3" into the function name and the rest

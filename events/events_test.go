@@ -202,11 +202,11 @@ const testToken = "test-token"
 func serveHTTP(t *testing.T, svc *Service) *httptest.Server {
 	t.Helper()
 	router := httprouter.New()
-	auth := func(r *http.Request, scope string) error {
+	auth := func(r *http.Request, scope string) (*api.Principal, error) {
 		if r.Header.Get("Authorization") != "Bearer "+testToken {
-			return &api.Error{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "invalid token"}
+			return nil, &api.Error{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "invalid token"}
 		}
-		return nil
+		return &api.Principal{Name: "test", Scopes: []string{api.ScopeAdmin}}, nil
 	}
 	svc.Routes(func(method, path, scope string, h httprouter.Handle) {
 		if scope == "" {
@@ -214,11 +214,12 @@ func serveHTTP(t *testing.T, svc *Service) *httptest.Server {
 			return
 		}
 		router.Handle(method, path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-			if err := auth(r, scope); err != nil {
+			p, err := auth(r, scope)
+			if err != nil {
 				api.WriteError(w, err)
 				return
 			}
-			h(w, r, ps)
+			h(w, r.WithContext(api.WithPrincipal(r.Context(), p)), ps)
 		})
 	}, auth)
 	srv := httptest.NewServer(router)

@@ -31,9 +31,10 @@ const (
 // with that scope or admin is required. (*api.API).Handle is one.
 type RegisterFunc func(method, path, scope string, h httprouter.Handle)
 
-// AuthFunc checks that r carries a bearer token with scope (or admin),
-// returning the *api.Error to answer otherwise.
-type AuthFunc func(r *http.Request, scope string) error
+// AuthFunc checks that r carries a bearer token with scope (or admin) and
+// returns its principal, or the *api.Error to answer otherwise.
+// (*api.API).Authenticate is one.
+type AuthFunc func(r *http.Request, scope string) (*api.Principal, error)
 
 // Routes registers the events API:
 //
@@ -65,10 +66,11 @@ func (s *Service) Routes(register RegisterFunc, auth AuthFunc) {
 	}
 	authed := func(scope string, fn func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error) func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 		return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-			if err := auth(r, scope); err != nil {
+			p, err := auth(r, scope)
+			if err != nil {
 				return err
 			}
-			return fn(w, r, ps)
+			return fn(w, r.WithContext(api.WithPrincipal(r.Context(), p)), ps)
 		}
 	}
 	h(http.MethodPost, "/api/v1/events/:topic", "", func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
@@ -112,11 +114,7 @@ func (s *Service) Routes(register RegisterFunc, auth AuthFunc) {
 // writeErr maps service errors to API errors and writes them.
 func (s *Service) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *api.Error
-	var pe *probeError
 	switch {
-	case errors.As(err, &pe):
-		pe.write(w)
-		return
 	case errors.As(err, &ae):
 	case errors.Is(err, ErrInvalid):
 		ae = &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: trimInvalid(err)}

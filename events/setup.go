@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"time"
 
-	"github.com/julienschmidt/httprouter"
-
 	"github.com/picloud/picloud/api"
+	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/server"
 	"github.com/picloud/picloud/store"
 )
@@ -29,8 +27,9 @@ type Options struct {
 }
 
 // Setup returns the server hook that builds the events service, registers
-// its routes and the asynchronous invoker on the API, starts it, and stops
-// it on shutdown. Add it to server.Config.Setup.
+// on the API its routes, the asynchronous invoker and the recorder of
+// synchronous calls that emitted events, starts it, and stops it on
+// shutdown. Add it to server.Config.Setup.
 func Setup(opts Options) server.SetupFunc {
 	return func(ctx context.Context, env *server.Env) (func(), error) {
 		svc, err := New(Config{
@@ -49,8 +48,9 @@ func Setup(opts Options) server.SetupFunc {
 		if err != nil {
 			return nil, err
 		}
-		svc.Routes(env.API.Handle, probeAuth(env.API))
+		svc.Routes(env.API.Handle, env.API.Authenticate)
 		env.API.SetAsync(svc)
+		env.API.SetEvents(eventRecorder{svc})
 		if err := svc.Start(ctx); err != nil {
 			return nil, fmt.Errorf("start events: %w", err)
 		}
@@ -58,43 +58,26 @@ func Setup(opts Options) server.SetupFunc {
 	}
 }
 
-// probeAuth authenticates through the API's own middleware: it registers
-// one hidden route per scope that answers 204, and serves a copy of the
-// request's Authorization header to it. (An exported API authenticate
-// method would make this unnecessary.)
-func probeAuth(a *api.API) AuthFunc {
-	for _, scope := range []string{scopeRead, scopePublish} {
-		a.Handle(http.MethodGet, "/api/v1/_events/auth/"+scope, scope,
-			func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) { w.WriteHeader(http.StatusNoContent) })
-	}
-	return func(r *http.Request, scope string) error {
-		probe := httptest.NewRequestWithContext(r.Context(), http.MethodGet, "/api/v1/_events/auth/"+scope, nil)
-		if v := r.Header.Get("Authorization"); v != "" {
-			probe.Header.Set("Authorization", v)
+// eventRecorder is the API's api.EventRecorder: the service's
+// RecordInvocation, with emitted events that cannot be published (bad
+// topic, payload not JSON or too large) answered as the handler's failure.
+type eventRecorder struct{ svc *Service }
+
+var _ api.EventRecorder = eventRecorder{}
+
+// RecordInvocation records inv with the events it emitted. When inv
+// succeeded but its events are invalid, inv is recorded as failed with the
+// reason, nothing is published, and the answer is a 500 script_error
+// naming the bad event.
+func (e eventRecorder) RecordInvocation(ctx context.Context, inv store.Invocation, emitted []protocol.Event) error {
+	if inv.Status == store.StatusSucceeded {
+		if _, err := emittedEvents(inv.Function, emitted); err != nil {
+			inv.Status, inv.Error = store.StatusFailed, trimInvalid(err)
+			if rerr := e.svc.RecordInvocation(ctx, inv, nil); rerr != nil {
+				return fmt.Errorf("record invocation %s with invalid events: %w", inv.ID, rerr)
+			}
+			return &api.Error{Status: http.StatusInternalServerError, Code: api.CodeScriptError, Message: inv.Error}
 		}
-		rec := httptest.NewRecorder()
-		a.ServeHTTP(rec, probe)
-		if rec.Code == http.StatusNoContent {
-			return nil
-		}
-		return &probeError{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 	}
-}
-
-// probeError is the API's answer to a failed authentication, passed on
-// as it is.
-type probeError struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (e *probeError) Error() string { return fmt.Sprintf("authentication failed (%d)", e.status) }
-
-func (e *probeError) write(w http.ResponseWriter) {
-	for k, v := range e.header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(e.status)
-	_, _ = w.Write(e.body)
+	return e.svc.RecordInvocation(ctx, inv, emitted)
 }
