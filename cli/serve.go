@@ -4,10 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/picloud/picloud/events"
 	"github.com/picloud/picloud/schema"
+	"github.com/picloud/picloud/sdnotify"
 	"github.com/picloud/picloud/server"
 )
 
@@ -131,8 +130,9 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "picloud", Output: a.env.Stderr, Level: level})
 	cfg.Setup = append(cfg.Setup, events.Setup(*eventOpts))
 	notifySocket := a.env.Getenv("NOTIFY_SOCKET")
-	cfg.OnReady = func() { sdNotify(notifySocket, "READY=1") }
-	cfg.OnStopping = func() { sdNotify(notifySocket, "STOPPING=1") }
+	cfg.OnReady = func() { _ = sdnotify.NotifySocket(notifySocket, sdnotify.StateReady) }
+	cfg.OnStopping = func() { _ = sdnotify.NotifySocket(notifySocket, sdnotify.StateStopping) }
+	go sdnotify.Watchdog(ctx) // returns at once unless systemd set WatchdogSec
 	if err := server.Run(ctx, cfg); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -213,22 +213,4 @@ func versionCommand() *command {
 			return nil
 		},
 	}
-}
-
-// sdNotify sends a state line to systemd's notify socket when systemd
-// started us as Type=notify (NOTIFY_SOCKET set); it does nothing otherwise.
-// Failures are ignored: the notification is a courtesy to the supervisor.
-func sdNotify(socket, state string) {
-	if socket == "" {
-		return
-	}
-	if strings.HasPrefix(socket, "@") {
-		socket = "\x00" + socket[1:] // abstract socket
-	}
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: socket, Net: "unixgram"})
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	_, _ = conn.Write([]byte(state))
 }
