@@ -9,6 +9,7 @@ package supervisor
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -115,11 +116,22 @@ func workerPIDs(t *testing.T) []int {
 		if !ok || len(f) < 2 || f[0] == "Z" || f[1] != strconv.Itoa(os.Getpid()) {
 			continue
 		}
-		if exe, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && exe == workerBin {
+		if isWorkerProcess(pid) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+// isWorkerProcess reports whether pid runs the worker binary: its exe, or
+// under qemu-user (where /proc/PID/exe is the emulator) its command line.
+func isWorkerProcess(pid int) bool {
+	dir := "/proc/" + strconv.Itoa(pid)
+	if exe, err := os.Readlink(dir + "/exe"); err == nil && exe == workerBin {
+		return true
+	}
+	cmdline, err := os.ReadFile(dir + "/cmdline")
+	return err == nil && bytes.Contains(cmdline, []byte(workerBin))
 }
 
 // processGone reports whether pid has exited and been reaped.
