@@ -95,7 +95,7 @@ func (e *envFlags) Duration(p *time.Duration, name, env string, def time.Duratio
 func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	fs := newFlags(c)
 	ef := &envFlags{a: a, fs: fs}
-	var cfg server.Config
+	cfg := server.Config{Version: Version}
 	var logLevel string
 	var maxHeader int64
 	ef.String(&cfg.Listen, "listen", envListen, server.DefaultListen, "listen for HTTP on `ADDRESS`")

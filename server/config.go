@@ -22,6 +22,8 @@ const (
 // Config is what `picloud serve` passes to Run. Zero fields take the
 // defaults above; only DatabaseURL is required.
 type Config struct {
+	// Version is the build's version, exported as picloud_build_info.
+	Version string
 	// Listen is the HTTP address (--listen, PICLOUD_LISTEN).
 	Listen string
 	// Listener, if set, is served instead of listening on Listen (tests,

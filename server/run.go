@@ -89,7 +89,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	met, err := newMetrics(cfg, log)
+	if err != nil {
+		return fmt.Errorf("create metrics: %w", err)
+	}
 	sup, err := supervisor.New(supervisor.Config{
+		Observer:        met,
 		WorkerPath:      cfg.WorkerPath,
 		Host:            st.Host(),
 		Logger:          log.Named("supervisor"),
@@ -141,6 +146,9 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	if err != nil {
 		return fmt.Errorf("build api: %w", err)
+	}
+	if err := wireMetrics(met, st, sup, writer, h); err != nil {
+		return fmt.Errorf("wire metrics: %w", err)
 	}
 
 	stopping := make(chan struct{})

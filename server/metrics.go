@@ -1,0 +1,68 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/picloud/picloud/api"
+	"github.com/picloud/picloud/metrics"
+	"github.com/picloud/picloud/store"
+	"github.com/picloud/picloud/supervisor"
+)
+
+// newMetrics creates the server's metrics on a registry of its own.
+func newMetrics(cfg Config, log hclog.Logger) (*metrics.Metrics, error) {
+	return metrics.New(prometheus.NewRegistry(), metrics.Options{Version: cfg.Version, Logger: log.Named("metrics")})
+}
+
+// wireMetrics connects the metrics to what they read at scrape time and
+// to the API's invocations, and serves /metrics (scope read, like every
+// other read of the control plane).
+func wireMetrics(met *metrics.Metrics, st *store.Store, sup *supervisor.Supervisor, writer *store.InvocationWriter, h *api.API) error {
+	if err := met.RegisterWorkers(func() map[string]int {
+		n := map[string]int{}
+		for _, w := range sup.Status().Workers {
+			n[w.State]++
+		}
+		return n
+	}); err != nil {
+		return err
+	}
+	if err := met.RegisterRecordsDropped(writer.Dropped); err != nil {
+		return err
+	}
+	if err := met.RegisterDeadLetters(st.CountDeadLetters); err != nil {
+		return err
+	}
+	if err := met.RegisterQueueDepth(st.CountPendingJobs); err != nil {
+		return err
+	}
+	h.SetInvocationObserver(func(inv *store.Invocation) {
+		met.ObserveInvocation(inv.Function, inv.Trigger, invocationOutcome(inv), inv.Duration)
+	})
+	h.HandleHTTP(http.MethodGet, "/metrics", api.ScopeRead, met.Handler())
+	return nil
+}
+
+// invocationOutcome is the outcome label of a finished invocation, read
+// from the status the API answered it with.
+func invocationOutcome(inv *store.Invocation) string {
+	if inv.Status != store.StatusFailed {
+		return metrics.OutcomeOK
+	}
+	switch inv.HTTPStatus {
+	case http.StatusGatewayTimeout:
+		return metrics.OutcomeTimeout
+	case http.StatusServiceUnavailable:
+		return metrics.OutcomeOverloaded
+	case http.StatusBadGateway:
+		if strings.Contains(inv.Error, "memory limit") {
+			return metrics.OutcomeMemory
+		}
+		return metrics.OutcomeCrash
+	}
+	return metrics.OutcomeError
+}
