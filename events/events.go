@@ -93,6 +93,10 @@ type Config struct {
 	// off the job path: the store's InvocationWriter. Without it, or when
 	// it drops a record, the record is written at once.
 	Invocations InvocationRecorder
+	// ObserveCall, when set, is told about every call a job made (async
+	// invocation, delivery, schedule tick): function, trigger, duration and
+	// the failure (nil on success). The server counts them in its metrics.
+	ObserveCall func(function, trigger string, d time.Duration, err error)
 	// Logger receives the service's logs; nil discards them.
 	Logger hclog.Logger
 	// NodeID names this node in tick records (default: River's client id).

@@ -87,6 +87,9 @@ func (s *Service) call(ctx context.Context, function string, req *protocol.Reque
 		ID: req.InvocationID, Function: fn.Name, Version: fn.Current.Version, Trigger: req.Trigger,
 		Method: req.Method, Path: req.Path, StartedAt: start, Duration: s.cfg.Now().Sub(start),
 	}}
+	if s.cfg.ObserveCall != nil {
+		defer func() { s.cfg.ObserveCall(fn.Name, req.Trigger, out.inv.Duration, out.err) }()
+	}
 	if errors.Is(err, supervisor.ErrOverloaded) || errors.Is(err, supervisor.ErrStopped) {
 		out.busy, out.err = true, err
 		return out

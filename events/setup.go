@@ -37,6 +37,7 @@ func Setup(opts Options) server.SetupFunc {
 			Functions:           env.Functions,
 			Invoker:             env.Supervisor,
 			Invocations:         env.Invocations,
+			ObserveCall:         env.ObserveCall,
 			Logger:              env.Logger,
 			RetryBase:           opts.RetryBase,
 			Workers:             opts.Workers,

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -63,6 +64,28 @@ func invocationOutcome(inv *store.Invocation) string {
 			return metrics.OutcomeMemory
 		}
 		return metrics.OutcomeCrash
+	}
+	return metrics.OutcomeError
+}
+
+// callOutcome is the outcome label of a call the supervisor answered with
+// err (nil on success).
+func callOutcome(err error) string {
+	var ie *supervisor.InvokeError
+	switch {
+	case err == nil:
+		return metrics.OutcomeOK
+	case errors.Is(err, supervisor.ErrOverloaded):
+		return metrics.OutcomeOverloaded
+	case errors.As(err, &ie):
+		switch ie.Kind {
+		case supervisor.KindTimeout:
+			return metrics.OutcomeTimeout
+		case supervisor.KindMemory:
+			return metrics.OutcomeMemory
+		case supervisor.KindCrash, supervisor.KindStart:
+			return metrics.OutcomeCrash
+		}
 	}
 	return metrics.OutcomeError
 }

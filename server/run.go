@@ -57,6 +57,9 @@ type Env struct {
 	// event stream) must end then, or the drain waits for them until
 	// ShutdownTimeout.
 	Stopping <-chan struct{}
+	// ObserveCall counts a call made outside the API (async invocations,
+	// event deliveries, schedule ticks) in the metrics.
+	ObserveCall func(function, trigger string, d time.Duration, err error)
 }
 
 // Run serves until ctx is done, then drains and returns nil; it returns an
@@ -153,7 +156,10 @@ func Run(ctx context.Context, cfg Config) error {
 
 	stopping := make(chan struct{})
 	env := &Env{Config: cfg, Logger: log, Store: st, Functions: cache, Invocations: writer,
-		Supervisor: sup, API: h, Stopping: stopping}
+		Supervisor: sup, API: h, Stopping: stopping,
+		ObserveCall: func(function, trigger string, d time.Duration, err error) {
+			met.ObserveInvocation(function, trigger, callOutcome(err), d)
+		}}
 	var stops []func()
 	defer func() {
 		for i := len(stops) - 1; i >= 0; i-- {
