@@ -159,7 +159,12 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, pat
 	inv.HTTPStatus = resp.Status
 	inv.Logs = resp.Logs
 	inv.LogsDropped = resp.LogsDropped
-	if len(resp.Events) > 0 {
+	if len(resp.Events) > 0 && resp.Status >= 500 {
+		// A handler that answers 5xx failed by its own account: like an
+		// async call or a delivery, it publishes nothing.
+		inv.Logs = append(inv.Logs, protocol.LogEntry{Time: a.now(), Level: "warn",
+			Message: fmt.Sprintf("%d emitted events not published: the handler answered %d", len(resp.Events), resp.Status)})
+	} else if len(resp.Events) > 0 {
 		// Recorded before answering: a caller who got the answer can
 		// count on the events being published.
 		if err := a.recordWithEvents(r.Context(), &inv, resp.Events); err != nil {

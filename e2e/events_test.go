@@ -69,6 +69,9 @@ const syncEmitter = `function handle(req)
   if req.query.fail then
     error("failed after emitting")
   end
+  if req.query.answer then
+    return { status = tonumber(req.query.answer), body = "refused" }
+  end
   return "emitted " .. req.body
 end
 `
@@ -95,6 +98,13 @@ func TestServe_SyncCallPublishesEmittedEvents(t *testing.T) {
 	}
 	if _, code := r.errorBody(t); code != "script_error" {
 		t.Fatalf("failing call code = %q", code)
+	}
+
+	// A handler that answers 5xx failed by its own account: nothing is
+	// published either.
+	r = hh.do(t, req{Method: "POST", Path: "/fn/sync-emitter?answer=503", Body: "98"})
+	if r.Status != http.StatusServiceUnavailable || string(r.Body) != "refused" {
+		t.Fatalf("5xx call: %d %s", r.Status, r.Body)
 	}
 
 	// /fn/NAME: the event is in the log when the answer arrives.
