@@ -21,6 +21,9 @@ type ClientConn struct {
 	c   net.Conn
 	fr  frameReader
 	enc encoder
+	// cancelled receives when a call's context-end hook has run (it set a
+	// read deadline that the next call must not inherit).
+	cancelled chan struct{}
 }
 
 // DialClientConn connects to a worker's data socket.
@@ -29,7 +32,31 @@ func DialClientConn(path string) (*ClientConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial worker data socket: %w", err)
 	}
-	return &ClientConn{c: c, fr: frameReader{r: bufio.NewReaderSize(c, 16<<10)}}, nil
+	return newClientConn(c), nil
+}
+
+func newClientConn(c net.Conn) *ClientConn {
+	return &ClientConn{c: c, fr: frameReader{r: bufio.NewReaderSize(c, 16<<10)}, cancelled: make(chan struct{}, 1)}
+}
+
+// onContextEnd arranges for f to run when ctx ends during a call. The
+// returned stop must be called when the call is over: if f ran (the
+// context ended, possibly just as the answer arrived), stop waits for it
+// and clears the read deadline f set, so that the connection goes back to
+// the pool as good as new. Without that, the next call on the connection,
+// for another caller, would fail at once with a timeout and be taken for
+// a dead worker.
+func (d *ClientConn) onContextEnd(ctx context.Context, f func()) (stop func()) {
+	stopHook := context.AfterFunc(ctx, func() {
+		f()
+		d.cancelled <- struct{}{}
+	})
+	return func() {
+		if !stopHook() {
+			<-d.cancelled
+			_ = d.c.SetReadDeadline(time.Time{})
+		}
+	}
 }
 
 // Close closes the connection.
@@ -39,8 +66,7 @@ func (d *ClientConn) Close() error { return d.c.Close() }
 // worker answers it without running Lua). After an error the connection
 // must be closed.
 func (d *ClientConn) Echo(ctx context.Context, payload []byte) ([]byte, error) {
-	stop := context.AfterFunc(ctx, func() { _ = d.c.SetReadDeadline(time.Now()) })
-	defer stop()
+	defer d.onContextEnd(ctx, func() { _ = d.c.SetReadDeadline(time.Now()) })()
 	d.enc.begin(frameEcho)
 	d.enc.b = append(d.enc.b, payload...)
 	frame, err := d.enc.finish()
@@ -68,11 +94,10 @@ func (d *ClientConn) Call(ctx context.Context, req *Request, timeout time.Durati
 	// When ctx ends, give the worker CancelGrace to report its own timeout,
 	// then make the blocked read fail.
 	var ctxErr atomic.Value
-	stop := context.AfterFunc(ctx, func() {
+	defer d.onContextEnd(ctx, func() {
 		ctxErr.Store(ctx.Err())
 		_ = d.c.SetReadDeadline(time.Now().Add(CancelGrace))
-	})
-	defer stop()
+	})()
 
 	d.enc.begin(frameCall)
 	d.enc.request(req, timeout)
