@@ -27,8 +27,23 @@ running_pid() {
 
 ready() { curl -fsS -o /dev/null --max-time 2 "$base/readyz" 2>/dev/null; }
 
+# need_curl installs curl (readiness checks, and the README's first call)
+# when it is missing and we are root; a fresh Debian may not have it.
+need_curl() {
+	command -v curl >/dev/null && return 0
+	if [ "$(id -u)" = 0 ]; then
+		log "installing curl with apt-get (one time)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null 2>&1 \
+			|| { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }
+	else
+		log "curl is missing: sudo apt-get install curl"
+		exit 1
+	fi
+}
+
 start() {
 	mkdir -p "$state"
+	need_curl
 	local url; url=$(scripts/pg.sh start)
 	log "building bin/picloud"
 	make -s build >/dev/null
