@@ -32,7 +32,8 @@ $(CURDIR)/$(TOOLS)/prometheus/usr/bin/promtool:
 
 .PHONY: test-unit
 test-unit: ## systemd-analyze verify the unit (must print nothing) and show its security exposure
-	@command -v systemd-analyze >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
+	@command -v systemd-analyze >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }; }
 	@root=$$(mktemp -d) && trap 'rm -rf "$$root"' EXIT && \
 	mkdir -p "$$root/usr/bin" "$$root/etc/picloud" "$$root/lib/systemd" && \
 	cp -a /lib/systemd/system "$$root/lib/systemd/" && \

@@ -5,7 +5,7 @@ TEST_EXTRA ?= test-metrics test-unit test-arm test-deb
 TEST_TIMEOUT ?= 30m
 
 .PHONY: test
-test: lint pg build ## run every test (starts PostgreSQL; installs what the tests need)
+test: lint pg build test-deps ## run every test (starts PostgreSQL; installs what the tests need)
 	DATABASE_URL="$$(scripts/pg.sh url)" PICLOUD_BIN_DIR="$(CURDIR)/$(BIN)" \
 		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	@for t in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
@@ -14,3 +14,11 @@ test: lint pg build ## run every test (starts PostgreSQL; installs what the test
 test-go: pg build ## run the Go tests only
 	DATABASE_URL="$$(scripts/pg.sh url)" PICLOUD_BIN_DIR="$(CURDIR)/$(BIN)" \
 		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# Tools the Go tests use when present (curl reads the event stream in one
+# test); installed when missing and root, so a fresh machine runs them too.
+.PHONY: test-deps
+test-deps:
+	@command -v curl >/dev/null || [ "$$(id -u)" != 0 ] || { \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }; }
