@@ -25,7 +25,7 @@ cd "$root"
 GO=${GO:-go}
 export PATH="/usr/local/go/bin:$PATH"
 PKGS=${TEST_ARM_PKGS:-./worker ./supervisor ./protocol}
-TIMEOUT=${TEST_ARM_TIMEOUT:-25m}
+TIMEOUT=${TEST_ARM_TIMEOUT:-8m}
 # Tests skipped under qemu-user (set TEST_ARM_SKIP= to run them all). The
 # worker's process-sandbox tests skip themselves there (PICLOUD_UNDER_QEMU=1:
 # seccomp(2) is ENOSYS under qemu-user) and the supervisor's tests find
@@ -34,7 +34,11 @@ TIMEOUT=${TEST_ARM_TIMEOUT:-25m}
 #    loaded machine (1 run in 4: the call to the replacement worker sees a
 #    broken transport and the worker is killed 2s later); it runs natively
 #    in `make test`.
-DEFAULT_SKIP='^(TestSupervisor_KillNineMidCallThenRecovers)$'
+#  - TestSupervisor_MissingWorkerBinaryIsStartError: starting a binary that
+#    does not exist hangs in os.StartProcess under qemu-arm (the emulated
+#    child never reports its failed execve; seen twice in three armhf runs,
+#    stuck in wait4 until the test timeout); it runs natively in `make test`.
+DEFAULT_SKIP='^(TestSupervisor_KillNineMidCallThenRecovers|TestSupervisor_MissingWorkerBinaryIsStartError)$'
 export TEST_ARM_SKIP=${TEST_ARM_SKIP-$DEFAULT_SKIP}
 archs=("$@")
 [ ${#archs[@]} -gt 0 ] || archs=(arm64 armhf)
@@ -103,10 +107,29 @@ for r in "$@"; do
 	[ "$goarm" = _ ] && goarm=
 	echo "=== $pkg on $arch (qemu-user, $mode)"
 	if [ "$mode" = ns ]; then cmd=("$bin"); else cmd=("$qemu" "$bin"); fi
-	(cd "$pkg" && env GOARCH="$goarch" GOARM="$goarm" CGO_ENABLED=0 PICLOUD_UNDER_QEMU=1 \
-		"${cmd[@]}" -test.timeout "$TIMEOUT" -test.count 1 ${TEST_ARM_RUN:+-test.run "$TEST_ARM_RUN"} \
-		${TEST_ARM_SKIP:+-test.skip "$TEST_ARM_SKIP"} ${TEST_ARM_VERBOSE:+-test.v}) &&
-		echo "--- ok   $pkg on $arch" || { echo "--- FAIL $pkg on $arch"; fail=1; }
+	run_pkg() {
+		(cd "$pkg" && env GOARCH="$goarch" GOARM="$goarm" CGO_ENABLED=0 PICLOUD_UNDER_QEMU=1 \
+			"${cmd[@]}" -test.timeout "$TIMEOUT" -test.count 1 ${TEST_ARM_RUN:+-test.run "$TEST_ARM_RUN"} \
+			${TEST_ARM_SKIP:+-test.skip "$TEST_ARM_SKIP"} ${TEST_ARM_VERBOSE:+-test.v})
+	}
+	if run_pkg >"$bin.log" 2>&1; then
+		cat "$bin.log"
+		echo "--- ok   $pkg on $arch"
+		continue
+	fi
+	# qemu-user can deadlock a child between fork and exec when the
+	# emulated parent has many threads (seen once here, under heavy load:
+	# os.StartProcess stuck in wait4 for 25 minutes). That is the
+	# emulator, not PiCloud, so a package that failed gets one more run;
+	# the first failure stays in the output, and a second one fails.
+	tail -n 40 "$bin.log"
+	echo "--- FAIL (first run) $pkg on $arch: running it once more"
+	if run_pkg; then
+		echo "--- ok   $pkg on $arch (second run)"
+	else
+		echo "--- FAIL $pkg on $arch"
+		fail=1
+	fi
 done
 exit $fail
 RUNNER
