@@ -254,6 +254,23 @@ func query(name, value string) string {
 	return "?" + url.Values{name: {value}}.Encode()
 }
 
+// withID is the Run of a command whose one argument is the ID of a thing
+// ("trigger id", "schedule id"...): it parses the flags and the ID, then
+// calls do with it.
+func withID(what string, do func(ctx context.Context, a *app, id int64) error) func(context.Context, *app, *command, []string) error {
+	return func(ctx context.Context, a *app, c *command, args []string) error {
+		pos, err := a.parse(c, newFlags(c), args, "ID")
+		if err != nil {
+			return err
+		}
+		id, err := parseID(c, pos[0], what)
+		if err != nil {
+			return err
+		}
+		return do(ctx, a, id)
+	}
+}
+
 func parseID(c *command, s, what string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 {
@@ -354,22 +371,13 @@ func triggerRmCommand() *command {
 		Summary:     "remove a trigger",
 		Description: "Removes the trigger ID (see picloud trigger ls); queued deliveries still run.",
 		Example:     "picloud trigger rm 3",
-		Run: func(ctx context.Context, a *app, c *command, args []string) error {
-			fs := newFlags(c)
-			pos, err := a.parse(c, fs, args, "ID")
-			if err != nil {
-				return err
-			}
-			id, err := parseID(c, pos[0], "trigger id")
-			if err != nil {
-				return err
-			}
+		Run: withID("trigger id", func(ctx context.Context, a *app, id int64) error {
 			if err := a.client().DeleteTrigger(ctx, id); err != nil {
 				return fmt.Errorf("remove trigger %d: %w", id, err)
 			}
 			fmt.Fprintf(a.env.Stdout, "removed trigger %d\n", id)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -441,22 +449,13 @@ func dlqShowCommand() *command {
 		Summary:     "show a dead letter with every attempt",
 		Description: "Prints the dead letter ID as JSON: its event, function and every attempt's error and time.",
 		Example:     "picloud dlq show 12",
-		Run: func(ctx context.Context, a *app, c *command, args []string) error {
-			fs := newFlags(c)
-			pos, err := a.parse(c, fs, args, "ID")
-			if err != nil {
-				return err
-			}
-			id, err := parseID(c, pos[0], "dead letter id")
-			if err != nil {
-				return err
-			}
+		Run: withID("dead letter id", func(ctx context.Context, a *app, id int64) error {
 			dl, err := a.client().DeadLetter(ctx, id)
 			if err != nil {
 				return fmt.Errorf("show dead letter %d: %w", id, err)
 			}
 			return printJSON(a.env.Stdout, dl)
-		},
+		}),
 	}
 }
 
@@ -467,23 +466,14 @@ func dlqRetryCommand() *command {
 		Summary:     "queue a dead letter again, attempts reset",
 		Description: "Moves the dead letter ID back to the queue as a new delivery with its attempts reset; if it fails for good again, a new dead letter appears.",
 		Example:     "picloud dlq retry 12",
-		Run: func(ctx context.Context, a *app, c *command, args []string) error {
-			fs := newFlags(c)
-			pos, err := a.parse(c, fs, args, "ID")
-			if err != nil {
-				return err
-			}
-			id, err := parseID(c, pos[0], "dead letter id")
-			if err != nil {
-				return err
-			}
+		Run: withID("dead letter id", func(ctx context.Context, a *app, id int64) error {
 			r, err := a.client().RetryDeadLetter(ctx, id)
 			if err != nil {
 				return fmt.Errorf("retry dead letter %d: %w", id, err)
 			}
 			fmt.Fprintf(a.env.Stdout, "dead letter %d queued again for %s\n", id, r.Function)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -494,22 +484,13 @@ func dlqRmCommand() *command {
 		Summary:     "delete a dead letter",
 		Description: "Deletes the dead letter ID.",
 		Example:     "picloud dlq rm 12",
-		Run: func(ctx context.Context, a *app, c *command, args []string) error {
-			fs := newFlags(c)
-			pos, err := a.parse(c, fs, args, "ID")
-			if err != nil {
-				return err
-			}
-			id, err := parseID(c, pos[0], "dead letter id")
-			if err != nil {
-				return err
-			}
+		Run: withID("dead letter id", func(ctx context.Context, a *app, id int64) error {
 			if err := a.client().DeleteDeadLetter(ctx, id); err != nil {
 				return fmt.Errorf("delete dead letter %d: %w", id, err)
 			}
 			fmt.Fprintf(a.env.Stdout, "deleted dead letter %d\n", id)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -624,22 +605,13 @@ func scheduleRmCommand() *command {
 		Summary:     "remove a schedule",
 		Description: "Removes the schedule ID (see picloud schedule ls).",
 		Example:     "picloud schedule rm 2",
-		Run: func(ctx context.Context, a *app, c *command, args []string) error {
-			fs := newFlags(c)
-			pos, err := a.parse(c, fs, args, "ID")
-			if err != nil {
-				return err
-			}
-			id, err := parseID(c, pos[0], "schedule id")
-			if err != nil {
-				return err
-			}
+		Run: withID("schedule id", func(ctx context.Context, a *app, id int64) error {
 			if err := a.client().DeleteSchedule(ctx, id); err != nil {
 				return fmt.Errorf("remove schedule %d: %w", id, err)
 			}
 			fmt.Fprintf(a.env.Stdout, "removed schedule %d\n", id)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -654,23 +626,14 @@ func scheduleEnableCommand(enable bool) *command {
 		Summary:     verb + " a schedule",
 		Description: fmt.Sprintf("%ss the schedule ID.", strings.ToUpper(verb[:1])+verb[1:]),
 		Example:     "picloud schedule " + verb + " 2",
-		Run: func(ctx context.Context, a *app, c *command, args []string) error {
-			fs := newFlags(c)
-			pos, err := a.parse(c, fs, args, "ID")
-			if err != nil {
-				return err
-			}
-			id, err := parseID(c, pos[0], "schedule id")
-			if err != nil {
-				return err
-			}
+		Run: withID("schedule id", func(ctx context.Context, a *app, id int64) error {
 			sc, err := a.client().SetScheduleEnabled(ctx, id, enable)
 			if err != nil {
 				return fmt.Errorf("%s schedule %d: %w", verb, id, err)
 			}
 			fmt.Fprintf(a.env.Stdout, "schedule %d %sd%s\n", id, verb, nextText(sc))
 			return nil
-		},
+		}),
 	}
 }
 
