@@ -28,6 +28,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/supervisor"
@@ -78,7 +79,7 @@ type TokenGetter interface {
 // InvocationRecorder takes an invocation record without blocking; false
 // means it was dropped (store.InvocationWriter).
 type InvocationRecorder interface {
-	Add(inv store.Invocation) bool
+	Add(inv functions.Invocation) bool
 }
 
 // AsyncInvoker enqueues an asynchronous invocation of fn (the events
@@ -96,7 +97,7 @@ type AsyncInvoker interface {
 // example events with an invalid topic); any other error means nothing
 // was recorded or published.
 type EventRecorder interface {
-	RecordInvocation(ctx context.Context, inv store.Invocation, emitted []protocol.Event) error
+	RecordInvocation(ctx context.Context, inv functions.Invocation, emitted []protocol.Event) error
 }
 
 // API is the HTTP handler of PiCloud. Build it with New, add routes with
@@ -109,7 +110,7 @@ type API struct {
 	maxBody int64
 	async   AsyncInvoker
 	events  EventRecorder
-	observe func(inv *store.Invocation)
+	observe func(inv *functions.Invocation)
 }
 
 var _ http.Handler = (*API)(nil)
@@ -165,7 +166,7 @@ func (a *API) SetEvents(er EventRecorder) { a.events = er }
 // the API runs synchronously (/fn and .../invoke), with its record, after
 // the answer is known: metrics count outcomes and durations with it. It
 // must return quickly and not keep inv. Call before serving.
-func (a *API) SetInvocationObserver(observe func(inv *store.Invocation)) { a.observe = observe }
+func (a *API) SetInvocationObserver(observe func(inv *functions.Invocation)) { a.observe = observe }
 
 // Handle registers an extra route behind the API's middleware. scope ""
 // makes it public; otherwise a bearer token with that scope (or admin) is

@@ -11,6 +11,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/supervisor"
@@ -106,7 +107,7 @@ func (a *API) buildRequest(r *http.Request, id, path string, stripAuth bool) (*p
 
 // run invokes f synchronously and writes its answer.
 func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, path string, stripAuth bool) {
-	id := store.NewInvocationID()
+	id := functions.NewInvocationID()
 	w.Header().Set(HeaderInvocationID, id)
 	req, err := a.buildRequest(r, id, path, stripAuth)
 	if err != nil {
@@ -114,18 +115,18 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, pat
 		return
 	}
 	start := a.now()
-	resp, err := a.deps.Supervisor.Invoke(r.Context(), f.Supervisor(), req)
+	resp, err := a.deps.Supervisor.Invoke(r.Context(), f.Spec(), req)
 	if errors.Is(err, supervisor.ErrRemoved) {
 		// The pool went away while the call waited in its queue (a
 		// delete, or a rollback replacing it): run the current version
 		// if the function still exists.
 		if cur, gerr := a.deps.Functions.Get(r.Context(), f.Name); gerr == nil {
 			f = cur
-			resp, err = a.deps.Supervisor.Invoke(r.Context(), f.Supervisor(), req)
+			resp, err = a.deps.Supervisor.Invoke(r.Context(), f.Spec(), req)
 		}
 	}
 	dur := a.now().Sub(start)
-	inv := store.Invocation{
+	inv := functions.Invocation{
 		ID:        id,
 		Function:  f.Name,
 		Version:   f.CurrentVersion,
@@ -137,7 +138,7 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, pat
 	}
 	if err != nil {
 		e := invokeError(r.Context(), err)
-		inv.Status = store.StatusFailed
+		inv.Status = functions.StatusFailed
 		inv.HTTPStatus = e.Status
 		inv.Error = err.Error()
 		var ie *supervisor.InvokeError
@@ -155,7 +156,7 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, pat
 		WriteError(w, e)
 		return
 	}
-	inv.Status = store.StatusSucceeded
+	inv.Status = functions.StatusSucceeded
 	inv.HTTPStatus = resp.Status
 	inv.Logs = resp.Logs
 	inv.LogsDropped = resp.LogsDropped
@@ -179,7 +180,7 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, pat
 }
 
 // record hands inv to the writer (never blocking) and the observer.
-func (a *API) record(inv *store.Invocation) {
+func (a *API) record(inv *functions.Invocation) {
 	a.deps.Invocations.Add(*inv)
 	if a.observe != nil {
 		a.observe(inv)
@@ -195,7 +196,7 @@ const recordEventsTimeout = 30 * time.Second
 // A non-nil error is the caller's answer: the events could not be
 // published (invalid, or the database failed), and inv is then recorded
 // as failed.
-func (a *API) recordWithEvents(ctx context.Context, inv *store.Invocation, emitted []protocol.Event) error {
+func (a *API) recordWithEvents(ctx context.Context, inv *functions.Invocation, emitted []protocol.Event) error {
 	if a.events == nil {
 		a.log.Warn("events emitted by a synchronous call dropped: no events service",
 			"function", inv.Function, "invocation_id", inv.ID, "events", len(emitted))
@@ -211,7 +212,7 @@ func (a *API) recordWithEvents(ctx context.Context, inv *store.Invocation, emitt
 		}
 		return nil
 	}
-	inv.Status = store.StatusFailed
+	inv.Status = functions.StatusFailed
 	var e *Error
 	if errors.As(err, &e) {
 		// Recorded as failed by the recorder already.
@@ -294,7 +295,7 @@ func (a *API) invokeAsync(w http.ResponseWriter, r *http.Request, f *store.Funct
 		a.writeErr(w, r, errorf(http.StatusNotImplemented, CodeBadRequest, "asynchronous invocation is not available on this server"))
 		return
 	}
-	id := store.NewInvocationID()
+	id := functions.NewInvocationID()
 	req, err := a.buildRequest(r, id, path, stripAuth)
 	if err != nil {
 		a.writeErr(w, r, err)

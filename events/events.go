@@ -32,14 +32,14 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
-	"github.com/picloud/picloud/supervisor"
 )
 
 // Invoker runs one call of a function version: the supervisor.
 type Invoker interface {
-	Invoke(ctx context.Context, fn supervisor.Function, req *protocol.Request) (*protocol.Response, error)
+	Invoke(ctx context.Context, fn functions.Spec, req *protocol.Request) (*protocol.Response, error)
 }
 
 // Functions looks up a function's current version and settings: the
@@ -52,7 +52,7 @@ type Functions interface {
 // InvocationRecorder takes an invocation record without blocking; false
 // means it was dropped (store.InvocationWriter).
 type InvocationRecorder interface {
-	Add(inv store.Invocation) bool
+	Add(inv functions.Invocation) bool
 }
 
 // Defaults of Config.

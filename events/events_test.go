@@ -17,6 +17,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/picloud/picloud/api"
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/store/storetest"
@@ -58,7 +59,7 @@ func (q *queueTestInvoker) set(fn string, h handlerFunc) {
 	q.mu.Unlock()
 }
 
-func (q *queueTestInvoker) Invoke(_ context.Context, fn supervisor.Function, req *protocol.Request) (*protocol.Response, error) {
+func (q *queueTestInvoker) Invoke(_ context.Context, fn functions.Spec, req *protocol.Request) (*protocol.Response, error) {
 	c := call{Function: fn.Name, At: time.Now(), Req: req}
 	if len(req.Event) > 0 {
 		if err := json.Unmarshal(req.Event, &c.Event); err != nil {
@@ -295,7 +296,7 @@ func TestPublish_SubscribedHandlerRunsOnce(t *testing.T) {
 	}
 	var status string
 	if err := b.st.Pool().QueryRow(context.Background(), "SELECT status FROM invocations WHERE id = $1",
-		c.Req.InvocationID).Scan(&status); err != nil || status != store.StatusSucceeded {
+		c.Req.InvocationID).Scan(&status); err != nil || status != functions.StatusSucceeded {
 		t.Errorf("invocation record: status %q, err %v", status, err)
 	}
 }
@@ -508,13 +509,13 @@ func TestEnqueueInvocation_RecordsQueuedThenResult(t *testing.T) {
 	}
 	b.inv.waitCall(t, "async")
 	inv, err := b.st.GetInvocation(context.Background(), id)
-	if err != nil || inv.Status != store.StatusRunning {
+	if err != nil || inv.Status != functions.StatusRunning {
 		t.Fatalf("while running: %+v, %v", inv, err)
 	}
 	close(release)
 	waitJobsDone(t, b)
 	inv, err = b.st.GetInvocation(context.Background(), id)
-	if err != nil || inv.Status != store.StatusSucceeded || inv.HTTPStatus != 201 || string(inv.Result) != "got hi" ||
+	if err != nil || inv.Status != functions.StatusSucceeded || inv.HTTPStatus != 201 || string(inv.Result) != "got hi" ||
 		inv.Trigger != protocol.TriggerHTTP {
 		t.Fatalf("after: %+v, %v", inv, err)
 	}
@@ -600,18 +601,18 @@ func TestRecordInvocation_PublishesOnlyWithSuccessfulRecord(t *testing.T) {
 	ctx := context.Background()
 	emitted := []protocol.Event{{Topic: "from-http", Payload: []byte(`{"x":1}`)}}
 
-	failed := store.Invocation{ID: store.NewInvocationID(), Function: "http-fn", Version: 1, Trigger: "http",
-		Status: store.StatusFailed, Error: "boom", StartedAt: time.Now()}
+	failed := functions.Invocation{ID: functions.NewInvocationID(), Function: "http-fn", Version: 1, Trigger: "http",
+		Status: functions.StatusFailed, Error: "boom", StartedAt: time.Now()}
 	if err := svc.RecordInvocation(ctx, failed, emitted); err != nil {
 		t.Fatal(err)
 	}
-	bad := store.Invocation{ID: store.NewInvocationID(), Function: "http-fn", Version: 1, Trigger: "http",
-		Status: store.StatusSucceeded, StartedAt: time.Now()}
+	bad := functions.Invocation{ID: functions.NewInvocationID(), Function: "http-fn", Version: 1, Trigger: "http",
+		Status: functions.StatusSucceeded, StartedAt: time.Now()}
 	if err := svc.RecordInvocation(ctx, bad, []protocol.Event{{Topic: "bad topic!", Payload: []byte(`1`)}}); err != nil {
 		t.Fatal(err)
 	}
-	ok := store.Invocation{ID: store.NewInvocationID(), Function: "http-fn", Version: 1, Trigger: "http",
-		Status: store.StatusSucceeded, HTTPStatus: 200, StartedAt: time.Now()}
+	ok := functions.Invocation{ID: functions.NewInvocationID(), Function: "http-fn", Version: 1, Trigger: "http",
+		Status: functions.StatusSucceeded, HTTPStatus: 200, StartedAt: time.Now()}
 	if err := svc.RecordInvocation(ctx, ok, emitted); err != nil {
 		t.Fatal(err)
 	}
@@ -621,7 +622,7 @@ func TestRecordInvocation_PublishesOnlyWithSuccessfulRecord(t *testing.T) {
 	if err != nil || len(evs) != 1 || evs[0].Source != "fn:http-fn" {
 		t.Fatalf("events = %+v (%v), want only the successful invocation's", evs, err)
 	}
-	if inv, err := b.st.GetInvocation(ctx, bad.ID); err != nil || inv.Status != store.StatusFailed ||
+	if inv, err := b.st.GetInvocation(ctx, bad.ID); err != nil || inv.Status != functions.StatusFailed ||
 		!strings.Contains(inv.Error, "not valid") {
 		t.Errorf("invalid emit: %+v %v", inv, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/supervisor"
@@ -62,7 +63,7 @@ func (s *Service) backoff(attempt int) time.Duration {
 
 // callOutcome is the result of one call through the invoker.
 type callOutcome struct {
-	inv    store.Invocation
+	inv    functions.Invocation
 	resp   *protocol.Response
 	err    error // the failure shown to the user, nil on success
 	busy   bool  // the pool was overloaded: try again later, not an attempt
@@ -82,8 +83,8 @@ func (s *Service) call(ctx context.Context, function string, req *protocol.Reque
 		return callOutcome{err: errors.New("no invoker configured"), busy: true}
 	}
 	start := s.cfg.Now()
-	resp, err := s.cfg.Invoker.Invoke(ctx, fn.Supervisor(), req)
-	out := callOutcome{resp: resp, inv: store.Invocation{
+	resp, err := s.cfg.Invoker.Invoke(ctx, fn.Spec(), req)
+	out := callOutcome{resp: resp, inv: functions.Invocation{
 		ID: req.InvocationID, Function: fn.Name, Version: fn.Current.Version, Trigger: req.Trigger,
 		Method: req.Method, Path: req.Path, StartedAt: start, Duration: s.cfg.Now().Sub(start),
 	}}
@@ -113,10 +114,10 @@ func (s *Service) call(ctx context.Context, function string, req *protocol.Reque
 		out.err = fmt.Errorf("handler returned status %d", resp.Status)
 	}
 	if out.err != nil {
-		out.inv.Status = store.StatusFailed
+		out.inv.Status = functions.StatusFailed
 		out.inv.Error = out.err.Error()
 	} else {
-		out.inv.Status = store.StatusSucceeded
+		out.inv.Status = functions.StatusSucceeded
 	}
 	return out
 }
@@ -132,7 +133,7 @@ func finishTx[T river.JobArgs](ctx context.Context, s *Service, out *callOutcome
 	}
 	if _, err := emittedEvents(out.inv.Function, emitted); err != nil {
 		out.err = err
-		out.inv.Status = store.StatusFailed
+		out.inv.Status = functions.StatusFailed
 		out.inv.Error = err.Error()
 		emitted = nil
 	}
@@ -170,7 +171,7 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 	s.runner.begin()
 	defer s.runner.end()
 	req := &protocol.Request{
-		InvocationID: store.NewInvocationID(),
+		InvocationID: functions.NewInvocationID(),
 		Method:       "POST",
 		Path:         "/",
 		Headers:      map[string]string{"content-type": "application/json"},
@@ -211,7 +212,7 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 }
 
 // record writes an invocation record through the recorder, or at once.
-func (s *Service) record(ctx context.Context, inv store.Invocation) {
+func (s *Service) record(ctx context.Context, inv functions.Invocation) {
 	if s.cfg.Invocations != nil && s.cfg.Invocations.Add(inv) {
 		return
 	}
@@ -313,8 +314,8 @@ func (w *invokeWorker) Work(ctx context.Context, job *river.Job[InvokeArgs]) err
 	case out.busy:
 		return river.JobSnooze(s.backoff(1))
 	case out.fnGone:
-		out.inv = store.Invocation{ID: a.InvocationID, Function: a.Function, Trigger: req.Trigger,
-			Method: req.Method, Path: req.Path, Status: store.StatusFailed, Error: out.err.Error()}
+		out.inv = functions.Invocation{ID: a.InvocationID, Function: a.Function, Trigger: req.Trigger,
+			Method: req.Method, Path: req.Path, Status: functions.StatusFailed, Error: out.err.Error()}
 	}
 	// Success or failure, the invocation is done: a handler error is its
 	// result, not a reason to run it again.

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 )
@@ -127,13 +128,13 @@ func (s *Service) EnqueueInvocation(ctx context.Context, function string, req *p
 	}
 	r := *req
 	if r.InvocationID == "" {
-		r.InvocationID = store.NewInvocationID()
+		r.InvocationID = functions.NewInvocationID()
 	}
 	if r.Trigger == "" {
 		r.Trigger = protocol.TriggerHTTP
 	}
 	err = s.st.InTx(ctx, func(tx pgx.Tx) error {
-		if err := s.st.InsertQueuedInvocationTx(ctx, tx, store.Invocation{
+		if err := s.st.InsertQueuedInvocationTx(ctx, tx, functions.Invocation{
 			ID: r.InvocationID, Function: fn.Name, Version: fn.Current.Version,
 			Trigger: r.Trigger, Method: r.Method, Path: r.Path,
 		}); err != nil {
@@ -246,13 +247,13 @@ func (p *publisher) run(ctx context.Context) {
 // through the batched writer). Emitted events that cannot be published
 // (bad topic, not JSON, too large) turn the record into a failure with
 // that reason, and nothing is published.
-func (s *Service) RecordInvocation(ctx context.Context, inv store.Invocation, emitted []protocol.Event) error {
-	if inv.Status != store.StatusSucceeded {
+func (s *Service) RecordInvocation(ctx context.Context, inv functions.Invocation, emitted []protocol.Event) error {
+	if inv.Status != functions.StatusSucceeded {
 		emitted = nil
 	}
 	evs, err := emittedEvents(inv.Function, emitted)
 	if err != nil {
-		inv.Status, inv.Error, evs = store.StatusFailed, err.Error(), nil
+		inv.Status, inv.Error, evs = functions.StatusFailed, err.Error(), nil
 	}
 	return s.st.InTx(ctx, func(tx pgx.Tx) error {
 		if err := s.st.FinishInvocationTx(ctx, tx, inv); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/picloud/picloud/api"
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/server"
 	"github.com/picloud/picloud/store"
@@ -70,10 +71,10 @@ var _ api.EventRecorder = eventRecorder{}
 // succeeded but its events are invalid, inv is recorded as failed with the
 // reason, nothing is published, and the answer is a 500 script_error
 // naming the bad event.
-func (e eventRecorder) RecordInvocation(ctx context.Context, inv store.Invocation, emitted []protocol.Event) error {
-	if inv.Status == store.StatusSucceeded {
+func (e eventRecorder) RecordInvocation(ctx context.Context, inv functions.Invocation, emitted []protocol.Event) error {
+	if inv.Status == functions.StatusSucceeded {
 		if _, err := emittedEvents(inv.Function, emitted); err != nil {
-			inv.Status, inv.Error = store.StatusFailed, trimInvalid(err)
+			inv.Status, inv.Error = functions.StatusFailed, trimInvalid(err)
 			if rerr := e.svc.RecordInvocation(ctx, inv, nil); rerr != nil {
 				return fmt.Errorf("record invocation %s with invalid events: %w", inv.ID, rerr)
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/picloud/picloud/api"
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/metrics"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/supervisor"
@@ -41,7 +42,7 @@ func wireMetrics(met *metrics.Metrics, st *store.Store, sup *supervisor.Supervis
 	if err := met.RegisterQueueDepth(st.CountPendingJobs); err != nil {
 		return err
 	}
-	h.SetInvocationObserver(func(inv *store.Invocation) {
+	h.SetInvocationObserver(func(inv *functions.Invocation) {
 		met.ObserveInvocation(inv.Function, inv.Trigger, invocationOutcome(inv), inv.Duration)
 	})
 	h.HandleHTTP(http.MethodGet, "/metrics", api.ScopeRead, met.Handler())
@@ -50,8 +51,8 @@ func wireMetrics(met *metrics.Metrics, st *store.Store, sup *supervisor.Supervis
 
 // invocationOutcome is the outcome label of a finished invocation, read
 // from the status the API answered it with.
-func invocationOutcome(inv *store.Invocation) string {
-	if inv.Status != store.StatusFailed {
+func invocationOutcome(inv *functions.Invocation) string {
+	if inv.Status != functions.StatusFailed {
 		return metrics.OutcomeOK
 	}
 	switch inv.HTTPStatus {

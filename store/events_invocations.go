@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/picloud/picloud/functions"
 )
 
 // eventsExecer is what pgxpool.Pool and pgx.Tx have in common for Exec.
@@ -17,7 +18,7 @@ type eventsExecer interface {
 // InsertQueuedInvocationTx records an accepted async invocation (status
 // queued) inside tx, so GET /api/v1/invocations/:id finds it as soon as the
 // 202 is sent.
-func (s *EventStore) InsertQueuedInvocationTx(ctx context.Context, tx pgx.Tx, inv Invocation) error {
+func (s *EventStore) InsertQueuedInvocationTx(ctx context.Context, tx pgx.Tx, inv functions.Invocation) error {
 	_, err := tx.Exec(ctx, `INSERT INTO invocations (id, function, version, trigger, status, method, path)
 		VALUES ($1, $2, $3, $4, 'queued', $5, $6)`, inv.ID, inv.Function, inv.Version, inv.Trigger, inv.Method, inv.Path)
 	if err != nil {
@@ -39,23 +40,23 @@ func (s *EventStore) MarkInvocationRunning(ctx context.Context, id string, versi
 // FinishInvocationTx writes the outcome of an invocation inside tx (so it
 // commits together with the events the handler emitted): it replaces the
 // row of an async invocation or inserts the record of a delivery.
-func (s *EventStore) FinishInvocationTx(ctx context.Context, tx pgx.Tx, inv Invocation) error {
+func (s *EventStore) FinishInvocationTx(ctx context.Context, tx pgx.Tx, inv functions.Invocation) error {
 	return s.finishInvocation(ctx, tx, inv)
 }
 
 // FinishInvocation is FinishInvocationTx on its own.
-func (s *EventStore) FinishInvocation(ctx context.Context, inv Invocation) error {
+func (s *EventStore) FinishInvocation(ctx context.Context, inv functions.Invocation) error {
 	return s.finishInvocation(ctx, s.pool, inv)
 }
 
-func (s *EventStore) finishInvocation(ctx context.Context, q eventsExecer, inv Invocation) error {
+func (s *EventStore) finishInvocation(ctx context.Context, q eventsExecer, inv functions.Invocation) error {
 	logs, err := encodeLogs(inv.Logs)
 	if err != nil {
 		return fmt.Errorf("record invocation %s: encode logs: %w", inv.ID, err)
 	}
 	result, truncated := inv.Result, inv.ResultTruncated
-	if len(result) > MaxResultBytes {
-		result, truncated = result[:MaxResultBytes], true
+	if len(result) > functions.MaxResultBytes {
+		result, truncated = result[:functions.MaxResultBytes], true
 	}
 	var started *time.Time
 	if !inv.StartedAt.IsZero() {
