@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -14,10 +12,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/julienschmidt/httprouter"
 
-	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/functions"
+	"github.com/picloud/picloud/invoke"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/store/storetest"
@@ -130,6 +127,10 @@ type testBundle struct {
 	st     *store.Store
 	es     *store.EventStore
 	inv    *queueTestInvoker
+	// runner runs the calls of startService's invoker; nil means inv.
+	runner invoke.Runner
+	// iv is the invoker of the last service startService started.
+	iv *invoke.Invoker
 }
 
 // setupDB gives a test its own database with functions deployed.
@@ -150,7 +151,7 @@ func setupDB(t *testing.T, fns ...string) *testBundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	return &testBundle{dbURL: dbURL, st: st, writer: w, es: store.NewEventStore(st.Pool()), inv: newQueueTestInvoker()}
+	return &testBundle{dbURL: dbURL, st: st, writer: w, es: st.Events(), inv: newQueueTestInvoker()}
 }
 
 func deploy(t *testing.T, st *store.Store, name string, maxAttempts int) {
@@ -165,13 +166,22 @@ func deploy(t *testing.T, st *store.Store, name string, maxAttempts int) {
 // startService starts a service on b's database and stops it in cleanup.
 func startService(t *testing.T, b *testBundle, mod func(*Config)) *Service {
 	t.Helper()
+	log := hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: testLogLevel()})
+	var runner invoke.Runner = b.inv
+	if b.runner != nil {
+		runner = b.runner
+	}
+	iv, err := invoke.New(invoke.Config{Functions: storeFunctions{b.st}, Runner: runner, Writer: b.writer, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.iv = iv
 	cfg := Config{
-		Store:       b.es,
-		Functions:   storeFunctions{b.st},
-		Invoker:     b.inv,
-		Invocations: b.writer,
-		Logger:      hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: testLogLevel()}),
-		RetryBase:   50 * time.Millisecond,
+		Store:     b.es,
+		Functions: storeFunctions{b.st},
+		Invoker:   iv,
+		Logger:    log,
+		RetryBase: 50 * time.Millisecond,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -193,39 +203,6 @@ func testLogLevel() hclog.Level {
 		return l
 	}
 	return hclog.Warn
-}
-
-// testToken is the bearer token the test HTTP server accepts.
-const testToken = "test-token"
-
-// serveHTTP serves svc's routes on 127.0.0.1 behind a fake bearer check
-// (the real middleware is the API's, tested there and end to end).
-func serveHTTP(t *testing.T, svc *Service) *httptest.Server {
-	t.Helper()
-	router := httprouter.New()
-	auth := func(r *http.Request, scope string) (*api.Principal, error) {
-		if r.Header.Get("Authorization") != "Bearer "+testToken {
-			return nil, &api.Error{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "invalid token"}
-		}
-		return &api.Principal{Name: "test", Scopes: []string{api.ScopeAdmin}}, nil
-	}
-	svc.Routes(func(method, path, scope string, h httprouter.Handle) {
-		if scope == "" {
-			router.Handle(method, path, h)
-			return
-		}
-		router.Handle(method, path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-			p, err := auth(r, scope)
-			if err != nil {
-				api.WriteError(w, err)
-				return
-			}
-			h(w, r.WithContext(api.WithPrincipal(r.Context(), p)), ps)
-		})
-	}, auth)
-	srv := httptest.NewServer(router)
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 // waitJobsDone waits until no job of the picloud queue is pending, running
@@ -593,27 +570,27 @@ func TestRunner_RiverSleepsWhenIdleAndWakesOnWork(t *testing.T) {
 	waitJobsDone(t, b)
 }
 
-func TestRecordInvocation_PublishesOnlyWithSuccessfulRecord(t *testing.T) {
+func TestInvoker_SyncCallPublishesOnlyWithSuccessfulRecord(t *testing.T) {
 	t.Parallel()
 	b := setupDB(t, "http-fn", "sub")
-	svc := startService(t, b, nil)
+	startService(t, b, nil)
 	addTrigger(t, b, "sub", store.TriggerKindTopic, "from-http")
 	ctx := context.Background()
 	emitted := []protocol.Event{{Topic: "from-http", Payload: []byte(`{"x":1}`)}}
-
-	failed := functions.Invocation{ID: functions.NewInvocationID(), Function: "http-fn", Version: 1, Trigger: "http",
-		Status: functions.StatusFailed, Error: "boom", StartedAt: time.Now()}
-	if err := svc.RecordInvocation(ctx, failed, emitted); err != nil {
-		t.Fatal(err)
+	run := func(resp *protocol.Response, err error) functions.Invocation {
+		t.Helper()
+		b.inv.set("http-fn", func(*protocol.Request) (*protocol.Response, error) { return resp, err })
+		res := b.iv.Lookup(ctx, "http-fn", &protocol.Request{InvocationID: functions.NewInvocationID(),
+			Method: "GET", Path: "/", Trigger: protocol.TriggerHTTP})
+		if rerr := b.iv.Record(ctx, &res, nil); rerr != nil {
+			t.Fatal(rerr)
+		}
+		return res.Record
 	}
-	bad := functions.Invocation{ID: functions.NewInvocationID(), Function: "http-fn", Version: 1, Trigger: "http",
-		Status: functions.StatusSucceeded, StartedAt: time.Now()}
-	if err := svc.RecordInvocation(ctx, bad, []protocol.Event{{Topic: "bad topic!", Payload: []byte(`1`)}}); err != nil {
-		t.Fatal(err)
-	}
-	ok := functions.Invocation{ID: functions.NewInvocationID(), Function: "http-fn", Version: 1, Trigger: "http",
-		Status: functions.StatusSucceeded, HTTPStatus: 200, StartedAt: time.Now()}
-	if err := svc.RecordInvocation(ctx, ok, emitted); err != nil {
+	run(&protocol.Response{Status: 500, Events: emitted}, nil) // a 5xx answer publishes nothing
+	bad := run(&protocol.Response{Status: 200, Events: []protocol.Event{{Topic: "bad topic!", Payload: []byte(`1`)}}}, nil)
+	run(&protocol.Response{Status: 200, Events: emitted}, nil)
+	if err := b.writer.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	b.inv.waitCall(t, "sub")

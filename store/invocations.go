@@ -16,6 +16,29 @@ import (
 	"github.com/picloud/picloud/protocol"
 )
 
+// invocationRow is inv as the values of insertColumns: the one place an
+// invocation becomes a row, whatever writes it (the batched writer, an
+// async invocation queued or finished, a delivery), so every path stores
+// the same sanitized text (valid UTF-8 without NUL: a path or a Lua error
+// may hold any bytes) and the same bounded result.
+func invocationRow(id uuid.UUID, inv functions.Invocation) ([]any, error) {
+	logs, err := encodeLogs(inv.Logs)
+	if err != nil {
+		return nil, fmt.Errorf("encode logs of %s: %w", inv.ID, err)
+	}
+	result, truncated := inv.Result, inv.ResultTruncated
+	if len(result) > functions.MaxResultBytes {
+		result, truncated = result[:functions.MaxResultBytes], true
+	}
+	var started *time.Time
+	if !inv.StartedAt.IsZero() {
+		started = &inv.StartedAt
+	}
+	return []any{id, cleanText(inv.Function), int32(inv.Version), cleanText(inv.Trigger), cleanText(inv.Status),
+		cleanText(inv.Method), cleanText(inv.Path), int32(inv.HTTPStatus), cleanText(inv.Error), logs,
+		int32(inv.LogsDropped), result, truncated, started, inv.Duration.Microseconds()}, nil
+}
+
 // logJSON is how a log line is stored in invocations.logs.
 type logJSON struct {
 	Time    time.Time `json:"time"`
@@ -74,21 +97,10 @@ func (s *Store) InsertInvocations(ctx context.Context, invs []functions.Invocati
 		if err != nil {
 			return fmt.Errorf("insert invocations: id %q: %w", inv.ID, ErrInvalid)
 		}
-		logs, err := encodeLogs(inv.Logs)
+		row, err := invocationRow(id, inv)
 		if err != nil {
-			return fmt.Errorf("insert invocations: encode logs of %s: %w", inv.ID, err)
+			return fmt.Errorf("insert invocations: %w", err)
 		}
-		result, truncated := inv.Result, inv.ResultTruncated
-		if len(result) > functions.MaxResultBytes {
-			result, truncated = result[:functions.MaxResultBytes], true
-		}
-		var started *time.Time
-		if !inv.StartedAt.IsZero() {
-			started = &inv.StartedAt
-		}
-		row := []any{id, cleanText(inv.Function), int32(inv.Version), cleanText(inv.Trigger), cleanText(inv.Status),
-			cleanText(inv.Method), cleanText(inv.Path), int32(inv.HTTPStatus), cleanText(inv.Error), logs,
-			int32(inv.LogsDropped), result, truncated, started, inv.Duration.Microseconds()}
 		if i, dup := index[id]; dup {
 			rows[i] = row
 			continue

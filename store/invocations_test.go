@@ -192,3 +192,23 @@ func TestInvocations_SummaryLeavesLogsAndResultOut(t *testing.T) {
 	require.Len(t, full[0].Logs, 1)
 	require.Equal(t, []byte("body"), full[0].Result)
 }
+
+// TestInvocations_AsyncPathStoresAnyBytesToo: an async invocation is
+// written queued, then finished, by other statements than the batched
+// writer's; a path with %00 and invalid UTF-8 and such an error must
+// store there as well.
+func TestInvocations_AsyncPathStoresAnyBytesToo(t *testing.T) {
+	t.Parallel()
+	ctx := stCtx(t)
+	s := stNew(t)
+	es := s.Events()
+	inv := newInvocation("hello", functions.StatusQueued)
+	inv.Path = "/a\x00b\xff"
+	require.NoError(t, es.InTx(ctx, func(tx *store.Tx) error { return es.InsertQueuedInvocationTx(ctx, tx, inv) }))
+	inv.Status, inv.Error = functions.StatusFailed, "lua: \xff\x00 boom"
+	require.NoError(t, es.FinishInvocation(ctx, inv))
+	got, err := s.GetInvocation(ctx, inv.ID)
+	require.NoError(t, err)
+	require.Equal(t, "/a\uFFFDb\uFFFD", got.Path)
+	require.Equal(t, "lua: \uFFFD\uFFFD boom", got.Error)
+}
