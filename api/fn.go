@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -127,7 +126,7 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, pat
 	// The handler's own answer, a 5xx one included, goes to the caller.
 	if resp := res.Response; resp != nil && (res.Outcome == functions.OutcomeOK ||
 		res.Outcome == functions.OutcomeError && resp.Status >= 500) {
-		writeFnResponse(w, resp)
+		writeFnResponse(w, f.Name, resp)
 		return
 	}
 	e := invokeError(res)
@@ -135,31 +134,6 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, pat
 		a.log.Error("invoke failed", "function", f.Name, "error", e.Err)
 	}
 	WriteError(w, e)
-}
-
-// hopHeaders are not copied from a function's answer: the server owns them.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Trailer": true, "Te": true, "Proxy-Connection": true,
-}
-
-// writeFnResponse writes the function's status, headers and body.
-func writeFnResponse(w http.ResponseWriter, resp *protocol.Response) {
-	h := w.Header()
-	for k, v := range resp.Headers {
-		ck := http.CanonicalHeaderKey(k)
-		if hopHeaders[ck] || ck == HeaderInvocationID || strings.ContainsAny(v, "\r\n") {
-			continue
-		}
-		h.Set(ck, v)
-	}
-	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
-	status := resp.Status
-	if status < 100 || status > 999 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(resp.Body)
 }
 
 // invokeError maps a failed run to the caller's answer.

@@ -221,3 +221,48 @@ func TestEvents_StreamWithABadTicketIs401(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
 	require.Contains(t, body, "invalid or expired ticket")
 }
+
+// TestFn_ResponseHeadersAreFiltered: a function answers on the control
+// plane's origin, so it cannot forge the server's headers, send 1xx,
+// smuggle control bytes or set origin-wide policy and cookies.
+func TestFn_ResponseHeadersAreFiltered(t *testing.T) {
+	b := unitAPI(t)
+	b.runner.resp = &protocol.Response{Status: 200, Body: []byte("ok"), Headers: map[string]string{
+		"x-picloud-invocation-id":   "forged",
+		"X-Custom":                  "kept",
+		"X-Nul":                     "a\x00b",
+		"X-Esc":                     "a\x1bb",
+		"strict-transport-security": "max-age=31536000; includeSubDomains",
+		"Clear-Site-Data":           `"*"`,
+		"Set-Cookie":                "sid=x; Domain=example.com; Path=/fn/pub",
+		"Bad Name":                  "x",
+	}}
+	resp, body := b.do(t, http.MethodGet, "/fn/pub", "", "")
+	require.Equal(t, 200, resp.StatusCode, body)
+	require.NotEqual(t, "forged", resp.Header.Get(HeaderInvocationID))
+	require.Len(t, resp.Header.Values(HeaderInvocationID), 1)
+	require.Equal(t, "kept", resp.Header.Get("X-Custom"))
+	for _, h := range []string{"X-Nul", "X-Esc", "Strict-Transport-Security", "Clear-Site-Data", "Set-Cookie"} {
+		require.Empty(t, resp.Header.Get(h), h)
+	}
+
+	for cookie, kept := range map[string]bool{
+		"a=1; Path=/":               false,
+		"a=1":                       false, // defaults to the request's directory
+		"a=1; Path=/fn/pubx":        false,
+		"a=1; Path=/fn/pub":         true,
+		"a=1; Path=/fn/pub/cart":    true,
+		"a=1; path=/fn/pub; Secure": true,
+	} {
+		b.runner.resp = &protocol.Response{Status: 200, Headers: map[string]string{"Set-Cookie": cookie}}
+		resp, _ := b.do(t, http.MethodGet, "/fn/pub", "", "")
+		require.Equal(t, kept, resp.Header.Get("Set-Cookie") != "", cookie)
+	}
+
+	for _, status := range []int{100, 101, 199, 600, 999} {
+		b.runner.resp = &protocol.Response{Status: status, Headers: map[string]string{"Upgrade": "websocket"}}
+		resp, body := b.do(t, http.MethodGet, "/fn/pub", "", "")
+		require.Equal(t, http.StatusBadGateway, resp.StatusCode, "status %d: %s", status, body)
+		require.Contains(t, body, `"code":"invalid_response"`)
+	}
+}
