@@ -65,6 +65,13 @@ type Deps struct {
 	Logger hclog.Logger
 	// MaxBodyBytes bounds request bodies (413 beyond).
 	MaxBodyBytes int64
+	// MaxResponse bounds a function's answer body (502 beyond); default
+	// 16 MiB.
+	MaxResponse int64
+	// WriteTimeout bounds the time one answer may take to send (from when
+	// the function returned, for /fn); default 30s. The event stream has
+	// none.
+	WriteTimeout time.Duration
 	// StreamHeartbeat is the event stream's comment interval (default 15s).
 	StreamHeartbeat time.Duration
 	// Stopping, when closed, ends the event streams (the drain began).
@@ -136,6 +143,12 @@ func New(d Deps) (*API, error) {
 	}
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 6 << 20
+	}
+	if d.MaxResponse <= 0 {
+		d.MaxResponse = 16 << 20
+	}
+	if d.WriteTimeout <= 0 {
+		d.WriteTimeout = 30 * time.Second
 	}
 	if d.StreamHeartbeat <= 0 {
 		d.StreamHeartbeat = 15 * time.Second
@@ -256,6 +269,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, internalError(fmt.Errorf("panic: %v", v)))
 		}
 	}()
+	// Every answer gets a deadline: a client that does not read cannot
+	// hold a handler, its connection and its answer for ever. /fn moves
+	// it to when the function returned; the event stream clears it.
+	_ = http.NewResponseController(w).SetWriteDeadline(a.now().Add(a.deps.WriteTimeout))
 	if r.ContentLength > a.maxBody {
 		WriteError(w, errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
 			"request body of %d bytes is larger than the limit of %s", r.ContentLength, ByteSize(a.maxBody)))

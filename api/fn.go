@@ -126,7 +126,7 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, pat
 	// The handler's own answer, a 5xx one included, goes to the caller.
 	if resp := res.Response; resp != nil && (res.Outcome == functions.OutcomeOK ||
 		res.Outcome == functions.OutcomeError && resp.Status >= 500) {
-		writeFnResponse(w, f.Name, resp)
+		a.writeFnResponse(w, f.Name, resp)
 		return
 	}
 	e := invokeError(res)

@@ -21,7 +21,9 @@ import (
 //   - a header whose name is not an HTTP token, or whose value has a
 //     control character other than tab, is dropped;
 //   - the status must be 200-599 (0 means 200); 1xx and anything else
-//     answer 502 invalid_response.
+//     answer 502 invalid_response, and so does a body over MaxResponse;
+//   - the answer must be sent within WriteTimeout of the function's
+//     return, or the connection is closed.
 
 // droppedHeaders are never copied from a function's answer.
 var droppedHeaders = map[string]bool{
@@ -87,7 +89,14 @@ func validHeaderValue(v string) bool {
 
 // writeFnResponse writes the answer of function name: its status, the
 // headers it may send, and its body.
-func writeFnResponse(w http.ResponseWriter, name string, resp *protocol.Response) {
+func (a *API) writeFnResponse(w http.ResponseWriter, name string, resp *protocol.Response) {
+	if int64(len(resp.Body)) > a.deps.MaxResponse {
+		WriteError(w, errorf(http.StatusBadGateway, CodeInvalidResponse,
+			"function %s answered %d bytes, more than the limit of %s (picloud serve --max-response)",
+			name, len(resp.Body), ByteSize(a.deps.MaxResponse)))
+		return
+	}
+	_ = http.NewResponseController(w).SetWriteDeadline(a.now().Add(a.deps.WriteTimeout))
 	status := resp.Status
 	if status == 0 {
 		status = http.StatusOK

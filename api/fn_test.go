@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -96,7 +97,7 @@ type unitBundle struct {
 	events *fakeEvents
 }
 
-func unitAPI(t *testing.T) *unitBundle {
+func unitAPI(t *testing.T, mod ...func(*Deps)) *unitBundle {
 	t.Helper()
 	fns := fakeFunctions{
 		"pub":  {Name: "pub", CurrentVersion: 1, Current: store.Version{Version: 1, Limits: functions.DefaultLimits()}},
@@ -105,12 +106,16 @@ func unitAPI(t *testing.T) *unitBundle {
 	b := &unitBundle{runner: &scriptedRunner{resp: &protocol.Response{Status: 200, Body: []byte("hi")}}, events: &fakeEvents{}}
 	iv, err := invoke.New(invoke.Config{Functions: fns, Runner: b.runner, Writer: discardWriter{}})
 	require.NoError(t, err)
-	a, err := New(Deps{Functions: fns, Invoker: iv, Supervisor: noFunctions{}, Events: b.events,
+	d := Deps{Functions: fns, Invoker: iv, Supervisor: noFunctions{}, Events: b.events,
 		Tokens: fakeTokens{
 			"inv-secret":  {Name: "inv", Scopes: []string{ScopeInvoke}},
 			"read-secret": {Name: "reader", Scopes: []string{ScopeRead}},
 			"pub-secret":  {Name: "publisher", Scopes: []string{ScopePublish}},
-		}})
+		}}
+	for _, m := range mod {
+		m(&d)
+	}
+	a, err := New(d)
 	require.NoError(t, err)
 	b.srv = httptest.NewServer(a)
 	t.Cleanup(b.srv.Close)
@@ -265,4 +270,30 @@ func TestFn_ResponseHeadersAreFiltered(t *testing.T) {
 		require.Equal(t, http.StatusBadGateway, resp.StatusCode, "status %d: %s", status, body)
 		require.Contains(t, body, `"code":"invalid_response"`)
 	}
+}
+
+// TestFn_SlowReaderIsCutOffAndBigAnswersRefused: one answer can hold the
+// server's memory and a handler only so long, and only so much.
+func TestFn_SlowReaderIsCutOffAndBigAnswersRefused(t *testing.T) {
+	b := unitAPI(t, func(d *Deps) { d.WriteTimeout = 300 * time.Millisecond; d.MaxResponse = 32 << 20 })
+	body := make([]byte, 24<<20)
+	b.runner.resp = &protocol.Response{Status: 200, Body: body}
+
+	// A client that sends its request and then does not read: the server
+	// stops writing at the deadline and closes the connection, so the
+	// client, reading at last, gets less than the answer.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(b.srv.URL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "GET /fn/pub HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	time.Sleep(time.Second)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second))) // without a cut-off, this read ends here
+	n, _ := io.Copy(io.Discard, conn)
+	require.Less(t, n, int64(len(body)), "the whole answer reached a client that did not read in time")
+
+	b.runner.resp = &protocol.Response{Status: 200, Body: make([]byte, 33<<20)}
+	resp, out := b.do(t, http.MethodGet, "/fn/pub", "", "")
+	require.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	require.Contains(t, out, "more than the limit of 32MiB")
 }

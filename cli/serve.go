@@ -102,6 +102,8 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	ef.Bool(&cfg.RequireLimits, "require-limits", envRequireLimits, "refuse to start workers whose cgroup limits cannot be applied")
 	ef.Size(&cfg.MaxBodyBytes, "max-body", "PICLOUD_MAX_BODY", server.DefaultMaxBodyBytes, "largest request body")
 	ef.Size(&maxHeader, "max-header", "PICLOUD_MAX_HEADER", server.DefaultMaxHeaderBytes, "largest block of request headers")
+	ef.Size(&cfg.MaxResponseBytes, "max-response", "PICLOUD_MAX_RESPONSE", server.DefaultMaxResponse, "largest answer body a function may send (502 beyond)")
+	ef.Duration(&cfg.WriteTimeout, "write-timeout", "PICLOUD_WRITE_TIMEOUT", server.DefaultWriteTimeout, "how long one answer may take to send; slower clients are cut off")
 	ef.Int(&cfg.MaxWorkersTotal, "max-workers-total", "PICLOUD_MAX_WORKERS_TOTAL", 0, "run at most `N` worker processes on this node (0: the supervisor's default)")
 	ef.String(&cfg.WorkerPath, "worker-path", "PICLOUD_WORKER_PATH", "", "run workers from `BINARY` (default: picloud-worker next to picloud, else picloud itself)")
 	ef.Duration(&cfg.QueueTimeout, "queue-timeout", "PICLOUD_QUEUE_TIMEOUT", server.DefaultQueueTimeout, "how long a call waits for a busy function before a 503")

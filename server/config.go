@@ -16,6 +16,8 @@ const (
 	DefaultDataDir         = "./.picloud"
 	DefaultMaxBodyBytes    = 6 << 20
 	DefaultMaxHeaderBytes  = 64 << 10
+	DefaultMaxResponse     = 16 << 20
+	DefaultWriteTimeout    = 30 * time.Second
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultQueueTimeout    = 5 * time.Second
 )
@@ -40,6 +42,12 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxHeaderBytes bounds request headers (431 beyond); default 64 KiB.
 	MaxHeaderBytes int
+	// MaxResponseBytes bounds a function's answer body (502 beyond);
+	// default 16 MiB.
+	MaxResponseBytes int64
+	// WriteTimeout bounds the time to send one answer (a function's from
+	// when it returned); a client reading slower is cut off. Default 30s.
+	WriteTimeout time.Duration
 	// RequireLimits makes a worker start fail when its cgroup limits
 	// cannot be applied, instead of running it unlimited with a warning.
 	RequireLimits bool
@@ -85,6 +93,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.MaxResponseBytes <= 0 {
+		c.MaxResponseBytes = DefaultMaxResponse
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
 	}
 	if c.QueueTimeout <= 0 {
 		c.QueueTimeout = DefaultQueueTimeout

@@ -33,8 +33,10 @@ const (
 // AdminTokenName is the name of the token created on first start.
 const AdminTokenName = "admin"
 
-// HTTP server timeouts. There is no write timeout: a call may run up to its
-// function's timeout (15 min at most) and the event stream stays open.
+// HTTP server timeouts. The server has no write timeout of its own: a call
+// may run up to its function's timeout (15 min at most) and the event
+// stream stays open; the API sets a deadline on each answer instead
+// (Config.WriteTimeout).
 const (
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 60 * time.Second
@@ -133,6 +135,8 @@ func Run(ctx context.Context, cfg Config) error {
 		ValidateSource: validateSource,
 		Logger:         log,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
+		MaxResponse:    cfg.MaxResponseBytes,
+		WriteTimeout:   cfg.WriteTimeout,
 		Stopping:       stopping,
 	})
 	if err != nil {
