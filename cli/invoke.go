@@ -18,10 +18,13 @@ func invokeCommand() *command {
 		Name:    "invoke",
 		Args:    "NAME[/PATH][?QUERY] [-d DATA | -d @FILE] [flags]",
 		Summary: "call a function and print its answer",
-		Description: `Calls the function NAME through its endpoint /fn/NAME (with the token, so
-private functions work too) and prints the body of the answer. A PATH and
-QUERY after the name are passed on: "picloud invoke api/orders?id=3" calls
-/fn/api/orders?id=3. With -d the body is DATA, or the contents of FILE for
+		Description: `Calls the function NAME and prints the body of the answer. With a token
+the call goes through the invoke API (POST /api/v1/functions/NAME/invoke),
+which checks the token and never passes it on to the function, so private
+functions work too; without one (or with one the server refuses) it goes to
+/fn/NAME with no token, as an anonymous client's would. A PATH and QUERY
+after the name are passed on: "picloud invoke api/orders?id=3" gives the
+function what a call of /fn/api/orders?id=3 would. With -d the body is DATA, or the contents of FILE for
 @FILE, or stdin for @-; the method is then POST unless --method says
 otherwise. An answer other than 2xx exits with status 1.
 
