@@ -73,7 +73,7 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 	if *name == "" {
 		*name = strings.TrimSuffix(filepath.Base(file), ".lua")
 	}
-	req.Source = string(src)
+	req.SourceBase64 = src // exact bytes: a JSON string would turn non-UTF-8 bytes into U+FFFD
 	if set["memory"] {
 		b := api.ByteSize(memory)
 		req.Memory = &b
