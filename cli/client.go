@@ -46,7 +46,7 @@ func (e *APIError) Error() string {
 	if msg == "" {
 		msg = http.StatusText(e.Status)
 	}
-	return fmt.Sprintf("%s (HTTP %d)", msg, e.Status)
+	return fmt.Sprintf("%s (HTTP %d)", clean(msg), e.Status)
 }
 
 // ConnError means the server could not be reached at all (the connection
@@ -88,7 +88,7 @@ func (e *AuthError) Error() string {
 type ScopeError struct{ Msg string }
 
 func (e *ScopeError) Error() string {
-	return fmt.Sprintf("not allowed: %s — use a token with that scope (picloud token create NAME --scope ...)", e.Msg)
+	return fmt.Sprintf("not allowed: %s — use a token with that scope (picloud token create NAME --scope ...)", clean(e.Msg))
 }
 
 func (c *Client) httpClient() *http.Client {

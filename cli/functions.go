@@ -127,7 +127,7 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 	if f.Private {
 		access = "private: callers need a token with the invoke scope"
 	}
-	fmt.Fprintf(a.env.Stdout, "%s %s version %d\nURL: %s%s (%s)\n", verb, f.Name, f.Version, cl.BaseURL, f.URL, access)
+	fmt.Fprintf(a.env.Stdout, "%s %s version %d\nURL: %s%s (%s)\n", verb, clean(f.Name), f.Version, clean(cl.BaseURL), clean(f.URL), access)
 	return nil
 }
 
@@ -139,11 +139,11 @@ func deployError(file, name string, err error) error {
 	}
 	switch {
 	case ae.Body.Code == api.CodeSyntaxError && ae.Body.Line > 0:
-		return fmt.Errorf("%s:%d:%d: %s", file, ae.Body.Line, ae.Body.Column, ae.Body.Error)
+		return fmt.Errorf("%s:%d:%d: %s", file, ae.Body.Line, ae.Body.Column, clean(ae.Body.Error))
 	case ae.Body.Code == api.CodeInvalidName:
 		return fmt.Errorf("deploy %s: %w (choose another name with --name)", name, err)
 	case ae.Body.Code == api.CodeInvalidLimit && ae.Body.Field != "":
-		return fmt.Errorf("deploy %s: --%s: %s", name, strings.ReplaceAll(ae.Body.Field, "_", "-"), ae.Body.Error)
+		return fmt.Errorf("deploy %s: --%s: %s", name, clean(strings.ReplaceAll(ae.Body.Field, "_", "-")), clean(ae.Body.Error))
 	}
 	return fmt.Errorf("deploy %s: %w", name, err)
 }
@@ -175,8 +175,8 @@ func lsCommand() *command {
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tVERSION\tACCESS\tMEMORY\tCPU\tTIMEOUT\tURL\tUPDATED")
 			for _, f := range fns {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%g\t%s\t%s\t%s\n", f.Name, f.Version, access(f.Private),
-					f.Limits.Memory, f.Limits.CPU, f.Limits.Timeout, f.URL, ago(f.UpdatedAt))
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%g\t%s\t%s\t%s\n", clean(f.Name), f.Version, access(f.Private),
+					f.Limits.Memory, f.Limits.CPU, f.Limits.Timeout, clean(f.URL), ago(f.UpdatedAt))
 			}
 			return tw.Flush()
 		},
@@ -242,8 +242,8 @@ func versionsCommand() *command {
 				if v.Current {
 					cur = "*"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%g\t%s\n", v.Version, cur, ago(v.CreatedAt), dash(v.CreatedBy),
-					short(v.SHA256, 12), access(v.Private), v.Limits.Memory, v.Limits.CPU, v.Limits.Timeout)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%g\t%s\n", v.Version, cur, ago(v.CreatedAt), clean(dash(v.CreatedBy)),
+					clean(short(v.SHA256, 12)), access(v.Private), v.Limits.Memory, v.Limits.CPU, v.Limits.Timeout)
 			}
 			return tw.Flush()
 		},
@@ -291,7 +291,7 @@ before the current one). Versions are immutable: nothing is deleted, and
 			if *asJSON {
 				return printJSON(a.env.Stdout, f)
 			}
-			fmt.Fprintf(a.env.Stdout, "%s: version %d is current\n", f.Name, f.Version)
+			fmt.Fprintf(a.env.Stdout, "%s: version %d is current\n", clean(f.Name), f.Version)
 			return nil
 		},
 	}
@@ -314,7 +314,7 @@ then on. Its invocation records remain until they are pruned.`,
 			if err := a.client().DeleteFunction(ctx, pos[0]); err != nil {
 				return fmt.Errorf("delete %s: %w", pos[0], err)
 			}
-			fmt.Fprintf(a.env.Stdout, "deleted %s\n", pos[0])
+			fmt.Fprintf(a.env.Stdout, "deleted %s\n", clean(pos[0]))
 			return nil
 		},
 	}
