@@ -71,3 +71,30 @@ func escapable(r rune) bool {
 	}
 	return false
 }
+
+// escapeJSON makes encoded JSON as safe for a terminal as sanitize makes
+// text: encoding/json escapes C0 controls itself but leaves DEL, C1 and the
+// bidirectional controls raw, and a json.RawMessage may hold bytes that are
+// not UTF-8. Those can only occur inside strings, where \uXXXX (or U+FFFD)
+// stands for them, so the result is the same JSON document. Newlines, tabs
+// and returns are layout between tokens and stay.
+func escapeJSON(b []byte) []byte {
+	s := string(b)
+	if !needsEscape(s, "\n\r\t") {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			out = append(out, `\ufffd`...)
+		case escapable(r) && !strings.ContainsRune("\n\r\t", r):
+			out = fmt.Appendf(out, `\u%04x`, r)
+		default:
+			out = append(out, s[i:i+size]...)
+		}
+		i += size
+	}
+	return out
+}

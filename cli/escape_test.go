@@ -1,6 +1,10 @@
 package cli
 
-import "testing"
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
 
 func TestSanitize_EscapesControlCharactersOnly(t *testing.T) {
 	for _, tc := range []struct {
@@ -24,5 +28,30 @@ func TestSanitize_EscapesControlCharactersOnly(t *testing.T) {
 				t.Fatalf("sanitize is not idempotent: %q", again)
 			}
 		})
+	}
+}
+
+func TestEscapeJSON_SameDocumentWithoutRawControls(t *testing.T) {
+	in := map[string]any{"msg": "del\x7f c1\u009b[2J bidi\u202e esc\x1b", "n": 1}
+	b, err := json.MarshalIndent(in, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := escapeJSON(b)
+	if strings.ContainsAny(string(out), "\x7f\u009b\u202e\x1b") {
+		t.Fatalf("raw control characters left: %q", out)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(out, &back); err != nil {
+		t.Fatalf("not JSON any more: %v: %s", err, out)
+	}
+	if back["msg"] != in["msg"] {
+		t.Fatalf("decoded %q, want %q", back["msg"], in["msg"])
+	}
+	if !strings.Contains(string(out), "\n  ") {
+		t.Fatalf("the indentation went: %q", out)
+	}
+	if raw := json.RawMessage("{\"a\":\"\xff\"}"); !json.Valid(escapeJSON(raw)) {
+		t.Fatalf("invalid UTF-8 in a raw message stays invalid: %q", escapeJSON(raw))
 	}
 }

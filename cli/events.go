@@ -715,7 +715,7 @@ after ID that the server still keeps.`,
 					if err != nil {
 						return err
 					}
-					_, err = fmt.Fprintf(a.env.Stdout, "%s\n", b)
+					_, err = fmt.Fprintf(a.env.Stdout, "%s\n", escapeJSON(b))
 					return err
 				}
 				_, err := fmt.Fprintf(a.env.Stdout, "%d\t%s\t%s\t%s\n", ev.ID,

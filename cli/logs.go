@@ -241,8 +241,10 @@ func formatMS(ms float64) string {
 
 // writeJSONLine writes v as one line of JSON.
 func writeJSONLine(w io.Writer, v any) error {
-	if err := json.NewEncoder(w).Encode(v); err != nil {
+	b, err := json.Marshal(v)
+	if err != nil {
 		return fmt.Errorf("encode JSON: %w", err)
 	}
-	return nil
+	_, err = w.Write(append(escapeJSON(b), '\n'))
+	return err
 }
