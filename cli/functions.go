@@ -19,7 +19,8 @@ func deployCommand() *command {
 		Name:    "deploy",
 		Args:    "FILE.lua [flags]",
 		Summary: "deploy a Lua script as a function, or a new version of it",
-		Description: `Uploads FILE.lua (or "-" for stdin, with --name) as a function. If a
+		Description: `Uploads FILE.lua (or "-" for stdin, with --name) as a function, byte for
+byte (the sha256 'picloud versions --json' shows is sha256sum's). If a
 function of that name exists, this deploys a new immutable version and makes
 it current; limits not given keep the values of the current version. The
 name defaults to the file's base name without .lua. Prints the name, the
@@ -216,11 +217,13 @@ func nonNil[T any](s []T) []T {
 
 func versionsCommand() *command {
 	return &command{
-		Name:        "versions",
-		Args:        "NAME [--json]",
-		Summary:     "list the versions of a function",
-		Description: "Lists every version of the function NAME, newest first; the current one is marked with *.",
-		Example:     "picloud versions hello",
+		Name:    "versions",
+		Args:    "NAME [--json]",
+		Summary: "list the versions of a function",
+		Description: `Lists every version of the function NAME, newest first; the current one is
+marked with *. SHA256 is the sha256 of the deployed file (what sha256sum
+prints), its first 12 hex digits; --json shows all 64.`,
+		Example: "picloud versions hello",
 		Run: func(ctx context.Context, a *app, c *command, args []string) error {
 			fs := newFlags(c)
 			asJSON := fs.Bool("json", false, "print the versions as JSON")
