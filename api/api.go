@@ -20,6 +20,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -28,12 +29,17 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/picloud/picloud/events"
+	"github.com/picloud/picloud/functions"
+	"github.com/picloud/picloud/invoke"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/supervisor"
 )
 
-// Deps are what the API needs. Every field but Async and Ready is required.
+// Deps are what the API needs. Functions, Invoker and Supervisor are
+// required; a nil Store leaves the control plane's database routes out
+// (handler unit tests), a nil Events the events routes.
 type Deps struct {
 	// Store is the control plane's database access.
 	Store *store.Store
@@ -44,11 +50,14 @@ type Deps struct {
 	// database round trip when warm, revocations heard over NOTIFY); nil
 	// means Store.TokenByHash on every request.
 	Tokens TokenGetter
-	// Invocations records invocations off the request path (the store's
-	// InvocationWriter).
-	Invocations InvocationRecorder
-	// Supervisor runs the functions.
-	Supervisor *supervisor.Supervisor
+	// Invoker runs and records the synchronous calls (/fn, .../invoke).
+	Invoker *invoke.Invoker
+	// Supervisor deploys versions to the node's workers and reports them.
+	Supervisor Supervisor
+	// Events is the events service: async invocations, publishing,
+	// dead-letter retries, stream tickets and subscriptions. Nil answers
+	// those routes 501.
+	Events Events
 	// ValidateSource checks a script before it is stored (worker.Validate);
 	// a *SyntaxError-like error with Line and Column becomes a 422.
 	ValidateSource func(source string) error
@@ -56,6 +65,10 @@ type Deps struct {
 	Logger hclog.Logger
 	// MaxBodyBytes bounds request bodies (413 beyond).
 	MaxBodyBytes int64
+	// StreamHeartbeat is the event stream's comment interval (default 15s).
+	StreamHeartbeat time.Duration
+	// Stopping, when closed, ends the event streams (the drain began).
+	Stopping <-chan struct{}
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -75,28 +88,22 @@ type TokenGetter interface {
 	Get(ctx context.Context, hash []byte) (*store.Token, error)
 }
 
-// InvocationRecorder takes an invocation record without blocking; false
-// means it was dropped (store.InvocationWriter).
-type InvocationRecorder interface {
-	Add(inv store.Invocation) bool
+// Supervisor is what the API needs of the node's supervisor.
+type Supervisor interface {
+	Deploy(ctx context.Context, fn functions.Spec) error
+	Remove(name string)
+	Status() supervisor.Status
 }
 
-// AsyncInvoker enqueues an asynchronous invocation of fn (the events
-// service) and returns the invocation id.
-type AsyncInvoker interface {
+// Events is what the API needs of the events service (events.Service).
+type Events interface {
 	InvokeAsync(ctx context.Context, fn *store.Function, req *protocol.Request) (string, error)
-}
-
-// EventRecorder records a finished synchronous invocation together with
-// the events its handler emitted (protocol.Response.Events), in one
-// transaction, publishing them only if inv succeeded (the events service,
-// installed by events.Setup). The API uses it only for calls that emitted
-// events; every other record goes through the batched writer. An *Error
-// return has been recorded already and is the caller's answer (for
-// example events with an invalid topic); any other error means nothing
-// was recorded or published.
-type EventRecorder interface {
-	RecordInvocation(ctx context.Context, inv store.Invocation, emitted []protocol.Event) error
+	Publish(ctx context.Context, topic string, payload json.RawMessage, source string) (events.Published, error)
+	RetryDeadLetter(ctx context.Context, id int64) (store.DeadLetter, error)
+	IssueTicket(ctx context.Context) (string, time.Time, error)
+	CheckTicket(ctx context.Context, ticket string) error
+	Subscribe(topics []string) *events.Subscription
+	Unsubscribe(sub *events.Subscription)
 }
 
 // API is the HTTP handler of PiCloud. Build it with New, add routes with
@@ -107,9 +114,10 @@ type API struct {
 	now     func() time.Time
 	router  *httprouter.Router
 	maxBody int64
-	async   AsyncInvoker
-	events  EventRecorder
-	observe func(inv *store.Invocation)
+	events  Events
+	evst    *store.EventStore
+	// heartbeat is the event stream's comment interval.
+	heartbeat time.Duration
 }
 
 var _ http.Handler = (*API)(nil)
@@ -117,8 +125,8 @@ var _ http.Handler = (*API)(nil)
 // New builds the API and its routes.
 func New(d Deps) (*API, error) {
 	switch {
-	case d.Store == nil, d.Functions == nil, d.Invocations == nil, d.Supervisor == nil:
-		return nil, errors.New("api: Store, Functions, Invocations and Supervisor are required")
+	case d.Functions == nil, d.Invoker == nil, d.Supervisor == nil:
+		return nil, errors.New("api: Functions, Invoker and Supervisor are required")
 	}
 	if d.Logger == nil {
 		d.Logger = hclog.NewNullLogger()
@@ -129,15 +137,24 @@ func New(d Deps) (*API, error) {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 6 << 20
 	}
+	if d.StreamHeartbeat <= 0 {
+		d.StreamHeartbeat = 15 * time.Second
+	}
 	a := &API{
 		deps:    d,
 		log:     d.Logger.Named("api"),
 		now:     d.Now,
 		router:  httprouter.New(),
 		maxBody: d.MaxBodyBytes,
+		events:  d.Events,
+
+		heartbeat: d.StreamHeartbeat,
 	}
-	if d.Tokens == nil {
+	if d.Tokens == nil && d.Store != nil {
 		a.deps.Tokens = storeTokens{d.Store}
+	}
+	if d.Store != nil {
+		a.evst = d.Store.Events()
 	}
 	a.router.RedirectFixedPath = false
 	a.router.HandleOPTIONS = false
@@ -151,21 +168,6 @@ func New(d Deps) (*API, error) {
 	a.routes()
 	return a, nil
 }
-
-// SetAsync installs the events service's asynchronous invoker (call it
-// before serving). Without one, async requests get 501.
-func (a *API) SetAsync(ai AsyncInvoker) { a.async = ai }
-
-// SetEvents installs the recorder of invocations that emitted events (the
-// events service; call it before serving). Without one, events emitted by
-// synchronous calls are dropped with a warning.
-func (a *API) SetEvents(er EventRecorder) { a.events = er }
-
-// SetInvocationObserver installs a function told about every invocation
-// the API runs synchronously (/fn and .../invoke), with its record, after
-// the answer is known: metrics count outcomes and durations with it. It
-// must return quickly and not keep inv. Call before serving.
-func (a *API) SetInvocationObserver(observe func(inv *store.Invocation)) { a.observe = observe }
 
 // Handle registers an extra route behind the API's middleware. scope ""
 // makes it public; otherwise a bearer token with that scope (or admin) is
@@ -227,6 +229,8 @@ func (a *API) routes() {
 	a.handle(http.MethodDelete, "/api/v1/tokens/:name", ScopeAdmin, a.revokeToken)
 
 	a.handle(http.MethodGet, "/api/v1/workers", ScopeRead, a.workers)
+
+	a.eventRoutes()
 
 	a.handle(http.MethodGet, "/api/v1/secrets", ScopeRead, a.listSecrets)
 	a.handle(http.MethodPut, "/api/v1/secrets/:name", ScopeDeploy, a.setSecret)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/store"
 )
 
@@ -41,7 +42,7 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 }
 
 // invocationView converts a record; withLogs includes its log lines.
-func invocationView(inv *store.Invocation, withLogs bool) Invocation {
+func invocationView(inv *functions.Invocation, withLogs bool) Invocation {
 	v := Invocation{
 		ID:          inv.ID,
 		Function:    inv.Function,
@@ -72,7 +73,7 @@ func invocationView(inv *store.Invocation, withLogs bool) Invocation {
 }
 
 // resultView is the stored answer of inv.
-func resultView(inv *store.Invocation) *InvocationResult {
+func resultView(inv *functions.Invocation) *InvocationResult {
 	res := &InvocationResult{Status: inv.HTTPStatus, Truncated: inv.ResultTruncated}
 	body := inv.Result
 	if inv.ResultTruncated {

@@ -1,16 +1,16 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/picloud/picloud/functions"
+	"github.com/picloud/picloud/invoke"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/supervisor"
@@ -114,182 +114,67 @@ func (a *API) buildRequest(r *http.Request, id, path string, stripAuth bool) (*p
 	}, nil
 }
 
-// run invokes f synchronously and writes its answer.
+// run invokes f synchronously through the invoker and writes its answer.
 func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, path string, stripAuth bool) {
-	id := store.NewInvocationID()
+	id := functions.NewInvocationID()
 	w.Header().Set(HeaderInvocationID, id)
 	req, err := a.buildRequest(r, id, path, stripAuth)
 	if err != nil {
 		a.writeErr(w, r, err)
 		return
 	}
-	start := a.now()
-	resp, err := a.deps.Supervisor.Invoke(r.Context(), f.Supervisor(), req)
-	if errors.Is(err, supervisor.ErrRemoved) {
-		// The pool went away while the call waited in its queue (a
-		// delete, or a rollback replacing it): run the current version
-		// if the function still exists.
-		if cur, gerr := a.deps.Functions.Get(r.Context(), f.Name); gerr == nil {
-			f = cur
-			resp, err = a.deps.Supervisor.Invoke(r.Context(), f.Supervisor(), req)
-		}
-	}
-	dur := a.now().Sub(start)
-	inv := store.Invocation{
-		ID:        id,
-		Function:  f.Name,
-		Version:   f.CurrentVersion,
-		Trigger:   protocol.TriggerHTTP,
-		Method:    r.Method,
-		Path:      path,
-		StartedAt: start,
-		Duration:  dur,
-	}
-	if err != nil {
-		e := invokeError(r.Context(), err)
-		inv.Status = store.StatusFailed
-		inv.HTTPStatus = e.Status
-		inv.Error = err.Error()
-		var ie *supervisor.InvokeError
-		if errors.As(err, &ie) && ie.Traceback != "" {
-			inv.Logs = append(inv.Logs, protocol.LogEntry{Time: a.now(), Level: "error", Message: ie.Traceback})
-		}
-		if resp != nil {
-			inv.Logs = append(resp.Logs, inv.Logs...)
-			inv.LogsDropped = resp.LogsDropped
-		}
-		a.record(&inv)
-		if e.Status >= 500 && e.Err != nil && e.Code == CodeInternal {
-			a.log.Error("invoke failed", "function", f.Name, "error", e.Err)
-		}
-		WriteError(w, e)
-		return
-	}
-	inv.Status = store.StatusSucceeded
-	inv.HTTPStatus = resp.Status
-	inv.Logs = resp.Logs
-	inv.LogsDropped = resp.LogsDropped
-	if len(resp.Events) > 0 && resp.Status >= 500 {
-		// A handler that answers 5xx failed by its own account: like an
-		// async call or a delivery, it publishes nothing.
-		inv.Logs = append(inv.Logs, protocol.LogEntry{Time: a.now(), Level: "warn",
-			Message: fmt.Sprintf("%d emitted events not published: the handler answered %d", len(resp.Events), resp.Status)})
-	} else if len(resp.Events) > 0 {
+	res := a.deps.Invoker.Call(r.Context(), f, req)
+	res.Record.Result = nil // the caller gets the body; records keep none
+	if !res.Outcome.Retryable() && res.Outcome != functions.OutcomeGone {
 		// Recorded before answering: a caller who got the answer can
 		// count on the events being published.
-		if err := a.recordWithEvents(r.Context(), &inv, resp.Events); err != nil {
-			a.writeErr(w, r, err)
+		if err := a.deps.Invoker.Record(r.Context(), &res, nil); err != nil {
+			a.writeErr(w, r, internalError(err))
 			return
 		}
-		writeFnResponse(w, resp)
+	}
+	// The handler's own answer, a 5xx one included, goes to the caller.
+	if resp := res.Response; resp != nil && (res.Outcome == functions.OutcomeOK ||
+		res.Outcome == functions.OutcomeError && resp.Status >= 500) {
+		writeFnResponse(w, f.Name, resp)
 		return
 	}
-	a.record(&inv)
-	writeFnResponse(w, resp)
+	e := invokeError(res)
+	if e.Status >= 500 && e.Err != nil && e.Code == CodeInternal {
+		a.log.Error("invoke failed", "function", f.Name, "error", e.Err)
+	}
+	WriteError(w, e)
 }
 
-// record hands inv to the writer (never blocking) and the observer.
-func (a *API) record(inv *store.Invocation) {
-	a.deps.Invocations.Add(*inv)
-	if a.observe != nil {
-		a.observe(inv)
-	}
-}
-
-// recordEventsTimeout bounds recording a call with its emitted events;
-// the caller going away does not cancel it (the handler already ran).
-const recordEventsTimeout = 30 * time.Second
-
-// recordWithEvents records the successful call inv together with the
-// events its handler emitted, in one transaction of the events service.
-// A non-nil error is the caller's answer: the events could not be
-// published (invalid, or the database failed), and inv is then recorded
-// as failed.
-func (a *API) recordWithEvents(ctx context.Context, inv *store.Invocation, emitted []protocol.Event) error {
-	if a.events == nil {
-		a.log.Warn("events emitted by a synchronous call dropped: no events service",
-			"function", inv.Function, "invocation_id", inv.ID, "events", len(emitted))
-		a.record(inv)
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordEventsTimeout)
-	defer cancel()
-	err := a.events.RecordInvocation(ctx, *inv, emitted)
-	if err == nil {
-		if a.observe != nil {
-			a.observe(inv)
-		}
-		return nil
-	}
-	inv.Status = store.StatusFailed
-	var e *Error
-	if errors.As(err, &e) {
-		// Recorded as failed by the recorder already.
-		inv.Error = e.Message
-		if a.observe != nil {
-			a.observe(inv)
-		}
-		return e
-	}
-	// Nothing was recorded: keep a failed record through the writer.
-	inv.Error = "record the invocation and publish its events: " + err.Error()
-	a.record(inv)
-	return internalError(fmt.Errorf("record invocation %s of %s with %d emitted events: %w", inv.ID, inv.Function, len(emitted), err))
-}
-
-// hopHeaders are not copied from a function's answer: the server owns them.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Trailer": true, "Te": true, "Proxy-Connection": true,
-}
-
-// writeFnResponse writes the function's status, headers and body.
-func writeFnResponse(w http.ResponseWriter, resp *protocol.Response) {
-	h := w.Header()
-	for k, v := range resp.Headers {
-		ck := http.CanonicalHeaderKey(k)
-		if hopHeaders[ck] || ck == HeaderInvocationID || strings.ContainsAny(v, "\r\n") {
-			continue
-		}
-		h.Set(ck, v)
-	}
-	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
-	status := resp.Status
-	if status < 100 || status > 999 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(resp.Body)
-}
-
-// invokeError maps a supervisor failure to the caller's answer.
-func invokeError(ctx context.Context, err error) *Error {
+// invokeError maps a failed run to the caller's answer.
+func invokeError(res invoke.Result) *Error {
+	msg := res.Err.Error()
 	var ie *supervisor.InvokeError
-	switch {
-	case errors.Is(err, supervisor.ErrOverloaded):
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeOverloaded, RetryAfter: 1,
-			Message: "function is overloaded: every worker is busy, retry later"}
-	case errors.Is(err, supervisor.ErrStopped), errors.Is(err, supervisor.ErrNotStarted):
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, RetryAfter: 1,
-			Message: "server is shutting down"}
-	case errors.Is(err, supervisor.ErrRemoved):
-		return errorf(http.StatusNotFound, CodeNotFound, "function was removed")
-	case errors.As(err, &ie):
-		switch ie.Kind {
-		case supervisor.KindTimeout:
-			return &Error{Status: http.StatusGatewayTimeout, Code: CodeTimeout, Message: ie.Message}
-		case supervisor.KindScript:
-			return &Error{Status: http.StatusInternalServerError, Code: CodeScriptError, Message: ie.Message}
-		case supervisor.KindMemory:
-			return &Error{Status: http.StatusBadGateway, Code: CodeMemoryLimit, Message: ie.Message}
-		default:
-			return &Error{Status: http.StatusBadGateway, Code: CodeWorkerCrashed, Message: ie.Message}
-		}
-	case ctx.Err() != nil:
-		// The client went away; nobody reads this answer.
-		return &Error{Status: 499, Code: CodeUnavailable, Message: "client closed the request"}
+	if errors.As(res.Err, &ie) {
+		msg = ie.Message
 	}
-	return internalError(err)
+	status := res.Outcome.HTTPStatus(0)
+	switch res.Outcome {
+	case functions.OutcomeOverloaded:
+		return &Error{Status: status, Code: CodeOverloaded, RetryAfter: 1,
+			Message: "function is overloaded: every worker is busy, retry later"}
+	case functions.OutcomeUnavailable:
+		return &Error{Status: status, Code: CodeUnavailable, RetryAfter: 1, Message: "server is shutting down"}
+	case functions.OutcomeGone:
+		return errorf(status, CodeNotFound, "function was removed")
+	case functions.OutcomeTimeout:
+		return &Error{Status: status, Code: CodeTimeout, Message: msg}
+	case functions.OutcomeError:
+		return &Error{Status: status, Code: CodeScriptError, Message: msg}
+	case functions.OutcomeMemory:
+		return &Error{Status: status, Code: CodeMemoryLimit, Message: msg}
+	case functions.OutcomeCrash:
+		return &Error{Status: status, Code: CodeWorkerCrashed, Message: msg}
+	case functions.OutcomeCanceled:
+		// The client went away; nobody reads this answer.
+		return &Error{Status: status, Code: CodeUnavailable, Message: "client closed the request"}
+	}
+	return internalError(res.Err)
 }
 
 // AsyncAccepted is the answer of an asynchronous invocation (202).
@@ -300,17 +185,17 @@ type AsyncAccepted struct {
 
 // invokeAsync hands the call to the events service.
 func (a *API) invokeAsync(w http.ResponseWriter, r *http.Request, f *store.Function, path string, stripAuth bool) {
-	if a.async == nil {
+	if a.events == nil {
 		a.writeErr(w, r, errorf(http.StatusNotImplemented, CodeBadRequest, "asynchronous invocation is not available on this server"))
 		return
 	}
-	id := store.NewInvocationID()
+	id := functions.NewInvocationID()
 	req, err := a.buildRequest(r, id, path, stripAuth)
 	if err != nil {
 		a.writeErr(w, r, err)
 		return
 	}
-	got, err := a.async.InvokeAsync(r.Context(), f, req)
+	got, err := a.events.InvokeAsync(r.Context(), f, req)
 	if err != nil {
 		a.writeErr(w, r, asyncError(err))
 		return

@@ -8,8 +8,8 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/store"
-	"github.com/picloud/picloud/supervisor"
 )
 
 // Bounds of FunctionRequest.MaxAttempts.
@@ -61,7 +61,7 @@ func functionView(f *store.Function, withSource bool) Function {
 	return v
 }
 
-func limitsView(l supervisor.Limits) Limits {
+func limitsView(l functions.Limits) Limits {
 	return Limits{
 		Memory:      ByteSize(l.MemoryBytes),
 		CPU:         l.CPU,
@@ -75,7 +75,7 @@ func limitsView(l supervisor.Limits) Limits {
 
 // deployParams validates a FunctionRequest over base (the defaults on
 // create, the current version on update) and returns what the store keeps.
-func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, base supervisor.Limits, private bool) (store.DeployParams, error) {
+func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, base functions.Limits, private bool) (store.DeployParams, error) {
 	l := base
 	if req.Memory != nil {
 		l.MemoryBytes = int64(*req.Memory)
@@ -114,7 +114,7 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 		p.MaxAttempts = *req.MaxAttempts
 	}
 	if err := l.Validate(); err != nil {
-		var le *supervisor.LimitError
+		var le *functions.LimitError
 		if errors.As(err, &le) {
 			return p, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidLimit, Field: le.Field, Message: le.Error()}
 		}
@@ -210,7 +210,7 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, _ httproute
 	if err := validName("function name", req.Name); err != nil {
 		return err
 	}
-	p, err := a.deployParams(r, req.Name, &req, supervisor.DefaultLimits(), false)
+	p, err := a.deployParams(r, req.Name, &req, functions.DefaultLimits(), false)
 	if err != nil {
 		return err
 	}
@@ -268,7 +268,7 @@ func (a *API) deployToSupervisor(r *http.Request, f *store.Function, replace boo
 	if replace {
 		a.deps.Supervisor.Remove(f.Name)
 	}
-	if err := a.deps.Supervisor.Deploy(r.Context(), f.Supervisor()); err != nil {
+	if err := a.deps.Supervisor.Deploy(r.Context(), f.Spec()); err != nil {
 		a.log.Warn("supervisor deploy failed", "function", f.Name, "version", f.CurrentVersion, "error", err)
 	}
 }

@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/picloud/picloud/store"
+	"github.com/picloud/picloud/functions"
 )
 
 func TestInvocationView_ResultOnlyOnTheSingleView(t *testing.T) {
-	inv := &store.Invocation{ID: "i", Status: store.StatusSucceeded, HTTPStatus: 201, Result: []byte("done")}
+	inv := &functions.Invocation{ID: "i", Status: functions.StatusSucceeded, HTTPStatus: 201, Result: []byte("done")}
 	if v := invocationView(inv, false); v.Result != nil {
 		t.Fatalf("list view has a result: %+v", v.Result)
 	}
@@ -18,20 +18,20 @@ func TestInvocationView_ResultOnlyOnTheSingleView(t *testing.T) {
 		t.Fatalf("result = %+v", v.Result)
 	}
 	// No stored result (a synchronous call): none shown.
-	if v := invocationView(&store.Invocation{ID: "s", HTTPStatus: 200}, true); v.Result != nil {
+	if v := invocationView(&functions.Invocation{ID: "s", HTTPStatus: 200}, true); v.Result != nil {
 		t.Fatalf("result without a stored body: %+v", v.Result)
 	}
 }
 
 func TestResultView_BinaryAndTruncatedBodies(t *testing.T) {
 	bin := []byte{0xff, 0x00, 'a'}
-	r := resultView(&store.Invocation{HTTPStatus: 200, Result: bin})
+	r := resultView(&functions.Invocation{HTTPStatus: 200, Result: bin})
 	if r.Body != "" || r.BodyBase64 != base64.StdEncoding.EncodeToString(bin) {
 		t.Fatalf("binary body: %+v", r)
 	}
 	// A cut in the middle of "é" (2 bytes) drops the partial tail.
 	cut := []byte(strings.Repeat("a", 10) + "é")[:11]
-	r = resultView(&store.Invocation{HTTPStatus: 200, Result: cut, ResultTruncated: true})
+	r = resultView(&functions.Invocation{HTTPStatus: 200, Result: cut, ResultTruncated: true})
 	if r.Body != strings.Repeat("a", 10) || r.BodyBase64 != "" || !r.Truncated {
 		t.Fatalf("truncated body: %+v", r)
 	}

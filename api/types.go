@@ -284,6 +284,7 @@ const (
 	CodeScriptError      = "script_error"       // 500: the Lua handler raised an error
 	CodeMemoryLimit      = "memory_limit"       // 502: the worker hit its memory limit
 	CodeWorkerCrashed    = "worker_crashed"     // 502: the worker died or could not start
+	CodeInvalidResponse  = "invalid_response"   // 502: the function answered a status it may not send
 	CodeOverloaded       = "overloaded"         // 503 + Retry-After
 	CodeUnavailable      = "unavailable"        // 503: not ready / shutting down
 	CodeTimeout          = "timeout"            // 504: the call ran past its timeout

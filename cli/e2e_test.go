@@ -365,6 +365,20 @@ func TestE2E_FunctionLifecycle(t *testing.T) {
 		}
 		return fmt.Sprintf("no invocation logged the POST: %+v", il.Invocations)
 	})
+	// The records are written in batches: wait for the last call (the GET
+	// of v1 after the last rollback) before following, or logs -f -n 0
+	// would rightly show it as new.
+	eventually(t, "the last call is recorded", func() string {
+		r := b.cli(nil, "", "logs", "hello", "-n", "1", "--json")
+		var il api.InvocationList
+		if err := json.Unmarshal([]byte(r.stdout), &il); r.code != 0 || err != nil {
+			return fmt.Sprintf("exit %d, %v, %q", r.code, err, r.stderr)
+		}
+		if len(il.Invocations) != 1 || il.Invocations[0].Version != 1 || il.Invocations[0].Method != "GET" {
+			return fmt.Sprintf("newest record: %+v", il.Invocations)
+		}
+		return ""
+	})
 	out = b.ok("logs", "hello")
 	if !strings.Contains(out, "hello v1 called with POST ping") || !strings.Contains(out, "INFO") || !strings.Contains(out, "hello v") {
 		t.Fatalf("logs: %q", out)

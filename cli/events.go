@@ -15,8 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/events"
-	"github.com/picloud/picloud/store"
 )
 
 // This file holds the events commands (trigger, dlq, schedule, events) and
@@ -48,15 +48,15 @@ func eventsServeFlags(ef *envFlags) *events.Options {
 // --- client methods ---
 
 // AddTrigger subscribes function to topic, or to dead letters.
-func (c *Client) AddTrigger(ctx context.Context, req events.TriggerRequest) (store.Trigger, error) {
-	var t store.Trigger
+func (c *Client) AddTrigger(ctx context.Context, req api.TriggerRequest) (api.Trigger, error) {
+	var t api.Trigger
 	err := c.do(ctx, http.MethodPost, "/api/v1/triggers", req, &t)
 	return t, err
 }
 
 // ListTriggers lists the triggers of function ("" for all).
-func (c *Client) ListTriggers(ctx context.Context, function string) ([]store.Trigger, error) {
-	var out events.TriggerList
+func (c *Client) ListTriggers(ctx context.Context, function string) ([]api.Trigger, error) {
+	var out api.TriggerList
 	err := c.do(ctx, http.MethodGet, "/api/v1/triggers"+query("function", function), nil, &out)
 	return out.Triggers, err
 }
@@ -67,22 +67,22 @@ func (c *Client) DeleteTrigger(ctx context.Context, id int64) error {
 }
 
 // ListDeadLetters lists dead letters, newest first.
-func (c *Client) ListDeadLetters(ctx context.Context, function string) ([]store.DeadLetter, error) {
-	var out events.DeadLetterList
+func (c *Client) ListDeadLetters(ctx context.Context, function string) ([]api.DeadLetter, error) {
+	var out api.DeadLetterList
 	err := c.do(ctx, http.MethodGet, "/api/v1/dead-letters"+query("function", function), nil, &out)
 	return out.DeadLetters, err
 }
 
 // DeadLetter returns one dead letter.
-func (c *Client) DeadLetter(ctx context.Context, id int64) (store.DeadLetter, error) {
-	var dl store.DeadLetter
+func (c *Client) DeadLetter(ctx context.Context, id int64) (api.DeadLetter, error) {
+	var dl api.DeadLetter
 	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/dead-letters/%d", id), nil, &dl)
 	return dl, err
 }
 
 // RetryDeadLetter moves a dead letter back to the queue.
-func (c *Client) RetryDeadLetter(ctx context.Context, id int64) (events.RetryResponse, error) {
-	var out events.RetryResponse
+func (c *Client) RetryDeadLetter(ctx context.Context, id int64) (api.RetryResponse, error) {
+	var out api.RetryResponse
 	err := c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/dead-letters/%d/retry", id), nil, &out)
 	return out, err
 }
@@ -93,15 +93,15 @@ func (c *Client) DeleteDeadLetter(ctx context.Context, id int64) error {
 }
 
 // AddSchedule creates a cron schedule.
-func (c *Client) AddSchedule(ctx context.Context, req events.ScheduleRequest) (events.ScheduleInfo, error) {
-	var out events.ScheduleInfo
+func (c *Client) AddSchedule(ctx context.Context, req api.ScheduleRequest) (api.Schedule, error) {
+	var out api.Schedule
 	err := c.do(ctx, http.MethodPost, "/api/v1/schedules", req, &out)
 	return out, err
 }
 
 // ListSchedules lists the schedules.
-func (c *Client) ListSchedules(ctx context.Context) ([]events.ScheduleInfo, error) {
-	var out events.ScheduleList
+func (c *Client) ListSchedules(ctx context.Context) ([]api.Schedule, error) {
+	var out api.ScheduleList
 	err := c.do(ctx, http.MethodGet, "/api/v1/schedules", nil, &out)
 	return out.Schedules, err
 }
@@ -112,19 +112,19 @@ func (c *Client) DeleteSchedule(ctx context.Context, id int64) error {
 }
 
 // SetScheduleEnabled enables or disables a schedule.
-func (c *Client) SetScheduleEnabled(ctx context.Context, id int64, enabled bool) (events.ScheduleInfo, error) {
+func (c *Client) SetScheduleEnabled(ctx context.Context, id int64, enabled bool) (api.Schedule, error) {
 	verb := "disable"
 	if enabled {
 		verb = "enable"
 	}
-	var out events.ScheduleInfo
+	var out api.Schedule
 	err := c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/schedules/%d/%s", id, verb), nil, &out)
 	return out, err
 }
 
 // Publish publishes a JSON payload on topic.
-func (c *Client) Publish(ctx context.Context, topic string, payload []byte) (events.PublishResponse, error) {
-	var out events.PublishResponse
+func (c *Client) Publish(ctx context.Context, topic string, payload []byte) (api.PublishResponse, error) {
+	var out api.PublishResponse
 	resp, err := c.send(ctx, http.MethodPost, "/api/v1/events/"+url.PathEscape(topic),
 		http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(payload))
 	if err != nil {
@@ -144,7 +144,7 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte) (eve
 // each event, from after lastID (-1: only new events). After a dropped
 // connection it reconnects and resumes with Last-Event-ID, so no event is
 // missed or repeated. It returns when ctx ends or fn fails.
-func (c *Client) Tail(ctx context.Context, topics []string, lastID int64, onState func(string), fn func(events.StreamEvent) error) error {
+func (c *Client) Tail(ctx context.Context, topics []string, lastID int64, onState func(string), fn func(api.StreamEvent) error) error {
 	backoff := 500 * time.Millisecond
 	for {
 		got, err := c.tailOnce(ctx, topics, &lastID, fn)
@@ -189,7 +189,7 @@ func (e *tailHandlerError) Error() string { return e.err.Error() }
 
 // tailOnce reads one connection of the stream; got reports whether it
 // received anything.
-func (c *Client) tailOnce(ctx context.Context, topics []string, lastID *int64, fn func(events.StreamEvent) error) (got bool, err error) {
+func (c *Client) tailOnce(ctx context.Context, topics []string, lastID *int64, fn func(api.StreamEvent) error) (got bool, err error) {
 	q := url.Values{"topic": topics}
 	header := http.Header{"Accept": {"text/event-stream"}}
 	if *lastID >= 0 {
@@ -232,7 +232,7 @@ func (c *Client) tailOnce(ctx context.Context, topics []string, lastID *int64, f
 			if data.Len() == 0 {
 				continue
 			}
-			var ev events.StreamEvent
+			var ev api.StreamEvent
 			if err := json.Unmarshal([]byte(data.String()), &ev); err != nil {
 				return got, fmt.Errorf("bad event from server: %w", err)
 			}
@@ -316,7 +316,7 @@ func triggerAddCommand() *command {
 			if (*topic == "") == !*dl {
 				return usagef(c, "give --topic TOPIC or --dead-letters")
 			}
-			t, err := a.client().AddTrigger(ctx, events.TriggerRequest{Function: pos[0], Topic: *topic, DeadLetters: *dl})
+			t, err := a.client().AddTrigger(ctx, api.TriggerRequest{Function: pos[0], Topic: *topic, DeadLetters: *dl})
 			if err != nil {
 				return fmt.Errorf("add trigger: %w", err)
 			}
@@ -326,8 +326,8 @@ func triggerAddCommand() *command {
 	}
 }
 
-func triggerSource(t store.Trigger) string {
-	if t.Kind == store.TriggerKindDeadLetters {
+func triggerSource(t api.Trigger) string {
+	if t.Kind == api.TriggerKindDeadLetters {
 		return "dead letters"
 	}
 	return "topic " + t.Topic
@@ -352,7 +352,7 @@ func triggerLsCommand() *command {
 				return fmt.Errorf("list triggers: %w", err)
 			}
 			if *asJSON {
-				return printJSON(a.env.Stdout, events.TriggerList{Triggers: nonNil(ts)})
+				return printJSON(a.env.Stdout, api.TriggerList{Triggers: nonNil(ts)})
 			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tFUNCTION\tON\tCREATED")
@@ -418,7 +418,7 @@ func dlqLsCommand() *command {
 				return fmt.Errorf("list dead letters: %w", err)
 			}
 			if *asJSON {
-				return printJSON(a.env.Stdout, events.DeadLetterList{DeadLetters: nonNil(dls)})
+				return printJSON(a.env.Stdout, api.DeadLetterList{DeadLetters: nonNil(dls)})
 			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tFUNCTION\tTRIGGER\tEVENT\tATTEMPTS\tCREATED\tLAST ERROR")
@@ -435,7 +435,7 @@ func dlqLsCommand() *command {
 	}
 }
 
-func eventRef(dl store.DeadLetter) string {
+func eventRef(dl api.DeadLetter) string {
 	if dl.Topic == "" {
 		return "-"
 	}
@@ -530,7 +530,7 @@ func scheduleAddCommand() *command {
 			if err != nil {
 				return err
 			}
-			req := events.ScheduleRequest{Function: pos[0], Expr: pos[1], TZ: *tz}
+			req := api.ScheduleRequest{Function: pos[0], Expr: pos[1], TZ: *tz}
 			if *payload != "" {
 				if !json.Valid([]byte(*payload)) {
 					return usagef(c, "--payload is not valid JSON")
@@ -551,7 +551,7 @@ func scheduleAddCommand() *command {
 	}
 }
 
-func nextText(sc events.ScheduleInfo) string {
+func nextText(sc api.Schedule) string {
 	if !sc.Enabled {
 		return ", disabled"
 	}
@@ -579,7 +579,7 @@ func scheduleLsCommand() *command {
 				return fmt.Errorf("list schedules: %w", err)
 			}
 			if *asJSON {
-				return printJSON(a.env.Stdout, events.ScheduleList{Schedules: nonNil(list)})
+				return printJSON(a.env.Stdout, api.ScheduleList{Schedules: nonNil(list)})
 			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tFUNCTION\tEXPR\tTZ\tENABLED\tNEXT\tLAST")
@@ -709,7 +709,7 @@ after ID that the server still keeps.`,
 				return err
 			}
 			onState := func(s string) { fmt.Fprintf(a.env.Stderr, "picloud events tail: %s\n", clean(s)) }
-			return a.client().Tail(ctx, topics, *from, onState, func(ev events.StreamEvent) error {
+			return a.client().Tail(ctx, topics, *from, onState, func(ev api.StreamEvent) error {
 				if *asJSON {
 					b, err := json.Marshal(ev)
 					if err != nil {

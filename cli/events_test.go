@@ -14,7 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/picloud/picloud/events"
+	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/server"
 	"github.com/picloud/picloud/store/storetest"
 )
@@ -35,7 +35,7 @@ func evServer(t *testing.T) map[string]string {
 	done := make(chan error, 1)
 	go func() {
 		done <- server.Run(ctx, server.Config{Listen: addr, DatabaseURL: dbURL, DataDir: dataDir,
-			Logger: hclog.NewNullLogger(), Setup: []server.SetupFunc{events.Setup(events.Options{})}})
+			Logger: hclog.NewNullLogger()})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -122,7 +122,7 @@ func TestEventsCommands_AgainstServer(t *testing.T) {
 	if err := a.dispatch(tctx, []string{"events", "tail", "--from", "0", "--json", "--topic", "audit"}); err != nil {
 		t.Fatalf("tail: %v", err)
 	}
-	var ev events.StreamEvent
+	var ev api.StreamEvent
 	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &ev); err != nil || ev.ID != 1 || ev.Topic != "audit" {
 		t.Fatalf("tail printed %q (%v)", out.String(), err)
 	}

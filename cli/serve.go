@@ -9,12 +9,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/jackc/pgx/v5"
 
-	"github.com/picloud/picloud/events"
-	"github.com/picloud/picloud/schema"
 	"github.com/picloud/picloud/sdnotify"
 	"github.com/picloud/picloud/server"
+	"github.com/picloud/picloud/store"
 )
 
 func serveCommand() *command {
@@ -138,7 +136,7 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 		return usagef(c, "unknown log level %q: use trace, debug, info, warn or error", logLevel)
 	}
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "picloud", Output: a.env.Stderr, Level: level})
-	cfg.Setup = append(cfg.Setup, events.Setup(*eventOpts))
+	cfg.Events = *eventOpts
 	notifySocket := a.env.Getenv("NOTIFY_SOCKET")
 	cfg.OnReady = func() { _ = sdnotify.NotifySocket(notifySocket, sdnotify.StateReady) }
 	cfg.OnStopping = func() { _ = sdnotify.NotifySocket(notifySocket, sdnotify.StateStopping) }
@@ -176,14 +174,10 @@ a URL with a password).`,
 			if dbURL == "" {
 				return usagef(c, "no database: set DATABASE_URL, or --database-url-file")
 			}
-			conn, err := pgx.Connect(ctx, dbURL)
+			logger := hclog.New(&hclog.LoggerOptions{Name: "picloud", Output: a.env.Stderr, Level: hclog.Info})
+			before, after, latest, err := store.MigrateURL(ctx, dbURL, logger, *statusOnly)
 			if err != nil {
-				return fmt.Errorf("connect to the database: %w", err)
-			}
-			defer conn.Close(context.WithoutCancel(ctx))
-			before, latest, err := schema.Status(ctx, conn)
-			if err != nil {
-				return fmt.Errorf("read the schema version: %w", err)
+				return err
 			}
 			if before == latest {
 				fmt.Fprintf(a.env.Stdout, "schema at version %d (up to date)\n", before)
@@ -192,14 +186,6 @@ a URL with a password).`,
 			if *statusOnly {
 				fmt.Fprintf(a.env.Stdout, "schema at version %d of %d: run 'picloud migrate' to apply the rest\n", before, latest)
 				return nil
-			}
-			logger := hclog.New(&hclog.LoggerOptions{Name: "picloud", Output: a.env.Stderr, Level: hclog.Info})
-			if err := schema.Migrate(ctx, conn, logger); err != nil {
-				return fmt.Errorf("migrate: %w", err)
-			}
-			after, _, err := schema.Status(ctx, conn)
-			if err != nil {
-				return fmt.Errorf("read the schema version: %w", err)
 			}
 			fmt.Fprintf(a.env.Stdout, "schema migrated from version %d to %d\n", before, after)
 			return nil

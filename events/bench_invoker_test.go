@@ -1,10 +1,14 @@
 package events
 
-import "testing"
+import (
+	"testing"
 
-// namedInvoker is an Invoker that says what it is in benchmark output.
+	"github.com/picloud/picloud/invoke"
+)
+
+// namedInvoker is a runner that says what it is in benchmark output.
 type namedInvoker interface {
-	Invoker
+	invoke.Runner
 	name() string
 }
 

@@ -135,7 +135,8 @@ func TestBenchThroughput(t *testing.T) {
 	}
 	b := setupDB(t, "sink")
 	inv := benchInvoker(t, b)
-	svc := startService(t, b, func(c *Config) { c.Invoker = inv; c.Workers = 128 })
+	b.runner = inv
+	svc := startService(t, b, func(c *Config) { c.Workers = 128 })
 	addTrigger(t, b, "sink", store.TriggerKindTopic, "bench")
 	done := make(chan struct{})
 	var count int64
@@ -195,22 +196,15 @@ func procCPU(t *testing.T, pid int) time.Duration {
 	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ = 100
 }
 
-// TestBenchServeIdle measures an idle serve process (testserve: server.Run
-// with events.Setup, as `picloud serve` will be) with a function, a trigger
-// and a daily schedule, no traffic, workers at zero: its CPU and the
-// statements and transactions of its database per minute. With
-// PICLOUD_BENCH_NO_EVENTS=1 the same server runs without the events
-// service, to tell the two apart.
+// TestBenchServeIdle measures an idle `picloud serve` with a function, a
+// trigger and a daily schedule, no traffic, workers at zero: its CPU and
+// the statements and transactions of its database per minute.
 func TestBenchServeIdle(t *testing.T) {
 	benchEnabled(t)
 	serveBin, workerBin, dbURL, dataDir, pool := e2eSetup(t)
-	var extra []string
-	if os.Getenv("PICLOUD_BENCH_NO_EVENTS") == "1" {
-		extra = []string{"-no-events"}
-	}
-	srv := startServe(t, serveBin, workerBin, dbURL, dataDir, extra...)
+	srv := startServe(t, serveBin, workerBin, dbURL, dataDir)
 	srv.deploy("fn", `function handle(req) return "ok" end`, 5)
-	if extra == nil {
+	{
 		srv.call(http.MethodPost, "/api/v1/triggers", map[string]any{"function": "fn", "topic": "t"}, nil)
 		srv.call(http.MethodPost, "/api/v1/schedules", map[string]any{"function": "fn", "expr": "0 3 * * *"}, nil)
 	}
@@ -245,10 +239,7 @@ func TestBenchServeIdle(t *testing.T) {
 	c1 := procCPU(t, pid)
 	s1, x1 := counts()
 	perMin := func(v float64) float64 { return v * float64(time.Minute) / float64(window) }
-	what := "serve with events"
-	if extra != nil {
-		what = "serve without events"
-	}
+	what := "serve"
 	// The measuring queries (2 statements, 3 transactions per sample) are
 	// subtracted.
 	t.Logf("%s, idle %s: %.0f ms CPU/min, %.1f statements/min, %.1f transactions/min",

@@ -19,26 +19,27 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/picloud/picloud/internal/ssetest"
 	"github.com/picloud/picloud/store/storetest"
 )
 
-// End-to-end tests: real `serve` processes (events/internal/testserve,
-// which is server.Run with events.Setup), real Lua workers, real HTTP on
-// 127.0.0.1, one real PostgreSQL database.
+// End-to-end tests: real `picloud serve` processes, real Lua workers, real
+// HTTP on 127.0.0.1, one real PostgreSQL database.
 
-// buildBins builds testserve and, unless make built it, picloud-worker.
+// buildBins returns picloud and picloud-worker: make's when it built them
+// (PICLOUD_BIN_DIR), else built into dir.
 func buildBins(t *testing.T, dir string) (serve, worker string) {
 	t.Helper()
-	serve = filepath.Join(dir, "testserve")
+	serve = filepath.Join(dir, "picloud")
 	worker = filepath.Join(dir, "picloud-worker")
 	if bin := os.Getenv("PICLOUD_BIN_DIR"); bin != "" {
 		if _, err := os.Stat(filepath.Join(bin, "picloud-worker")); err == nil {
-			worker = filepath.Join(bin, "picloud-worker")
+			serve, worker = filepath.Join(bin, "picloud"), filepath.Join(bin, "picloud-worker")
 		}
 	}
-	builds := [][2]string{{serve, "./internal/testserve"}}
+	var builds [][2]string
 	if strings.HasPrefix(worker, dir) {
-		builds = append(builds, [2]string{worker, "../cmd/picloud-worker"})
+		builds = append(builds, [2]string{serve, "../cmd/picloud"}, [2]string{worker, "../cmd/picloud-worker"})
 	}
 	for _, b := range builds {
 		cmd := exec.Command("go", "build", "-o", b[0], b[1])
@@ -88,8 +89,8 @@ func startServe(t *testing.T, serveBin, workerBin, dbURL, dataDir string, extra 
 	t.Helper()
 	addr := freeAddr(t)
 	p := &serveProc{t: t, url: "http://" + addr, logBuf: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	args := append([]string{"-listen", addr, "-data-dir", dataDir, "-worker", workerBin,
-		"-retry-base", "50ms", "-rescue-after", "20s"}, extra...)
+	args := append([]string{"serve", "--listen", addr, "--data-dir", dataDir, "--worker-path", workerBin,
+		"--retry-base", "50ms", "--rescue-after", "20s", "--log-level", "warn"}, extra...)
 	p.cmd = exec.Command(serveBin, args...)
 	p.cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
 	p.cmd.Stdout = lockedWriter{p.mu, p.logBuf}
@@ -230,7 +231,9 @@ func TestE2E_KillNineLosesNoDelivery(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := p; i < n; i += 8 {
-				var out PublishResponse
+				var out struct {
+					ID int64 `json:"id"`
+				}
 				if st := srv.call(http.MethodPost, "/api/v1/events/load", []byte(fmt.Sprintf(`{"i":%d}`, i)), &out); st != http.StatusAccepted {
 					t.Errorf("publish %d: status %d", i, st)
 					return
@@ -295,11 +298,13 @@ end`, 3)
 	// The stream on server b, through curl when present, else Go's client.
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	resp, r := openStream(t, ctx, b.url+"/api/v1/events/stream?topic=ticks",
+	resp, r := ssetest.Open(t, ctx, b.url+"/api/v1/events/stream?topic=ticks",
 		http.Header{"Authorization": {"Bearer " + b.token}})
 	defer resp.Body.Close()
 
-	var sc ScheduleInfo
+	var sc struct {
+		ID int64 `json:"id"`
+	}
 	if st := a.call(http.MethodPost, "/api/v1/schedules", map[string]any{"function": "ticker", "expr": "@every 1s"}, &sc); st != http.StatusCreated {
 		t.Fatalf("add schedule: %d %+v", st, sc)
 	}
@@ -311,7 +316,7 @@ end`, 3)
 	// Three ticks, emitted by whichever server ran them, seen on b's stream.
 	var last int64
 	for i := 0; i < 3; i++ {
-		m, err := r.next()
+		m, err := r.Next()
 		if err != nil {
 			t.Fatalf("stream: %v", err)
 		}

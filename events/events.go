@@ -26,33 +26,18 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/picloud/picloud/protocol"
+	"github.com/picloud/picloud/invoke"
 	"github.com/picloud/picloud/store"
-	"github.com/picloud/picloud/supervisor"
 )
-
-// Invoker runs one call of a function version: the supervisor.
-type Invoker interface {
-	Invoke(ctx context.Context, fn supervisor.Function, req *protocol.Request) (*protocol.Response, error)
-}
 
 // Functions looks up a function's current version and settings: the
 // store's FunctionCache. A missing function is an error wrapping
 // store.ErrNotFound.
 type Functions interface {
 	Get(ctx context.Context, name string) (*store.Function, error)
-}
-
-// InvocationRecorder takes an invocation record without blocking; false
-// means it was dropped (store.InvocationWriter).
-type InvocationRecorder interface {
-	Add(inv store.Invocation) bool
 }
 
 // Defaults of Config.
@@ -84,19 +69,14 @@ const queueName = "picloud"
 type Config struct {
 	// Store gives the events SQL; its pool also runs River. Required.
 	Store *store.EventStore
-	// Functions looks up functions (required); Invoker runs them
-	// (required to work jobs).
+	// Functions looks up functions (required).
 	Functions Functions
-	Invoker   Invoker
-	// Invocations, when set, takes the records of deliveries that need
-	// no transaction (no emitted events, not the last attempt) in batches
-	// off the job path: the store's InvocationWriter. Without it, or when
-	// it drops a record, the record is written at once.
-	Invocations InvocationRecorder
-	// ObserveCall, when set, is told about every call a job made (async
-	// invocation, delivery, schedule tick): function, trigger, duration and
-	// the failure (nil on success). The server counts them in its metrics.
-	ObserveCall func(function, trigger string, d time.Duration, err error)
+	// Invoker runs and records the calls of jobs (required to work jobs);
+	// the Service is its Committer.
+	Invoker *invoke.Invoker
+	// Notifier is the node's LISTEN connection, started by the owner once
+	// every part subscribed; nil gives the service one of its own.
+	Notifier *store.Notifier
 	// Logger receives the service's logs; nil discards them.
 	Logger hclog.Logger
 	// NodeID names this node in tick records (default: River's client id).
@@ -179,7 +159,8 @@ type Service struct {
 	cfg    Config
 	st     *store.EventStore
 	log    hclog.Logger
-	river  *river.Client[pgx.Tx]
+	queue  *store.Queue
+	own    *store.Notifier // the service's own notifier, when not shared
 	hub    *Hub
 	sched  *scheduler
 	ticket *ticketSigner
@@ -221,61 +202,42 @@ func New(cfg Config) (*Service, error) {
 	river.AddWorker(workers, &deliveryWorker{s: s})
 	river.AddWorker(workers, &invokeWorker{s: s})
 
-	rc, err := river.NewClient(riverpgxv5.New(s.st.Pool()), &river.Config{
+	q, err := s.st.NewQueue(store.QueueConfig{
 		ID:                c.NodeID,
-		Logger:            slog.New(hclogHandler{s.log.Named("river")}),
+		Name:              queueName,
+		MaxWorkers:        c.Workers,
 		Workers:           workers,
-		Queues:            map[string]river.QueueConfig{queueName: {MaxWorkers: c.Workers}},
-		FetchCooldown:     5 * time.Millisecond,
+		Logger:            slog.New(hclogHandler{s.log.Named("river")}),
 		FetchPollInterval: c.FetchPollInterval,
 		// Each call has its function's timeout (at most 15 min); the job
 		// timeout is a backstop, and River rescues only jobs past it.
-		JobTimeout:                  min(maxJobTimeout, c.RescueAfter*4/5),
-		RescueStuckJobsAfter:        c.RescueAfter,
-		CompletedJobRetentionPeriod: c.JobRetention,
-		CancelledJobRetentionPeriod: c.JobRetention,
-		DiscardedJobRetentionPeriod: c.JobRetention,
-		MaxAttempts:                 store.DefaultMaxAttempts,
+		JobTimeout:  min(maxJobTimeout, c.RescueAfter*4/5),
+		RescueAfter: c.RescueAfter,
+		Retention:   c.JobRetention,
+		MaxAttempts: store.DefaultMaxAttempts,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("events: create river client: %w", err)
+		return nil, fmt.Errorf("events: %w", err)
 	}
-	s.river = rc
+	s.queue = q
 	if s.cfg.NodeID == "" {
-		s.cfg.NodeID = rc.ID()
+		s.cfg.NodeID = q.ID()
+	}
+	n := c.Notifier
+	if n == nil {
+		s.own = s.st.NewNotifier(store.NotifierConfig{Logger: s.log})
+		n = s.own
+	}
+	s.subscribe(n)
+	if c.Invoker != nil {
+		c.Invoker.SetCommitter(s)
 	}
 	return s, nil
 }
 
-// Migrate creates or updates River's tables (rivermigrate), under an
-// advisory lock so nodes starting together do not race. Start calls it.
-func Migrate(ctx context.Context, st *store.EventStore) error {
-	migrator, err := rivermigrate.New(riverpgxv5.New(st.Pool()), nil)
-	if err != nil {
-		return fmt.Errorf("prepare river migrations: %w", err)
-	}
-	// River's migrations cannot all run in one transaction (one adds an
-	// enum value that a later one uses), so a session lock on a separate
-	// connection serializes them instead.
-	conn, err := st.Pool().Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquire connection for river migrations: %w", err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", riverMigrateLockKey); err != nil {
-		return fmt.Errorf("lock river migrations: %w", err)
-	}
-	defer func() {
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", riverMigrateLockKey)
-	}()
-	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("apply river migrations: %w", err)
-	}
-	return nil
-}
-
-// riverMigrateLockKey serializes River migrations across nodes.
-const riverMigrateLockKey int64 = 0x7069636c6f756d // "picloum"
+// Migrate creates or updates River's tables, under an advisory lock so
+// nodes starting together do not race. Start calls it.
+func Migrate(ctx context.Context, st *store.EventStore) error { return st.MigrateQueue(ctx) }
 
 // Start migrates River's tables, starts working jobs, the listener that
 // feeds the hub and the scheduler, and the scheduler. It returns once all
@@ -293,14 +255,17 @@ func (s *Service) Start(ctx context.Context) error {
 		return err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l := newListener(s.st, s.log.Named("listener"), s.hub, s.sched, s.runner)
-	if err := l.connect(ctx); err != nil {
-		cancel()
-		return err
+	if s.own != nil {
+		if err := s.own.Start(ctx); err != nil {
+			cancel()
+			return fmt.Errorf("events: %w", err)
+		}
 	}
 	if err := s.hub.init(ctx); err != nil {
 		cancel()
-		l.close()
+		if s.own != nil {
+			s.own.Stop()
+		}
 		return err
 	}
 	runnerCtx, stopRun := context.WithCancel(runCtx)
@@ -313,10 +278,9 @@ func (s *Service) Start(ctx context.Context) error {
 	s.mu.Lock()
 	s.cancel, s.stopRun, s.runDone = cancel, stopRun, runDone
 	s.mu.Unlock()
-	s.wg.Add(5)
+	s.wg.Add(4)
 	go func() { defer s.wg.Done(); s.retention(runCtx) }()
 	go func() { defer s.wg.Done(); s.pub.run(runCtx) }()
-	go func() { defer s.wg.Done(); l.run(runCtx) }()
 	go func() { defer s.wg.Done(); s.hub.run(runCtx) }()
 	go func() { defer s.wg.Done(); s.sched.run(runCtx) }()
 	s.log.Info("events started", "node", s.cfg.NodeID, "workers", s.cfg.Workers, "retry_base", s.cfg.RetryBase.String())
@@ -348,6 +312,9 @@ func (s *Service) Stop() {
 	if cancel != nil {
 		cancel()
 	}
+	if s.own != nil {
+		s.own.Stop()
+	}
 	s.hub.closeAll()
 	s.wg.Wait()
 }
@@ -368,9 +335,6 @@ func (s *Service) retention(ctx context.Context) {
 		}
 	}
 }
-
-// River returns the River client (for tests and tools).
-func (s *Service) River() *river.Client[pgx.Tx] { return s.river }
 
 // Hub returns the realtime hub.
 func (s *Service) Hub() *Hub { return s.hub }

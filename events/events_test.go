@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -14,9 +12,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/julienschmidt/httprouter"
 
-	"github.com/picloud/picloud/api"
+	"github.com/picloud/picloud/functions"
+	"github.com/picloud/picloud/invoke"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/store/storetest"
@@ -58,7 +56,7 @@ func (q *queueTestInvoker) set(fn string, h handlerFunc) {
 	q.mu.Unlock()
 }
 
-func (q *queueTestInvoker) Invoke(_ context.Context, fn supervisor.Function, req *protocol.Request) (*protocol.Response, error) {
+func (q *queueTestInvoker) Invoke(_ context.Context, fn functions.Spec, req *protocol.Request) (*protocol.Response, error) {
 	c := call{Function: fn.Name, At: time.Now(), Req: req}
 	if len(req.Event) > 0 {
 		if err := json.Unmarshal(req.Event, &c.Event); err != nil {
@@ -129,6 +127,10 @@ type testBundle struct {
 	st     *store.Store
 	es     *store.EventStore
 	inv    *queueTestInvoker
+	// runner runs the calls of startService's invoker; nil means inv.
+	runner invoke.Runner
+	// iv is the invoker of the last service startService started.
+	iv *invoke.Invoker
 }
 
 // setupDB gives a test its own database with functions deployed.
@@ -149,7 +151,7 @@ func setupDB(t *testing.T, fns ...string) *testBundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	return &testBundle{dbURL: dbURL, st: st, writer: w, es: store.NewEventStore(st.Pool()), inv: newQueueTestInvoker()}
+	return &testBundle{dbURL: dbURL, st: st, writer: w, es: st.Events(), inv: newQueueTestInvoker()}
 }
 
 func deploy(t *testing.T, st *store.Store, name string, maxAttempts int) {
@@ -164,13 +166,22 @@ func deploy(t *testing.T, st *store.Store, name string, maxAttempts int) {
 // startService starts a service on b's database and stops it in cleanup.
 func startService(t *testing.T, b *testBundle, mod func(*Config)) *Service {
 	t.Helper()
+	log := hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: testLogLevel()})
+	var runner invoke.Runner = b.inv
+	if b.runner != nil {
+		runner = b.runner
+	}
+	iv, err := invoke.New(invoke.Config{Functions: storeFunctions{b.st}, Runner: runner, Writer: b.writer, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.iv = iv
 	cfg := Config{
-		Store:       b.es,
-		Functions:   storeFunctions{b.st},
-		Invoker:     b.inv,
-		Invocations: b.writer,
-		Logger:      hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: testLogLevel()}),
-		RetryBase:   50 * time.Millisecond,
+		Store:     b.es,
+		Functions: storeFunctions{b.st},
+		Invoker:   iv,
+		Logger:    log,
+		RetryBase: 50 * time.Millisecond,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -192,39 +203,6 @@ func testLogLevel() hclog.Level {
 		return l
 	}
 	return hclog.Warn
-}
-
-// testToken is the bearer token the test HTTP server accepts.
-const testToken = "test-token"
-
-// serveHTTP serves svc's routes on 127.0.0.1 behind a fake bearer check
-// (the real middleware is the API's, tested there and end to end).
-func serveHTTP(t *testing.T, svc *Service) *httptest.Server {
-	t.Helper()
-	router := httprouter.New()
-	auth := func(r *http.Request, scope string) (*api.Principal, error) {
-		if r.Header.Get("Authorization") != "Bearer "+testToken {
-			return nil, &api.Error{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "invalid token"}
-		}
-		return &api.Principal{Name: "test", Scopes: []string{api.ScopeAdmin}}, nil
-	}
-	svc.Routes(func(method, path, scope string, h httprouter.Handle) {
-		if scope == "" {
-			router.Handle(method, path, h)
-			return
-		}
-		router.Handle(method, path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-			p, err := auth(r, scope)
-			if err != nil {
-				api.WriteError(w, err)
-				return
-			}
-			h(w, r.WithContext(api.WithPrincipal(r.Context(), p)), ps)
-		})
-	}, auth)
-	srv := httptest.NewServer(router)
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 // waitJobsDone waits until no job of the picloud queue is pending, running
@@ -295,7 +273,7 @@ func TestPublish_SubscribedHandlerRunsOnce(t *testing.T) {
 	}
 	var status string
 	if err := b.st.Pool().QueryRow(context.Background(), "SELECT status FROM invocations WHERE id = $1",
-		c.Req.InvocationID).Scan(&status); err != nil || status != store.StatusSucceeded {
+		c.Req.InvocationID).Scan(&status); err != nil || status != functions.StatusSucceeded {
 		t.Errorf("invocation record: status %q, err %v", status, err)
 	}
 }
@@ -508,13 +486,13 @@ func TestEnqueueInvocation_RecordsQueuedThenResult(t *testing.T) {
 	}
 	b.inv.waitCall(t, "async")
 	inv, err := b.st.GetInvocation(context.Background(), id)
-	if err != nil || inv.Status != store.StatusRunning {
+	if err != nil || inv.Status != functions.StatusRunning {
 		t.Fatalf("while running: %+v, %v", inv, err)
 	}
 	close(release)
 	waitJobsDone(t, b)
 	inv, err = b.st.GetInvocation(context.Background(), id)
-	if err != nil || inv.Status != store.StatusSucceeded || inv.HTTPStatus != 201 || string(inv.Result) != "got hi" ||
+	if err != nil || inv.Status != functions.StatusSucceeded || inv.HTTPStatus != 201 || string(inv.Result) != "got hi" ||
 		inv.Trigger != protocol.TriggerHTTP {
 		t.Fatalf("after: %+v, %v", inv, err)
 	}
@@ -592,27 +570,27 @@ func TestRunner_RiverSleepsWhenIdleAndWakesOnWork(t *testing.T) {
 	waitJobsDone(t, b)
 }
 
-func TestRecordInvocation_PublishesOnlyWithSuccessfulRecord(t *testing.T) {
+func TestInvoker_SyncCallPublishesOnlyWithSuccessfulRecord(t *testing.T) {
 	t.Parallel()
 	b := setupDB(t, "http-fn", "sub")
-	svc := startService(t, b, nil)
+	startService(t, b, nil)
 	addTrigger(t, b, "sub", store.TriggerKindTopic, "from-http")
 	ctx := context.Background()
 	emitted := []protocol.Event{{Topic: "from-http", Payload: []byte(`{"x":1}`)}}
-
-	failed := store.Invocation{ID: store.NewInvocationID(), Function: "http-fn", Version: 1, Trigger: "http",
-		Status: store.StatusFailed, Error: "boom", StartedAt: time.Now()}
-	if err := svc.RecordInvocation(ctx, failed, emitted); err != nil {
-		t.Fatal(err)
+	run := func(resp *protocol.Response, err error) functions.Invocation {
+		t.Helper()
+		b.inv.set("http-fn", func(*protocol.Request) (*protocol.Response, error) { return resp, err })
+		res := b.iv.Lookup(ctx, "http-fn", &protocol.Request{InvocationID: functions.NewInvocationID(),
+			Method: "GET", Path: "/", Trigger: protocol.TriggerHTTP})
+		if rerr := b.iv.Record(ctx, &res, nil); rerr != nil {
+			t.Fatal(rerr)
+		}
+		return res.Record
 	}
-	bad := store.Invocation{ID: store.NewInvocationID(), Function: "http-fn", Version: 1, Trigger: "http",
-		Status: store.StatusSucceeded, StartedAt: time.Now()}
-	if err := svc.RecordInvocation(ctx, bad, []protocol.Event{{Topic: "bad topic!", Payload: []byte(`1`)}}); err != nil {
-		t.Fatal(err)
-	}
-	ok := store.Invocation{ID: store.NewInvocationID(), Function: "http-fn", Version: 1, Trigger: "http",
-		Status: store.StatusSucceeded, HTTPStatus: 200, StartedAt: time.Now()}
-	if err := svc.RecordInvocation(ctx, ok, emitted); err != nil {
+	run(&protocol.Response{Status: 500, Events: emitted}, nil) // a 5xx answer publishes nothing
+	bad := run(&protocol.Response{Status: 200, Events: []protocol.Event{{Topic: "bad topic!", Payload: []byte(`1`)}}}, nil)
+	run(&protocol.Response{Status: 200, Events: emitted}, nil)
+	if err := b.writer.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	b.inv.waitCall(t, "sub")
@@ -621,7 +599,7 @@ func TestRecordInvocation_PublishesOnlyWithSuccessfulRecord(t *testing.T) {
 	if err != nil || len(evs) != 1 || evs[0].Source != "fn:http-fn" {
 		t.Fatalf("events = %+v (%v), want only the successful invocation's", evs, err)
 	}
-	if inv, err := b.st.GetInvocation(ctx, bad.ID); err != nil || inv.Status != store.StatusFailed ||
+	if inv, err := b.st.GetInvocation(ctx, bad.ID); err != nil || inv.Status != functions.StatusFailed ||
 		!strings.Contains(inv.Error, "not valid") {
 		t.Errorf("invalid emit: %+v %v", inv, err)
 	}

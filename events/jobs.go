@@ -3,18 +3,16 @@ package events
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/picloud/picloud/functions"
+	"github.com/picloud/picloud/invoke"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
-	"github.com/picloud/picloud/supervisor"
 )
 
 // DeliveryArgs is the River job of one delivery: an event to a subscribed
@@ -60,100 +58,6 @@ func (s *Service) backoff(attempt int) time.Duration {
 	return max(d+jitter, time.Millisecond)
 }
 
-// callOutcome is the result of one call through the invoker.
-type callOutcome struct {
-	inv    store.Invocation
-	resp   *protocol.Response
-	err    error // the failure shown to the user, nil on success
-	busy   bool  // the pool was overloaded: try again later, not an attempt
-	fnGone bool  // the function no longer exists
-}
-
-// call runs function with req and fills the invocation record.
-func (s *Service) call(ctx context.Context, function string, req *protocol.Request) callOutcome {
-	fn, err := s.cfg.Functions.Get(ctx, function)
-	if errors.Is(err, store.ErrNotFound) {
-		return callOutcome{fnGone: true, err: fmt.Errorf("function %s does not exist", function)}
-	}
-	if err != nil {
-		return callOutcome{err: fmt.Errorf("look up function %s: %w", function, err), busy: true}
-	}
-	if s.cfg.Invoker == nil {
-		return callOutcome{err: errors.New("no invoker configured"), busy: true}
-	}
-	start := s.cfg.Now()
-	resp, err := s.cfg.Invoker.Invoke(ctx, fn.Supervisor(), req)
-	out := callOutcome{resp: resp, inv: store.Invocation{
-		ID: req.InvocationID, Function: fn.Name, Version: fn.Current.Version, Trigger: req.Trigger,
-		Method: req.Method, Path: req.Path, StartedAt: start, Duration: s.cfg.Now().Sub(start),
-	}}
-	if s.cfg.ObserveCall != nil {
-		defer func() { s.cfg.ObserveCall(fn.Name, req.Trigger, out.inv.Duration, out.err) }()
-	}
-	if errors.Is(err, supervisor.ErrOverloaded) || errors.Is(err, supervisor.ErrStopped) {
-		out.busy, out.err = true, err
-		return out
-	}
-	if resp != nil {
-		out.inv.HTTPStatus = resp.Status
-		out.inv.Logs = resp.Logs
-		out.inv.LogsDropped = resp.LogsDropped
-		out.inv.Result = resp.Body
-	}
-	switch {
-	case err != nil:
-		out.err = err
-		var ie *supervisor.InvokeError
-		if errors.As(err, &ie) && ie.Traceback != "" {
-			out.inv.Logs = append(out.inv.Logs, protocol.LogEntry{Time: s.cfg.Now(), Level: "error", Message: ie.Traceback})
-		}
-	case resp == nil:
-		out.err = errors.New("handler returned no response")
-	case resp.Status >= 500:
-		out.err = fmt.Errorf("handler returned status %d", resp.Status)
-	}
-	if out.err != nil {
-		out.inv.Status = store.StatusFailed
-		out.inv.Error = out.err.Error()
-	} else {
-		out.inv.Status = store.StatusSucceeded
-	}
-	return out
-}
-
-// finishTx records a successful invocation together with the events it
-// emitted and, when job is not nil, the completion of its job. Events that
-// cannot be published (bad topic, bad JSON) turn the invocation into a
-// failure, recorded without them; finishTx then returns that failure.
-func finishTx[T river.JobArgs](ctx context.Context, s *Service, out *callOutcome, job *river.Job[T]) error {
-	var emitted []protocol.Event
-	if out.resp != nil {
-		emitted = out.resp.Events
-	}
-	if _, err := emittedEvents(out.inv.Function, emitted); err != nil {
-		out.err = err
-		out.inv.Status = store.StatusFailed
-		out.inv.Error = err.Error()
-		emitted = nil
-	}
-	return s.st.InTx(ctx, func(tx pgx.Tx) error {
-		if err := s.st.FinishInvocationTx(ctx, tx, out.inv); err != nil {
-			return err
-		}
-		if out.err == nil {
-			if err := s.PublishTx(ctx, tx, out.inv.Function, emitted); err != nil {
-				return err
-			}
-		}
-		if job != nil {
-			if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
-				return fmt.Errorf("complete job %d: %w", job.ID, err)
-			}
-		}
-		return nil
-	})
-}
-
 // deliveryWorker works DeliveryArgs.
 type deliveryWorker struct {
 	river.WorkerDefaults[DeliveryArgs]
@@ -170,7 +74,7 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 	s.runner.begin()
 	defer s.runner.end()
 	req := &protocol.Request{
-		InvocationID: store.NewInvocationID(),
+		InvocationID: functions.NewInvocationID(),
 		Method:       "POST",
 		Path:         "/",
 		Headers:      map[string]string{"content-type": "application/json"},
@@ -178,61 +82,54 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 		Trigger:      a.Trigger,
 		Event:        jsonObjectWith(a.Event, "attempt", job.Attempt),
 	}
-	out := s.call(ctx, a.Function, req)
+	res := s.cfg.Invoker.Lookup(ctx, a.Function, req)
 	switch {
-	case out.fnGone:
+	case res.Outcome == functions.OutcomeGone:
 		s.log.Info("delivery dropped: function was deleted", "function", a.Function, "job_id", job.ID)
-		return river.JobCancel(out.err)
-	case out.busy:
+		return river.JobCancel(res.Err)
+	case res.Outcome.Retryable():
 		d := s.backoff(1)
-		s.log.Debug("delivery postponed", "function", a.Function, "error", out.err, "retry_in", d.String())
+		s.log.Debug("delivery postponed", "function", a.Function, "error", res.Err, "retry_in", d.String())
 		return river.JobSnooze(d)
-	case out.err == nil && len(out.resp.Events) == 0:
-		s.record(ctx, out.inv)
-		return nil
-	case out.err == nil:
-		err := finishTx(ctx, s, &out, job)
-		if err != nil || out.err == nil {
+	}
+	last := job.Attempt >= job.MaxAttempts
+	if !res.Outcome.Failed() || (!last || a.Trigger == protocol.TriggerDeadLetter) {
+		// A success commits its emitted events with the job's completion;
+		// a failed attempt is recorded and River retries it.
+		var then func(*store.Tx) error
+		if len(res.Emitted) > 0 {
+			then = func(tx *store.Tx) error {
+				if res.Outcome.Failed() {
+					return nil // the events were invalid: a failed attempt
+				}
+				return store.CompleteJobTx(ctx, tx, job)
+			}
+		}
+		if err := s.cfg.Invoker.Record(ctx, &res, then); err != nil {
 			return err
 		}
-		// Emitted events were invalid: a failed attempt like any other.
-	}
-
-	last := job.Attempt >= job.MaxAttempts
-	if !last || a.Trigger == protocol.TriggerDeadLetter {
-		s.record(ctx, out.inv)
-		if last {
-			s.log.Warn("dead-letter handler failed on its last attempt", "function", a.Function,
-				"attempt", job.Attempt, "error", out.err)
+		if !res.Outcome.Failed() {
+			return nil
 		}
-		return out.err
+		if last && a.Trigger == protocol.TriggerDeadLetter {
+			s.log.Warn("dead-letter handler failed on its last attempt", "function", a.Function,
+				"attempt", job.Attempt, "error", res.Err)
+		}
+		return res.Err
 	}
-	return s.deadLetter(ctx, job, out)
-}
-
-// record writes an invocation record through the recorder, or at once.
-func (s *Service) record(ctx context.Context, inv store.Invocation) {
-	if s.cfg.Invocations != nil && s.cfg.Invocations.Add(inv) {
-		return
-	}
-	if err := s.st.FinishInvocation(ctx, inv); err != nil {
-		s.log.Error("record invocation", "function", inv.Function, "invocation_id", inv.ID, "error", err)
-	}
+	return s.deadLetter(ctx, job, &res)
 }
 
 // deadLetter records a delivery that failed its last attempt and queues the
 // dead-letter triggers, in one transaction with the job's completion.
-func (s *Service) deadLetter(ctx context.Context, job *river.Job[DeliveryArgs], out callOutcome) error {
+func (s *Service) deadLetter(ctx context.Context, job *river.Job[DeliveryArgs], res *invoke.Result) error {
 	a := job.Args
 	attempts := make([]store.Attempt, 0, len(job.Errors)+1)
 	for _, e := range job.Errors {
 		attempts = append(attempts, store.Attempt{Attempt: e.Attempt, At: e.At, Error: e.Error})
 	}
-	attempts = append(attempts, store.Attempt{Attempt: job.Attempt, At: s.cfg.Now().UTC(), Error: out.err.Error()})
-	err := s.st.InTx(ctx, func(tx pgx.Tx) error {
-		if err := s.st.FinishInvocationTx(ctx, tx, out.inv); err != nil {
-			return err
-		}
+	attempts = append(attempts, store.Attempt{Attempt: job.Attempt, At: s.cfg.Now().UTC(), Error: res.Err.Error()})
+	err := s.cfg.Invoker.Record(ctx, res, func(tx *store.Tx) error {
 		dl, err := s.st.InsertDeadLetterTx(ctx, tx, store.DeadLetter{
 			Function: a.Function, Trigger: a.Trigger, EventID: a.EventID, Topic: a.Topic,
 			Payload: a.Payload, PublishedAt: a.PublishedAt, Attempts: attempts, Retries: a.Retries,
@@ -243,16 +140,13 @@ func (s *Service) deadLetter(ctx context.Context, job *river.Job[DeliveryArgs], 
 		if err := s.queueDeadLetterTx(ctx, tx, dl); err != nil {
 			return err
 		}
-		if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
-			return fmt.Errorf("complete job %d: %w", job.ID, err)
-		}
-		return nil
+		return store.CompleteJobTx(ctx, tx, job)
 	})
 	if err != nil {
 		return fmt.Errorf("record dead letter: %w", err)
 	}
 	s.log.Warn("delivery failed for good: dead letter recorded", "function", a.Function,
-		"trigger", a.Trigger, "event_id", a.EventID, "attempts", job.Attempt, "error", out.err)
+		"trigger", a.Trigger, "event_id", a.EventID, "attempts", job.Attempt, "error", res.Err)
 	return nil
 }
 
@@ -267,7 +161,7 @@ type deadLetterView struct {
 }
 
 // queueDeadLetterTx queues dl for every dead-letter trigger, inside tx.
-func (s *Service) queueDeadLetterTx(ctx context.Context, tx pgx.Tx, dl store.DeadLetter) error {
+func (s *Service) queueDeadLetterTx(ctx context.Context, tx *store.Tx, dl store.DeadLetter) error {
 	subs, err := s.st.SubscribersTx(ctx, tx, store.TriggerKindDeadLetters, nil)
 	if err != nil || len(subs) == 0 {
 		return err
@@ -287,7 +181,7 @@ func (s *Service) queueDeadLetterTx(ctx context.Context, tx pgx.Tx, dl store.Dea
 			Topic: dl.Topic, PublishedAt: dl.PublishedAt, Payload: dl.Payload, Event: view,
 		}, sub.MaxAttempts))
 	}
-	if _, err := s.river.InsertManyTx(ctx, tx, params); err != nil {
+	if err := s.queue.InsertManyTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("queue dead-letter triggers: %w", err)
 	}
 	return nil
@@ -308,17 +202,13 @@ func (w *invokeWorker) Work(ctx context.Context, job *river.Job[InvokeArgs]) err
 	if err := s.st.MarkInvocationRunning(ctx, a.InvocationID, 0, s.cfg.Now()); err != nil {
 		return err
 	}
-	out := s.call(ctx, a.Function, &req)
-	switch {
-	case out.busy:
+	res := s.cfg.Invoker.Lookup(ctx, a.Function, &req)
+	if res.Outcome.Retryable() {
 		return river.JobSnooze(s.backoff(1))
-	case out.fnGone:
-		out.inv = store.Invocation{ID: a.InvocationID, Function: a.Function, Trigger: req.Trigger,
-			Method: req.Method, Path: req.Path, Status: store.StatusFailed, Error: out.err.Error()}
 	}
 	// Success or failure, the invocation is done: a handler error is its
 	// result, not a reason to run it again.
-	return finishTx(ctx, s, &out, job)
+	return s.cfg.Invoker.Record(ctx, &res, func(tx *store.Tx) error { return store.CompleteJobTx(ctx, tx, job) })
 }
 
 // Prune deletes events, finished invocation records, schedule tick

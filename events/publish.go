@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 )
@@ -55,22 +56,38 @@ func (s *Service) Publish(ctx context.Context, topic string, payload json.RawMes
 	return out, nil
 }
 
-// PublishTx publishes what an invocation of function emitted
-// (protocol.Response.Events) inside tx, the transaction that records the
-// invocation, so the events exist only if that record commits. Call it only
-// for a successful invocation. Invalid topics or payloads are an error
-// wrapping ErrInvalid (the caller should then record the invocation as
-// failed, without the events).
-func (s *Service) PublishTx(ctx context.Context, tx pgx.Tx, function string, emitted []protocol.Event) error {
-	if len(emitted) == 0 {
-		return nil
+// CheckEvents is invoke.Committer's: it says whether the events a run of
+// function emitted can be published (topic, JSON payload, size); the
+// error names the bad event.
+func (s *Service) CheckEvents(function string, emitted []protocol.Event) error {
+	if _, err := emittedEvents(function, emitted); err != nil {
+		return errors.New(trimInvalid(err))
 	}
-	evs, err := emittedEvents(function, emitted)
+	return nil
+}
+
+// Commit is invoke.Committer's: it writes rec, publishes emitted (already
+// checked) and runs then, in one transaction, so the events exist and the
+// job is done exactly when the record commits.
+func (s *Service) Commit(ctx context.Context, rec functions.Invocation, emitted []protocol.Event, then func(*store.Tx) error) error {
+	evs, err := emittedEvents(rec.Function, emitted)
 	if err != nil {
 		return err
 	}
-	_, _, err = s.st.PublishEvents(ctx, tx, evs, deliveryJob())
-	return err
+	return s.st.InTx(ctx, func(tx *store.Tx) error {
+		if err := s.st.FinishInvocationTx(ctx, tx, rec); err != nil {
+			return err
+		}
+		if len(evs) > 0 {
+			if _, _, err := s.st.PublishEvents(ctx, tx, evs, deliveryJob()); err != nil {
+				return err
+			}
+		}
+		if then != nil {
+			return then(tx)
+		}
+		return nil
+	})
 }
 
 // deliveryJob is how PublishEvents queues deliveries.
@@ -127,24 +144,20 @@ func (s *Service) EnqueueInvocation(ctx context.Context, function string, req *p
 	}
 	r := *req
 	if r.InvocationID == "" {
-		r.InvocationID = store.NewInvocationID()
+		r.InvocationID = functions.NewInvocationID()
 	}
 	if r.Trigger == "" {
 		r.Trigger = protocol.TriggerHTTP
 	}
-	err = s.st.InTx(ctx, func(tx pgx.Tx) error {
-		if err := s.st.InsertQueuedInvocationTx(ctx, tx, store.Invocation{
+	err = s.st.InTx(ctx, func(tx *store.Tx) error {
+		if err := s.st.InsertQueuedInvocationTx(ctx, tx, functions.Invocation{
 			ID: r.InvocationID, Function: fn.Name, Version: fn.Current.Version,
 			Trigger: r.Trigger, Method: r.Method, Path: r.Path,
 		}); err != nil {
 			return err
 		}
-		_, err := s.river.InsertTx(ctx, tx, InvokeArgs{InvocationID: r.InvocationID, Function: fn.Name, Request: r},
+		return s.queue.InsertTx(ctx, tx, InvokeArgs{InvocationID: r.InvocationID, Function: fn.Name, Request: r},
 			&river.InsertOpts{Queue: queueName, MaxAttempts: invokeMaxAttempts})
-		if err != nil {
-			return fmt.Errorf("queue invocation: %w", err)
-		}
-		return nil
 	})
 	if err != nil {
 		return "", fmt.Errorf("enqueue invocation of %s: %w", function, err)
@@ -239,30 +252,8 @@ func (p *publisher) run(ctx context.Context) {
 	}
 }
 
-// RecordInvocation writes the record of a finished invocation and, if it
-// succeeded, publishes the events its handler emitted, in one transaction:
-// the events exist only if the record commits. The API calls it for a
-// synchronous call whose response carries Events (other records go
-// through the batched writer). Emitted events that cannot be published
-// (bad topic, not JSON, too large) turn the record into a failure with
-// that reason, and nothing is published.
-func (s *Service) RecordInvocation(ctx context.Context, inv store.Invocation, emitted []protocol.Event) error {
-	if inv.Status != store.StatusSucceeded {
-		emitted = nil
-	}
-	evs, err := emittedEvents(inv.Function, emitted)
-	if err != nil {
-		inv.Status, inv.Error, evs = store.StatusFailed, err.Error(), nil
-	}
-	return s.st.InTx(ctx, func(tx pgx.Tx) error {
-		if err := s.st.FinishInvocationTx(ctx, tx, inv); err != nil {
-			return err
-		}
-		if len(evs) > 0 {
-			if _, _, err := s.st.PublishEvents(ctx, tx, evs, deliveryJob()); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+// trimInvalid drops the ": invalid" suffix of ErrInvalid from a message.
+func trimInvalid(err error) string {
+	msg := err.Error()
+	return strings.TrimSuffix(msg, ": "+ErrInvalid.Error())
 }

@@ -116,9 +116,8 @@ func (r *riverRunner) run(ctx context.Context) {
 }
 
 func (r *riverRunner) start(ctx context.Context) error {
-	failed, unsubscribe := r.s.river.SubscribeConfig(&river.SubscribeConfig{
-		ChanSize: 10000, Kinds: []river.EventKind{river.EventKindJobFailed, river.EventKindJobSnoozed}})
-	if err := r.s.river.Start(context.WithoutCancel(ctx)); err != nil {
+	failed, unsubscribe := r.s.queue.Subscribe(river.EventKindJobFailed, river.EventKindJobSnoozed)
+	if err := r.s.queue.Start(context.WithoutCancel(ctx)); err != nil {
 		unsubscribe()
 		return err
 	}
@@ -142,11 +141,8 @@ func (r *riverRunner) stop() {
 	r.isRunning.Store(false)
 	ctx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
-	if err := r.s.river.Stop(ctx); err != nil {
-		r.s.log.Warn("jobs did not stop in time; cancelling them", "error", err)
-		ctx2, done2 := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = r.s.river.StopAndCancel(ctx2)
-		done2()
+	if err := r.s.queue.Stop(ctx); err != nil {
+		r.s.log.Warn("jobs did not stop in time; cancelled them", "error", err)
 	}
 	r.stopSubs()
 }

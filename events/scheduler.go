@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/robfig/cron/v3"
 
@@ -188,12 +187,12 @@ func (s *Service) FireTick(ctx context.Context, sc store.Schedule, tick time.Tim
 		return false, fmt.Errorf("encode tick: %w", err)
 	}
 	fired := false
-	err = s.st.InTx(ctx, func(tx pgx.Tx) error {
+	err = s.st.InTx(ctx, func(tx *store.Tx) error {
 		ok, err := s.st.ClaimTickTx(ctx, tx, sc.ID, tick, s.cfg.NodeID)
 		if err != nil || !ok {
 			return err
 		}
-		_, err = s.river.InsertTx(ctx, tx, DeliveryArgs{
+		err = s.queue.InsertTx(ctx, tx, DeliveryArgs{
 			Function: sc.Function, Trigger: protocol.TriggerCron, ScheduleID: sc.ID,
 			PublishedAt: tick, Payload: payload, Event: view,
 		}, &river.InsertOpts{Queue: queueName, MaxAttempts: max(fn.MaxAttempts, 1)})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/picloud/picloud/events"
 )
 
 // Defaults of Config, applied by Run to zero fields.
@@ -57,12 +58,9 @@ type Config struct {
 	// Logger receives the server's logs; default hclog to stderr.
 	Logger hclog.Logger
 
-	// Setup hooks run in order once the store, supervisor and API exist
-	// and before the listener opens: the events service registers its
-	// routes and background work here, metrics its /metrics route. The
-	// returned stop functions (may be nil) run in reverse order during
-	// shutdown, after HTTP has drained and before the supervisor stops.
-	Setup []SetupFunc
+	// Events tunes the events service (retries, job workers, retention);
+	// zero fields keep its defaults.
+	Events events.Options
 	// OnReady, if set, is called once the listener is up and serving
 	// (sd_notify READY=1).
 	OnReady func()

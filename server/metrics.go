@@ -1,14 +1,14 @@
 package server
 
 import (
-	"errors"
 	"net/http"
-	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/picloud/picloud/api"
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/metrics"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/supervisor"
@@ -41,51 +41,13 @@ func wireMetrics(met *metrics.Metrics, st *store.Store, sup *supervisor.Supervis
 	if err := met.RegisterQueueDepth(st.CountPendingJobs); err != nil {
 		return err
 	}
-	h.SetInvocationObserver(func(inv *store.Invocation) {
-		met.ObserveInvocation(inv.Function, inv.Trigger, invocationOutcome(inv), inv.Duration)
-	})
 	h.HandleHTTP(http.MethodGet, "/metrics", api.ScopeRead, met.Handler())
 	return nil
 }
 
-// invocationOutcome is the outcome label of a finished invocation, read
-// from the status the API answered it with.
-func invocationOutcome(inv *store.Invocation) string {
-	if inv.Status != store.StatusFailed {
-		return metrics.OutcomeOK
-	}
-	switch inv.HTTPStatus {
-	case http.StatusGatewayTimeout:
-		return metrics.OutcomeTimeout
-	case http.StatusServiceUnavailable:
-		return metrics.OutcomeOverloaded
-	case http.StatusBadGateway:
-		if strings.Contains(inv.Error, "memory limit") {
-			return metrics.OutcomeMemory
-		}
-		return metrics.OutcomeCrash
-	}
-	return metrics.OutcomeError
-}
+// metricsObserver counts every run the invoker makes, for any trigger.
+type metricsObserver struct{ met *metrics.Metrics }
 
-// callOutcome is the outcome label of a call the supervisor answered with
-// err (nil on success).
-func callOutcome(err error) string {
-	var ie *supervisor.InvokeError
-	switch {
-	case err == nil:
-		return metrics.OutcomeOK
-	case errors.Is(err, supervisor.ErrOverloaded):
-		return metrics.OutcomeOverloaded
-	case errors.As(err, &ie):
-		switch ie.Kind {
-		case supervisor.KindTimeout:
-			return metrics.OutcomeTimeout
-		case supervisor.KindMemory:
-			return metrics.OutcomeMemory
-		case supervisor.KindCrash, supervisor.KindStart:
-			return metrics.OutcomeCrash
-		}
-	}
-	return metrics.OutcomeError
+func (o metricsObserver) ObserveInvocation(function, trigger string, outcome functions.Outcome, d time.Duration) {
+	o.met.ObserveInvocation(function, trigger, string(outcome), d)
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/picloud/picloud/api"
+	"github.com/picloud/picloud/events"
+	"github.com/picloud/picloud/invoke"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/supervisor"
 	"github.com/picloud/picloud/worker"
@@ -38,29 +40,6 @@ const (
 	readTimeout       = 60 * time.Second
 	idleTimeout       = 120 * time.Second
 )
-
-// SetupFunc is a hook of Config.Setup (see there).
-type SetupFunc func(ctx context.Context, env *Env) (stop func(), err error)
-
-// Env is what a SetupFunc gets to plug into the server.
-type Env struct {
-	Config      Config // with defaults applied
-	Logger      hclog.Logger
-	Store       *store.Store
-	Functions   *store.FunctionCache
-	Invocations *store.InvocationWriter
-	Supervisor  *supervisor.Supervisor
-	// API takes extra routes (Handle, HandleHTTP) and the async invoker
-	// (SetAsync); both before serving.
-	API *api.API
-	// Stopping is closed when the drain begins: long-lived handlers (the
-	// event stream) must end then, or the drain waits for them until
-	// ShutdownTimeout.
-	Stopping <-chan struct{}
-	// ObserveCall counts a call made outside the API (async invocations,
-	// event deliveries, schedule ticks) in the metrics.
-	ObserveCall func(function, trigger string, d time.Duration, err error)
-}
 
 // Run serves until ctx is done, then drains and returns nil; it returns an
 // error if start-up fails or the listener dies.
@@ -113,39 +92,48 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer sup.Stop()
 
+	// One LISTEN connection for the node: every cache and the events
+	// service subscribe before it starts.
+	notifier := st.NewNotifier(store.NotifierConfig{Logger: log})
 	rec := newReconciler(sup, log)
-	cache := store.NewFunctionCache(st, store.FunctionCacheConfig{Logger: log, OnChange: rec.changed})
+	cache := store.NewFunctionCache(st, store.FunctionCacheConfig{Logger: log, OnChange: rec.changed, Notifier: notifier})
 	rec.cache = cache
-	if err := cache.Start(ctx); err != nil {
-		return fmt.Errorf("start function cache: %w", err)
-	}
-	defer cache.Stop()
-	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
-	go rec.run(recCtx)
-	defer func() { stopRec(); <-rec.done }()
-	tokens := store.NewTokenCache(st, store.TokenCacheConfig{Logger: log})
-	if err := tokens.Start(ctx); err != nil {
-		return fmt.Errorf("start token cache: %w", err)
-	}
-	defer tokens.Stop()
+	tokens := store.NewTokenCache(st, store.TokenCacheConfig{Logger: log, Notifier: notifier})
 	writer := store.NewInvocationWriter(st, store.InvocationWriterConfig{Logger: log})
-	if err := writer.Start(ctx); err != nil {
-		return fmt.Errorf("start invocation writer: %w", err)
+	invoker, err := invoke.New(invoke.Config{
+		Functions: cache,
+		Runner:    sup,
+		Writer:    writer,
+		Observer:  metricsObserver{met},
+		Logger:    log,
+	})
+	if err != nil {
+		return fmt.Errorf("build invoker: %w", err)
 	}
-	// Deferred calls run in reverse: the Setup hooks stop first, then the
-	// writer flushes the records of every drained call, then the caches,
-	// the supervisor (its workers) and the store.
-	defer writer.Stop()
-
+	stopping := make(chan struct{})
+	evCfg := events.Config{
+		Store:     st.Events(),
+		Functions: cache,
+		Invoker:   invoker, // the service becomes its Committer
+		Notifier:  notifier,
+		Logger:    log,
+		Stopping:  stopping,
+	}.WithOptions(cfg.Events)
+	evs, err := events.New(evCfg)
+	if err != nil {
+		return fmt.Errorf("build events service: %w", err)
+	}
 	h, err := api.New(api.Deps{
 		Store:          st,
 		Functions:      cache,
 		Tokens:         tokens,
-		Invocations:    writer,
+		Invoker:        invoker,
 		Supervisor:     sup,
+		Events:         evs,
 		ValidateSource: validateSource,
 		Logger:         log,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
+		Stopping:       stopping,
 	})
 	if err != nil {
 		return fmt.Errorf("build api: %w", err)
@@ -154,27 +142,24 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("wire metrics: %w", err)
 	}
 
-	stopping := make(chan struct{})
-	env := &Env{Config: cfg, Logger: log, Store: st, Functions: cache, Invocations: writer,
-		Supervisor: sup, API: h, Stopping: stopping,
-		ObserveCall: func(function, trigger string, d time.Duration, err error) {
-			met.ObserveInvocation(function, trigger, callOutcome(err), d)
-		}}
-	var stops []func()
-	defer func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-	}()
-	for _, setup := range cfg.Setup {
-		stop, err := setup(ctx, env)
-		if err != nil {
-			return fmt.Errorf("set up server: %w", err)
-		}
-		if stop != nil {
-			stops = append(stops, stop)
-		}
+	if err := notifier.Start(ctx); err != nil {
+		return fmt.Errorf("start notifier: %w", err)
 	}
+	defer notifier.Stop()
+	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
+	go rec.run(recCtx)
+	defer func() { stopRec(); <-rec.done }()
+	if err := writer.Start(ctx); err != nil {
+		return fmt.Errorf("start invocation writer: %w", err)
+	}
+	// Deferred calls run in reverse: the events service stops first, then
+	// the writer flushes the records of every drained call, then the
+	// notifier, the supervisor (its workers) and the store.
+	defer writer.Stop()
+	if err := evs.Start(ctx); err != nil {
+		return fmt.Errorf("start events: %w", err)
+	}
+	defer evs.Stop()
 
 	ln := cfg.Listener
 	if ln == nil {

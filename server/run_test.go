@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -13,9 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/julienschmidt/httprouter"
 
-	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/store/storetest"
 )
 
@@ -29,7 +26,7 @@ type running struct {
 	stopped chan struct{} // closed by the Setup hook's stop function
 }
 
-func start(t *testing.T, setup ...SetupFunc) *running {
+func start(t *testing.T) *running {
 	t.Helper()
 	dbURL := storetest.NewDB(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -46,7 +43,6 @@ func start(t *testing.T, setup ...SetupFunc) *running {
 			DatabaseURL: dbURL,
 			DataDir:     r.dataDir,
 			Logger:      hclog.New(&hclog.LoggerOptions{Name: "test", Output: io.Discard}),
-			Setup:       setup,
 			OnReady:     func() { close(ready) },
 		})
 	}()
@@ -96,58 +92,6 @@ func get(t *testing.T, url, token string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func TestRun_SetupHookAddsRoutesBehindAuthAndStopsOnShutdown(t *testing.T) {
-	stopped := make(chan struct{})
-	var sawStopping bool
-	r := start(t, func(ctx context.Context, env *Env) (func(), error) {
-		env.API.Handle("GET", "/api/v1/ext", api.ScopePublish, func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
-			api.WriteJSON(w, 200, map[string]string{"token": api.PrincipalFrom(req.Context()).Name})
-		})
-		env.API.HandleHTTP("GET", "/ext-public", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			_, _ = io.WriteString(w, "public")
-		}))
-		env.API.HandleHTTP("GET", "/ext-panic", "", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
-			panic("handler bug")
-		}))
-		stopping := env.Stopping
-		return func() {
-			select {
-			case <-stopping:
-				sawStopping = true
-			default:
-			}
-			close(stopped)
-		}, nil
-	})
-	if code, body := get(t, r.base+"/api/v1/ext", ""); code != 401 {
-		t.Errorf("extension route without token: %d %s", code, body)
-	}
-	code, body := get(t, r.base+"/api/v1/ext", r.admin)
-	var got map[string]string
-	if err := json.Unmarshal([]byte(body), &got); code != 200 || err != nil || got["token"] != AdminTokenName {
-		t.Errorf("extension route with the admin token: %d %s", code, body)
-	}
-	if code, body := get(t, r.base+"/ext-public", ""); code != 200 || body != "public" {
-		t.Errorf("public extension route: %d %s", code, body)
-	}
-	// A panicking handler answers a JSON 500 and the server keeps serving.
-	if code, body := get(t, r.base+"/ext-panic", ""); code != 500 || !strings.Contains(body, `"code":"internal"`) {
-		t.Errorf("panicking route: %d %s", code, body)
-	}
-	if code, _ := get(t, r.base+"/healthz", ""); code != 200 {
-		t.Errorf("/healthz after a panic: %d", code)
-	}
-	r.stop(t)
-	select {
-	case <-stopped:
-	default:
-		t.Fatal("the Setup hook's stop function did not run")
-	}
-	if !sawStopping {
-		t.Error("Env.Stopping was not closed before the hook's stop ran")
-	}
 }
 
 func TestRun_FirstStartWritesAdminTokenOnce(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/store/storetest"
 )
@@ -63,7 +64,7 @@ func BenchmarkInvocationWriter_Add(b *testing.B) {
 	if err := w.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	inv := newInvocation("hello", store.StatusSucceeded)
+	inv := newInvocation("hello", functions.StatusSucceeded)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -79,11 +80,11 @@ func BenchmarkInvocationWriter_Add(b *testing.B) {
 func BenchmarkStore_InsertInvocations500(b *testing.B) {
 	ctx := context.Background()
 	s := benchStore(b)
-	batch := make([]store.Invocation, 500)
+	batch := make([]functions.Invocation, 500)
 	b.ResetTimer()
 	for b.Loop() {
 		for i := range batch {
-			batch[i] = newInvocation("hello", store.StatusSucceeded)
+			batch[i] = newInvocation("hello", functions.StatusSucceeded)
 		}
 		if err := s.InsertInvocations(ctx, batch); err != nil {
 			b.Fatal(err)

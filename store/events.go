@@ -34,21 +34,17 @@ const ticketKeyName = "events_ticket_hmac"
 
 // EventStore is the events package's access to PostgreSQL.
 type EventStore struct {
-	pool *pgxpool.Pool
+	store *Store
+	pool  *pgxpool.Pool
 }
 
-// NewEventStore returns the events SQL over pool.
-func NewEventStore(pool *pgxpool.Pool) *EventStore {
-	return &EventStore{pool: pool}
+// Events returns the events SQL over s's pool.
+func (s *Store) Events() *EventStore {
+	return &EventStore{store: s, pool: s.pool}
 }
 
-// Pool returns the pool the store uses (river runs on the same pool).
-func (s *EventStore) Pool() *pgxpool.Pool { return s.pool }
-
-// InTx runs fn in a transaction, committing when fn returns nil.
-func (s *EventStore) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, fn)
-}
+// NewNotifier is Store.NewNotifier.
+func (s *EventStore) NewNotifier(cfg NotifierConfig) *Notifier { return s.store.NewNotifier(cfg) }
 
 // Event is one row of the event log.
 type Event struct {
@@ -67,8 +63,8 @@ type NewEvent struct {
 	Source string
 }
 
-// BatchSender is what pgxpool.Pool and pgx.Tx have in common for batches.
-type BatchSender interface {
+// batchSender is what pgxpool.Pool and pgx.Tx have in common for batches.
+type batchSender interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
@@ -80,48 +76,20 @@ type DeliveryJob struct {
 	Queue string
 }
 
-// publishEventSQL appends one event and queues its deliveries: one
-// river_job row per function subscribed to the topic, with the function's
-// max_attempts. The args match events.DeliveryArgs. Writing river_job here
-// (instead of through River's insert API) keeps a publish to one round
-// trip, which matters because publishes are serialized by the event log's
-// lock; the columns are those of River's schema version 6+ (River is
-// pinned in go.mod and its tests run these jobs).
-const publishEventSQL = `WITH input AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(topic, payload, source, ord)
-), ev AS (
-	INSERT INTO events (topic, payload, source)
-	SELECT topic, payload::jsonb, source FROM input ORDER BY ord
-	RETURNING id, topic, payload, published_at
-), jobs AS (
-	INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
-	SELECT jsonb_build_object(
-			'function', t.function, 'trigger', 'event', 'event_id', ev.id, 'topic', ev.topic,
-			'published_at', ev.published_at, 'payload', ev.payload,
-			'event', jsonb_build_object('id', ev.id, 'topic', ev.topic, 'payload', ev.payload,
-				'published_at', ev.published_at)),
-		now(), $4, f.max_attempts, '{}'::jsonb, 1, $5, now(), 'available'::river_job_state, '{}'::varchar(255)[]
-	FROM ev
-	JOIN triggers t ON t.kind = 'topic' AND t.topic = ev.topic
-	JOIN functions f ON f.name = t.function
-	RETURNING (args->>'event_id')::bigint AS event_id
-)
-SELECT ev.id, ev.published_at, (SELECT count(*) FROM jobs j WHERE j.event_id = ev.id)::int
-FROM ev ORDER BY ev.id`
-
 // PublishEvents appends evs to the event log, queues their deliveries and
 // notifies EventsChannel and River's insert channel, in one round trip.
-// With q a pgx.Tx it runs inside that transaction (committed by the
-// caller); with q nil it runs on the pool as one implicit transaction. It
+// With tx it runs inside that transaction (committed by the
+// caller); with tx nil it runs on the pool as one implicit transaction. It
 // takes the event log's advisory lock, which serializes publishes until
 // commit, so ids become visible in increasing order. It returns the events
 // and the number of deliveries queued for each.
-func (s *EventStore) PublishEvents(ctx context.Context, q BatchSender, evs []NewEvent, job DeliveryJob) ([]Event, []int, error) {
+func (s *EventStore) PublishEvents(ctx context.Context, tx *Tx, evs []NewEvent, job DeliveryJob) ([]Event, []int, error) {
 	if len(evs) == 0 {
 		return nil, nil, nil
 	}
-	if q == nil {
-		q = s.pool
+	var q batchSender = s.pool
+	if tx != nil {
+		q = tx.tx
 	}
 	topics := make([]string, len(evs))
 	payloads := make([]string, len(evs))
@@ -134,7 +102,7 @@ func (s *EventStore) PublishEvents(ctx context.Context, q BatchSender, evs []New
 	b.Queue(publishEventSQL, topics, payloads, sources, job.Kind, job.Queue)
 	// currval is this transaction's last id: the newest event.
 	b.Queue(`SELECT pg_notify($1, currval('events_id_seq')::text),
-		pg_notify(current_schema() || '.river_insert', $2)`, EventsChannel, `{"queue":"`+job.Queue+`"}`)
+		pg_notify(current_schema() || '.' || $3, $2)`, EventsChannel, `{"queue":"`+job.Queue+`"}`, riverInsertChannel)
 	br := q.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
@@ -276,51 +244,4 @@ func (s *EventStore) Notify(ctx context.Context, channel, payload string) error 
 		return fmt.Errorf("notify %s: %w", channel, err)
 	}
 	return nil
-}
-
-// WakeRiverQueue notifies River's insert channel in the current schema so
-// that the producers of queue fetch now (used when a retry falls due, since
-// River's poll interval is kept long to stay quiet while idle).
-func (s *EventStore) WakeRiverQueue(ctx context.Context, queue string) error {
-	payload, _ := json.Marshal(map[string]string{"queue": queue})
-	if _, err := s.pool.Exec(ctx, "SELECT pg_notify(current_schema() || '.river_insert', $1)", string(payload)); err != nil {
-		return fmt.Errorf("wake river queue %s: %w", queue, err)
-	}
-	return nil
-}
-
-// NextRiverWork looks at the unfinished jobs of queue: due is when the
-// earliest of them needs a running River client (a pending job's
-// scheduled_at, or a running job's attempted_at + rescueAfter, when its
-// node may have died), zero when there is none; soon reports whether due
-// is within horizon from now.
-func (s *EventStore) NextRiverWork(ctx context.Context, queue string, horizon, rescueAfter time.Duration) (due time.Time, soon bool, err error) {
-	var next *time.Time
-	err = s.pool.QueryRow(ctx, `SELECT least(
-			min(scheduled_at) FILTER (WHERE state IN ('available', 'retryable', 'scheduled')),
-			min(attempted_at + $2 * interval '1 microsecond') FILTER (WHERE state = 'running'))
-		FROM river_job WHERE queue = $1 AND state IN ('available', 'retryable', 'scheduled', 'running')`,
-		queue, rescueAfter.Microseconds()).Scan(&next)
-	if err != nil {
-		return time.Time{}, false, interpretError(err, "look for pending jobs")
-	}
-	if next == nil {
-		return time.Time{}, false, nil
-	}
-	var now time.Time
-	if err := s.pool.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
-		return time.Time{}, false, interpretError(err, "read the database clock")
-	}
-	return *next, !next.After(now.Add(horizon)), nil
-}
-
-// PruneFinishedJobs deletes River jobs of queue finished before t (River's
-// own cleaner does this only while its client runs).
-func (s *EventStore) PruneFinishedJobs(ctx context.Context, queue string, before time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM river_job WHERE queue = $1
-		AND state IN ('completed', 'cancelled', 'discarded') AND finalized_at < $2`, queue, before)
-	if err != nil {
-		return 0, interpretError(err, "prune finished jobs")
-	}
-	return tag.RowsAffected(), nil
 }

@@ -35,7 +35,7 @@ type Attempt struct {
 
 // InsertDeadLetterTx records dl inside tx (ID and CreatedAt are set by the
 // database) and returns it complete.
-func (s *EventStore) InsertDeadLetterTx(ctx context.Context, tx pgx.Tx, dl DeadLetter) (DeadLetter, error) {
+func (s *EventStore) InsertDeadLetterTx(ctx context.Context, tx *Tx, dl DeadLetter) (DeadLetter, error) {
 	attempts, err := json.Marshal(dl.Attempts)
 	if err != nil {
 		return DeadLetter{}, fmt.Errorf("encode attempts: %w", err)
@@ -44,7 +44,7 @@ func (s *EventStore) InsertDeadLetterTx(ctx context.Context, tx pgx.Tx, dl DeadL
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
 	}
-	err = tx.QueryRow(ctx, `INSERT INTO dead_letters
+	err = tx.tx.QueryRow(ctx, `INSERT INTO dead_letters
 		(function, trigger, event_id, topic, payload, published_at, attempts, retries)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, created_at`,
 		dl.Function, dl.Trigger, dl.EventID, dl.Topic, payload, dl.PublishedAt, attempts, dl.Retries,
@@ -106,8 +106,8 @@ func (s *EventStore) GetDeadLetter(ctx context.Context, id int64) (DeadLetter, e
 
 // TakeDeadLetterTx removes dead letter id inside tx and returns it (a
 // retry moves it back to the queue), or ErrNotFound.
-func (s *EventStore) TakeDeadLetterTx(ctx context.Context, tx pgx.Tx, id int64) (DeadLetter, error) {
-	rows, err := tx.Query(ctx, `DELETE FROM dead_letters WHERE id = $1 RETURNING `+deadLetterColumns, id)
+func (s *EventStore) TakeDeadLetterTx(ctx context.Context, tx *Tx, id int64) (DeadLetter, error) {
+	rows, err := tx.tx.Query(ctx, `DELETE FROM dead_letters WHERE id = $1 RETURNING `+deadLetterColumns, id)
 	if err != nil {
 		return DeadLetter{}, interpretError(err, fmt.Sprintf("retry dead letter %d", id))
 	}

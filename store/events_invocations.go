@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/picloud/picloud/functions"
 )
 
 // eventsExecer is what pgxpool.Pool and pgx.Tx have in common for Exec.
@@ -17,13 +18,9 @@ type eventsExecer interface {
 // InsertQueuedInvocationTx records an accepted async invocation (status
 // queued) inside tx, so GET /api/v1/invocations/:id finds it as soon as the
 // 202 is sent.
-func (s *EventStore) InsertQueuedInvocationTx(ctx context.Context, tx pgx.Tx, inv Invocation) error {
-	_, err := tx.Exec(ctx, `INSERT INTO invocations (id, function, version, trigger, status, method, path)
-		VALUES ($1, $2, $3, $4, 'queued', $5, $6)`, inv.ID, inv.Function, inv.Version, inv.Trigger, inv.Method, inv.Path)
-	if err != nil {
-		return interpretError(err, fmt.Sprintf("record invocation %s", inv.ID))
-	}
-	return nil
+func (s *EventStore) InsertQueuedInvocationTx(ctx context.Context, tx *Tx, inv functions.Invocation) error {
+	inv.Status = functions.StatusQueued
+	return s.finishInvocation(ctx, tx.tx, inv)
 }
 
 // MarkInvocationRunning sets a queued async invocation to running.
@@ -39,27 +36,23 @@ func (s *EventStore) MarkInvocationRunning(ctx context.Context, id string, versi
 // FinishInvocationTx writes the outcome of an invocation inside tx (so it
 // commits together with the events the handler emitted): it replaces the
 // row of an async invocation or inserts the record of a delivery.
-func (s *EventStore) FinishInvocationTx(ctx context.Context, tx pgx.Tx, inv Invocation) error {
-	return s.finishInvocation(ctx, tx, inv)
+func (s *EventStore) FinishInvocationTx(ctx context.Context, tx *Tx, inv functions.Invocation) error {
+	return s.finishInvocation(ctx, tx.tx, inv)
 }
 
 // FinishInvocation is FinishInvocationTx on its own.
-func (s *EventStore) FinishInvocation(ctx context.Context, inv Invocation) error {
+func (s *EventStore) FinishInvocation(ctx context.Context, inv functions.Invocation) error {
 	return s.finishInvocation(ctx, s.pool, inv)
 }
 
-func (s *EventStore) finishInvocation(ctx context.Context, q eventsExecer, inv Invocation) error {
-	logs, err := encodeLogs(inv.Logs)
+func (s *EventStore) finishInvocation(ctx context.Context, q eventsExecer, inv functions.Invocation) error {
+	id, err := uuid.Parse(inv.ID)
 	if err != nil {
-		return fmt.Errorf("record invocation %s: encode logs: %w", inv.ID, err)
+		return fmt.Errorf("record invocation: id %q: %w", inv.ID, ErrInvalid)
 	}
-	result, truncated := inv.Result, inv.ResultTruncated
-	if len(result) > MaxResultBytes {
-		result, truncated = result[:MaxResultBytes], true
-	}
-	var started *time.Time
-	if !inv.StartedAt.IsZero() {
-		started = &inv.StartedAt
+	row, err := invocationRow(id, inv)
+	if err != nil {
+		return fmt.Errorf("record invocation: %w", err)
 	}
 	_, err = q.Exec(ctx, `INSERT INTO invocations (id, function, version, trigger, status, method, path,
 			http_status, error, logs, logs_dropped, result, result_truncated, started_at, duration_us)
@@ -68,9 +61,7 @@ func (s *EventStore) finishInvocation(ctx context.Context, q eventsExecer, inv I
 			http_status = EXCLUDED.http_status, error = EXCLUDED.error, logs = EXCLUDED.logs,
 			logs_dropped = EXCLUDED.logs_dropped, result = EXCLUDED.result,
 			result_truncated = EXCLUDED.result_truncated, started_at = EXCLUDED.started_at,
-			duration_us = EXCLUDED.duration_us, updated_at = now()`,
-		inv.ID, inv.Function, inv.Version, inv.Trigger, inv.Status, inv.Method, inv.Path,
-		inv.HTTPStatus, inv.Error, logs, inv.LogsDropped, result, truncated, started, inv.Duration.Microseconds())
+			duration_us = EXCLUDED.duration_us, updated_at = now()`, row...)
 	if err != nil {
 		return interpretError(err, fmt.Sprintf("record invocation %s", inv.ID))
 	}

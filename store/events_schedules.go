@@ -107,8 +107,8 @@ func (s *EventStore) DeleteSchedule(ctx context.Context, id int64) error {
 // ClaimTickTx records that tick of schedule fired, inside tx. It returns
 // false when the tick was already claimed (by this or another node), or
 // when the schedule was deleted or disabled meanwhile.
-func (s *EventStore) ClaimTickTx(ctx context.Context, tx pgx.Tx, scheduleID int64, tick time.Time, node string) (bool, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO schedule_ticks (schedule_id, tick_at, node)
+func (s *EventStore) ClaimTickTx(ctx context.Context, tx *Tx, scheduleID int64, tick time.Time, node string) (bool, error) {
+	tag, err := tx.tx.Exec(ctx, `INSERT INTO schedule_ticks (schedule_id, tick_at, node)
 		SELECT id, $2, $3 FROM schedules WHERE id = $1 AND enabled
 		ON CONFLICT (schedule_id, tick_at) DO NOTHING`, scheduleID, tick, node)
 	if err != nil {

@@ -76,11 +76,11 @@ func (s *EventStore) DeleteTrigger(ctx context.Context, id int64) error {
 // SubscribersTx returns, inside tx, the functions subscribed to any of
 // topics (kind topic) or, when kind is TriggerKindDeadLetters, to dead
 // letters, each with its max_attempts.
-func (s *EventStore) SubscribersTx(ctx context.Context, tx pgx.Tx, kind string, topics []string) ([]Subscriber, error) {
+func (s *EventStore) SubscribersTx(ctx context.Context, tx *Tx, kind string, topics []string) ([]Subscriber, error) {
 	if kind == TriggerKindDeadLetters {
 		topics = []string{""}
 	}
-	rows, err := tx.Query(ctx, subscribersSQL, kind, topics)
+	rows, err := tx.tx.Query(ctx, subscribersSQL, kind, topics)
 	if err != nil {
 		return nil, interpretError(err, "read subscribers")
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/store"
 )
 
@@ -30,12 +31,12 @@ func Example() {
 		return
 	}
 
-	functions := store.NewFunctionCache(st, store.FunctionCacheConfig{})
-	if err := functions.Start(ctx); err != nil {
+	cache := store.NewFunctionCache(st, store.FunctionCacheConfig{})
+	if err := cache.Start(ctx); err != nil {
 		logger.Error("function cache", "error", err)
 		return
 	}
-	defer functions.Stop()
+	defer cache.Stop()
 	tokens := store.NewTokenCache(st, store.TokenCacheConfig{})
 	if err := tokens.Start(ctx); err != nil {
 		logger.Error("token cache", "error", err)
@@ -47,12 +48,12 @@ func Example() {
 	defer records.Stop() // writes what is buffered
 
 	// Per request: no database round trip while warm.
-	f, err := functions.Get(ctx, "hello")
+	f, err := cache.Get(ctx, "hello")
 	if err != nil {
 		return
 	}
-	records.Add(store.Invocation{ID: store.NewInvocationID(), Function: f.Name, Version: f.CurrentVersion,
-		Trigger: "http", Status: store.StatusSucceeded, HTTPStatus: 200})
+	records.Add(functions.Invocation{ID: functions.NewInvocationID(), Function: f.Name, Version: f.CurrentVersion,
+		Trigger: "http", Status: functions.StatusSucceeded, HTTPStatus: 200})
 
 	// The worker's kv and secrets calls.
 	var host = st.Host()

@@ -23,8 +23,12 @@ type FunctionCacheConfig struct {
 	// connection was lost and again when it came back: the cache was
 	// flushed and any function may have changed. It must not block.
 	OnChange func(name string)
+	// Notifier is the node's LISTEN connection, started by its owner after
+	// every subscriber subscribed. Nil gives the cache a connection of its
+	// own, started and stopped with the cache (tests, tools).
+	Notifier *Notifier
 	// MinBackoff and MaxBackoff bound the delay between reconnection
-	// attempts of the LISTEN connection (defaults 100ms and 30s).
+	// attempts of the cache's own connection (defaults 100ms and 30s).
 	MinBackoff, MaxBackoff time.Duration
 }
 
@@ -48,8 +52,8 @@ type FunctionCache struct {
 	snap atomic.Pointer[cacheSnapshot]
 
 	hits, misses atomic.Uint64
-	listener     *listener
-	wasUp        bool // only touched by listener callbacks, in sequence
+	own          *Notifier // the cache's own connection, when not shared
+	wasUp        bool      // only touched by listener callbacks, in sequence
 }
 
 // NewFunctionCache returns a cache over s; call Start before use (until
@@ -64,14 +68,23 @@ func NewFunctionCache(s *Store, cfg FunctionCacheConfig) *FunctionCache {
 		logger: cfg.Logger.Named("function_cache"),
 	}
 	c.snap.Store(&cacheSnapshot{})
-	c.listener = newListener(s, c.logger, cfg.MinBackoff, cfg.MaxBackoff, c.onNotify, c.onState, FunctionsChannel)
+	n := cfg.Notifier
+	if n == nil {
+		c.own = s.NewNotifier(NotifierConfig{Logger: c.logger, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff})
+		n = c.own
+	}
+	n.Subscribe(FunctionsChannel, c.onNotify, c.onState)
 	return c
 }
 
-// Start opens the LISTEN connection and returns; the listener runs until
-// Stop. It returns an error only if the first connection fails.
+// Start opens the cache's own LISTEN connection, if it has one, and
+// returns; it runs until Stop. It returns an error only if the first
+// connection fails.
 func (c *FunctionCache) Start(ctx context.Context) error {
-	if err := c.listener.start(ctx); err != nil {
+	if c.own == nil {
+		return nil
+	}
+	if err := c.own.Start(ctx); err != nil {
 		return fmt.Errorf("start function cache: %w", err)
 	}
 	return nil
@@ -80,7 +93,9 @@ func (c *FunctionCache) Start(ctx context.Context) error {
 // Stop ends the listener and waits for it. Safe to call twice, and without
 // Start.
 func (c *FunctionCache) Stop() {
-	c.listener.stop()
+	if c.own != nil {
+		c.own.Stop()
+	}
 	c.setListening(false)
 }
 
@@ -173,7 +188,7 @@ func (c *FunctionCache) update(fill func(old, next *cacheSnapshot) bool) {
 	}
 }
 
-func (c *FunctionCache) onNotify(_, name string) {
+func (c *FunctionCache) onNotify(name string) {
 	c.Invalidate(name)
 	c.notify(name)
 }

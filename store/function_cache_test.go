@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/store/storetest"
 )
@@ -168,7 +169,7 @@ func TestFunctionCache_StopEndsItsGoroutines(t *testing.T) {
 		c.Stop()
 		w := store.NewInvocationWriter(s, store.InvocationWriterConfig{})
 		require.NoError(t, w.Start(ctx))
-		w.Add(newInvocation("x", store.StatusSucceeded))
+		w.Add(newInvocation("x", functions.StatusSucceeded))
 		w.Stop()
 	}()
 	goleak.VerifyNone(t, ignore)

@@ -9,8 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/picloud/picloud/supervisor"
+	"github.com/picloud/picloud/functions"
 )
 
 // FunctionsChannel is the NOTIFY channel every change to a function is
@@ -36,9 +35,9 @@ type Function struct {
 	Current Version
 }
 
-// Supervisor returns the current version in the form the supervisor runs.
-func (f *Function) Supervisor() supervisor.Function {
-	return supervisor.Function{
+// Spec returns the current version as the supervisor runs it.
+func (f *Function) Spec() functions.Spec {
+	return functions.Spec{
 		Name:    f.Name,
 		Version: f.Current.Version,
 		Source:  f.Current.Source,
@@ -53,7 +52,7 @@ type Version struct {
 	Version   int
 	Source    string // empty in ListVersions; see GetVersion
 	SHA256    string // hex
-	Limits    supervisor.Limits
+	Limits    functions.Limits
 	CreatedAt time.Time
 	CreatedBy string // name of the token that deployed it
 }
@@ -72,7 +71,7 @@ type DeployParams struct {
 	// create and "keep the current value" on a new version.
 	MaxAttempts int
 	// Limits of this version; the zero value means supervisor.DefaultLimits().
-	Limits supervisor.Limits
+	Limits functions.Limits
 }
 
 type deployMode int
@@ -111,8 +110,8 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 	} else if p.SHA256 != hexSum {
 		return nil, false, fmt.Errorf("deploy %s: sha256 %s does not match the source: %w", p.Name, p.SHA256, ErrInvalid)
 	}
-	if p.Limits == (supervisor.Limits{}) {
-		p.Limits = supervisor.DefaultLimits()
+	if p.Limits == (functions.Limits{}) {
+		p.Limits = functions.DefaultLimits()
 	}
 	limits, err := encodeLimits(p.Limits)
 	if err != nil {

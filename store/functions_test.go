@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/store"
-	"github.com/picloud/picloud/supervisor"
 )
 
 func deployParams(name, source string) store.DeployParams {
@@ -23,7 +23,7 @@ func TestFunctions_CreateGetList(t *testing.T) {
 	ctx := stCtx(t)
 	s := stNew(t)
 
-	limits := supervisor.DefaultLimits()
+	limits := functions.DefaultLimits()
 	limits.MemoryBytes = 128 << 20
 	limits.CPU = 0.25
 	limits.Timeout = 1500 * time.Millisecond
@@ -48,8 +48,8 @@ func TestFunctions_CreateGetList(t *testing.T) {
 	got, err := s.GetFunction(ctx, "hello")
 	require.NoError(t, err)
 	require.Equal(t, f, got)
-	sf := got.Supervisor()
-	require.Equal(t, supervisor.Function{Name: "hello", Version: 1, Source: p.Source, SHA256: f.Current.SHA256, Limits: limits}, sf)
+	sf := got.Spec()
+	require.Equal(t, functions.Spec{Name: "hello", Version: 1, Source: p.Source, SHA256: f.Current.SHA256, Limits: limits}, sf)
 
 	_, err = s.CreateFunction(ctx, deployParams("another", "x = 1"))
 	require.NoError(t, err)
@@ -84,7 +84,7 @@ func TestFunctions_ZeroLimitsMeanDefaultsAndSHAIsChecked(t *testing.T) {
 	s := stNew(t)
 	f, err := s.CreateFunction(ctx, deployParams("hello", "a = 1"))
 	require.NoError(t, err)
-	require.Equal(t, supervisor.DefaultLimits(), f.Current.Limits)
+	require.Equal(t, functions.DefaultLimits(), f.Current.Limits)
 
 	p := deployParams("bad", "a = 1")
 	p.SHA256 = "00"
@@ -107,7 +107,7 @@ func TestFunctions_DeployVersionAddsImmutableVersions(t *testing.T) {
 	p2 := deployParams("hello", "v = 2")
 	p2.Private = true
 	p2.CreatedBy = "ci"
-	p2.Limits = supervisor.DefaultLimits()
+	p2.Limits = functions.DefaultLimits()
 	p2.Limits.Concurrency = 9
 	f, err := s.DeployVersion(ctx, p2)
 	require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/picloud/picloud/functions"
 )
 
 // InvocationWriterConfig configures an InvocationWriter. Zero fields take
@@ -36,7 +37,7 @@ type InvocationWriter struct {
 	cfg    InvocationWriterConfig
 	logger hclog.Logger
 
-	ch      chan Invocation
+	ch      chan functions.Invocation
 	flushes chan chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -69,7 +70,7 @@ func NewInvocationWriter(s *Store, cfg InvocationWriterConfig) *InvocationWriter
 		store:   s,
 		cfg:     cfg,
 		logger:  cfg.Logger.Named("invocation_writer"),
-		ch:      make(chan Invocation, cfg.BufferSize),
+		ch:      make(chan functions.Invocation, cfg.BufferSize),
 		flushes: make(chan chan struct{}),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -95,7 +96,7 @@ func (w *InvocationWriter) Stop() {
 
 // Add queues a record without blocking; it returns false if the record was
 // dropped (buffer full, or the writer stopped).
-func (w *InvocationWriter) Add(inv Invocation) bool {
+func (w *InvocationWriter) Add(inv functions.Invocation) bool {
 	if w.stopped.Load() {
 		w.dropped.Add(1)
 		return false
@@ -144,7 +145,7 @@ func (w *InvocationWriter) Buffered() int { return len(w.ch) }
 
 func (w *InvocationWriter) run(ctx context.Context) {
 	defer close(w.done)
-	batch := make([]Invocation, 0, w.cfg.BatchSize)
+	batch := make([]functions.Invocation, 0, w.cfg.BatchSize)
 	var timer *time.Timer
 	var timerC <-chan time.Time
 	disarm := func() {
@@ -210,7 +211,7 @@ func (w *InvocationWriter) run(ctx context.Context) {
 // write writes one batch and reports whether the database took it. A batch
 // refused for a bad record is retried record by record, so one bad record
 // does not cost the others.
-func (w *InvocationWriter) write(ctx context.Context, batch []Invocation) bool {
+func (w *InvocationWriter) write(ctx context.Context, batch []functions.Invocation) bool {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.WriteTimeout)
 	defer cancel()
 	err := w.store.InsertInvocations(ctx, batch)

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/store"
 )
 
@@ -24,7 +25,7 @@ func TestInvocationWriter_DropsWhenFullAndFlushesOnStop(t *testing.T) {
 	w := store.NewInvocationWriter(s, store.InvocationWriterConfig{BufferSize: 10, BatchSize: 4})
 	// Not started: nothing drains the buffer, so the 11th record overflows.
 	for i := range 15 {
-		ok := w.Add(newInvocation("hello", store.StatusSucceeded))
+		ok := w.Add(newInvocation("hello", functions.StatusSucceeded))
 		require.Equal(t, i < 10, ok, "record %d", i)
 	}
 	require.EqualValues(t, 5, w.Dropped())
@@ -34,7 +35,7 @@ func TestInvocationWriter_DropsWhenFullAndFlushesOnStop(t *testing.T) {
 	w.Stop() // twice is fine
 	require.EqualValues(t, 10, w.Written())
 	require.Equal(t, 10, countInvocations(t, s))
-	require.False(t, w.Add(newInvocation("hello", store.StatusSucceeded)), "stopped writers drop")
+	require.False(t, w.Add(newInvocation("hello", functions.StatusSucceeded)), "stopped writers drop")
 	require.EqualValues(t, 6, w.Dropped())
 }
 
@@ -54,7 +55,7 @@ func TestInvocationWriter_NeverBlocksWhileTheDatabaseIsStuck(t *testing.T) {
 	_, err = tx.Exec(ctx, `LOCK TABLE invocations IN ACCESS EXCLUSIVE MODE`)
 	require.NoError(t, err)
 
-	require.True(t, w.Add(newInvocation("hello", store.StatusSucceeded)))
+	require.True(t, w.Add(newInvocation("hello", functions.StatusSucceeded)))
 	// Wait (signal, not time) until the writer took it and is stuck writing.
 	require.Eventually(t, func() bool {
 		var waiting int
@@ -65,7 +66,7 @@ func TestInvocationWriter_NeverBlocksWhileTheDatabaseIsStuck(t *testing.T) {
 
 	added := 1
 	for range 100 { // far over the buffer: must return at once, dropping
-		if w.Add(newInvocation("hello", store.StatusSucceeded)) {
+		if w.Add(newInvocation("hello", functions.StatusSucceeded)) {
 			added++
 		}
 	}
@@ -87,9 +88,9 @@ func TestInvocationWriter_FlushWritesWhatWasAdded(t *testing.T) {
 	w := store.NewInvocationWriter(s, store.InvocationWriterConfig{FlushDelay: time.Hour, BatchSize: 5})
 	require.NoError(t, w.Start(ctx))
 	defer w.Stop()
-	invs := []store.Invocation{}
+	invs := []functions.Invocation{}
 	for range 7 {
-		inv := newInvocation("hello", store.StatusSucceeded)
+		inv := newInvocation("hello", functions.StatusSucceeded)
 		invs = append(invs, inv)
 		require.True(t, w.Add(inv))
 	}
@@ -107,7 +108,7 @@ func TestInvocationWriter_WritesAfterTheDelayWithoutFlush(t *testing.T) {
 	w := store.NewInvocationWriter(s, store.InvocationWriterConfig{FlushDelay: 5 * time.Millisecond})
 	require.NoError(t, w.Start(ctx))
 	defer w.Stop()
-	require.True(t, w.Add(newInvocation("hello", store.StatusSucceeded)))
+	require.True(t, w.Add(newInvocation("hello", functions.StatusSucceeded)))
 	require.Eventually(t, func() bool { return w.Written() == 1 }, time.Minute, 5*time.Millisecond)
 	require.Equal(t, 1, countInvocations(t, s))
 }
@@ -120,7 +121,7 @@ func TestInvocationWriter_OneBadRecordDoesNotLoseItsBatch(t *testing.T) {
 	require.NoError(t, w.Start(ctx))
 	defer w.Stop()
 	for i := range 5 {
-		status := store.StatusSucceeded
+		status := functions.StatusSucceeded
 		if i == 2 {
 			status = "bogus"
 		}

@@ -12,55 +12,31 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 )
 
-// Invocation statuses.
-const (
-	StatusQueued    = "queued"
-	StatusRunning   = "running"
-	StatusSucceeded = "succeeded"
-	StatusFailed    = "failed"
-)
-
-// MaxResultBytes bounds the stored result of an invocation; a longer one is
-// cut and marked ResultTruncated.
-const MaxResultBytes = 64 << 10
-
-// NewInvocationID returns a new invocation id: a UUIDv7, so ids sort by
-// creation time.
-func NewInvocationID() string {
-	id, err := uuid.NewV7()
+// invocationRow is inv as the values of insertColumns: the one place an
+// invocation becomes a row, whatever writes it (the batched writer, an
+// async invocation queued or finished, a delivery), so every path stores
+// the same sanitized text (valid UTF-8 without NUL: a path or a Lua error
+// may hold any bytes) and the same bounded result.
+func invocationRow(id uuid.UUID, inv functions.Invocation) ([]any, error) {
+	logs, err := encodeLogs(inv.Logs)
 	if err != nil {
-		// Only fails if the system's random source does; uuid.New panics
-		// likewise.
-		panic(fmt.Sprintf("new invocation id: %v", err))
+		return nil, fmt.Errorf("encode logs of %s: %w", inv.ID, err)
 	}
-	return id.String()
-}
-
-// Invocation is the record of one run of a function.
-type Invocation struct {
-	ID         string // NewInvocationID()
-	Function   string
-	Version    int
-	Trigger    string // protocol.Trigger*
-	Status     string // Status*
-	Method     string // HTTP method, for http triggers
-	Path       string // request path after /fn/NAME, for http triggers
-	HTTPStatus int
-	Error      string
-	Logs       []protocol.LogEntry
-	// LogsDropped counts log lines the worker dropped over its bound.
-	LogsDropped int
-	// Result is the response body (async invocations show it); at most
-	// MaxResultBytes are kept.
-	Result          []byte
-	ResultTruncated bool
-	StartedAt       time.Time
-	Duration        time.Duration
-	CreatedAt       time.Time // set by the database on insert
-	UpdatedAt       time.Time // set by the database
+	result, truncated := inv.Result, inv.ResultTruncated
+	if len(result) > functions.MaxResultBytes {
+		result, truncated = result[:functions.MaxResultBytes], true
+	}
+	var started *time.Time
+	if !inv.StartedAt.IsZero() {
+		started = &inv.StartedAt
+	}
+	return []any{id, cleanText(inv.Function), int32(inv.Version), cleanText(inv.Trigger), cleanText(inv.Status),
+		cleanText(inv.Method), cleanText(inv.Path), int32(inv.HTTPStatus), cleanText(inv.Error), logs,
+		int32(inv.LogsDropped), result, truncated, started, inv.Duration.Microseconds()}, nil
 }
 
 // logJSON is how a log line is stored in invocations.logs.
@@ -109,7 +85,7 @@ var insertColumns = []string{"id", "function", "version", "trigger", "status", "
 // stored one (an async invocation is inserted queued, then written again
 // when it ends). Within a batch, the last record of an id wins. Text is
 // made valid UTF-8 without NUL, so anything a script logs is storable.
-func (s *Store) InsertInvocations(ctx context.Context, invs []Invocation) error {
+func (s *Store) InsertInvocations(ctx context.Context, invs []functions.Invocation) error {
 	if len(invs) == 0 {
 		return nil
 	}
@@ -121,21 +97,10 @@ func (s *Store) InsertInvocations(ctx context.Context, invs []Invocation) error 
 		if err != nil {
 			return fmt.Errorf("insert invocations: id %q: %w", inv.ID, ErrInvalid)
 		}
-		logs, err := encodeLogs(inv.Logs)
+		row, err := invocationRow(id, inv)
 		if err != nil {
-			return fmt.Errorf("insert invocations: encode logs of %s: %w", inv.ID, err)
+			return fmt.Errorf("insert invocations: %w", err)
 		}
-		result, truncated := inv.Result, inv.ResultTruncated
-		if len(result) > MaxResultBytes {
-			result, truncated = result[:MaxResultBytes], true
-		}
-		var started *time.Time
-		if !inv.StartedAt.IsZero() {
-			started = &inv.StartedAt
-		}
-		row := []any{id, cleanText(inv.Function), int32(inv.Version), cleanText(inv.Trigger), cleanText(inv.Status),
-			cleanText(inv.Method), cleanText(inv.Path), int32(inv.HTTPStatus), cleanText(inv.Error), logs,
-			int32(inv.LogsDropped), result, truncated, started, inv.Duration.Microseconds()}
 		if i, dup := index[id]; dup {
 			rows[i] = row
 			continue
@@ -208,8 +173,8 @@ const invocationColumns = `id::text, function, version, trigger, status, method,
 const summaryColumns = `id::text, function, version, trigger, status, method, path, http_status, error,
 	'[]'::jsonb, logs_dropped, NULL::bytea, result_truncated, started_at, duration_us, created_at, updated_at`
 
-func scanInvocation(row pgx.Row) (*Invocation, error) {
-	var inv Invocation
+func scanInvocation(row pgx.Row) (*functions.Invocation, error) {
+	var inv functions.Invocation
 	var logs []byte
 	var started *time.Time
 	var durationUS int64
@@ -231,7 +196,7 @@ func scanInvocation(row pgx.Row) (*Invocation, error) {
 
 // GetInvocation returns one invocation. ErrNotFound if there is none (or id
 // is not a UUID).
-func (s *Store) GetInvocation(ctx context.Context, id string) (*Invocation, error) {
+func (s *Store) GetInvocation(ctx context.Context, id string) (*functions.Invocation, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
 		return nil, fmt.Errorf("invocation %q: %w", id, ErrNotFound)
@@ -268,7 +233,7 @@ type InvocationFilter struct {
 // ListInvocations returns one page of invocations, newest first. The next
 // page is Before = the last returned id; a page shorter than Limit is the
 // last. Logs and results are included unless f.Summary.
-func (s *Store) ListInvocations(ctx context.Context, f InvocationFilter) ([]Invocation, error) {
+func (s *Store) ListInvocations(ctx context.Context, f InvocationFilter) ([]functions.Invocation, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = DefaultInvocationLimit
@@ -313,7 +278,7 @@ func (s *Store) ListInvocations(ctx context.Context, f InvocationFilter) ([]Invo
 		return nil, interpretError(err, "list invocations")
 	}
 	defer rows.Close()
-	var out []Invocation
+	var out []functions.Invocation
 	for rows.Next() {
 		inv, err := scanInvocation(rows)
 		if err != nil {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/picloud/picloud/supervisor"
+	"github.com/picloud/picloud/functions"
 )
 
 // limitsJSON is how supervisor.Limits is stored in function_versions.limits.
@@ -22,7 +22,7 @@ type limitsJSON struct {
 	IdleTimeoutMS *int64   `json:"idle_timeout_ms,omitempty"`
 }
 
-func encodeLimits(l supervisor.Limits) ([]byte, error) {
+func encodeLimits(l functions.Limits) ([]byte, error) {
 	timeout, idle := l.Timeout.Milliseconds(), l.IdleTimeout.Milliseconds()
 	b, err := json.Marshal(limitsJSON{
 		MemoryBytes:   &l.MemoryBytes,
@@ -39,8 +39,8 @@ func encodeLimits(l supervisor.Limits) ([]byte, error) {
 	return b, nil
 }
 
-func decodeLimits(b []byte) (supervisor.Limits, error) {
-	l := supervisor.DefaultLimits()
+func decodeLimits(b []byte) (functions.Limits, error) {
+	l := functions.DefaultLimits()
 	var j limitsJSON
 	if err := json.Unmarshal(b, &j); err != nil {
 		return l, fmt.Errorf("decode limits: %w", err)

@@ -191,3 +191,30 @@ func interpretError(err error, what string) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// MigrateURL is `picloud migrate`: on its own connection to the database at
+// databaseURL, it reads the schema version and, unless statusOnly, applies
+// the pending migrations. before and after are the versions it found and
+// left, latest the one this binary knows.
+func MigrateURL(ctx context.Context, databaseURL string, logger hclog.Logger, statusOnly bool) (before, after, latest int, err error) {
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("connect to the database: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	before, latest, err = schema.Status(ctx, conn)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("read the schema version: %w", err)
+	}
+	if before == latest || statusOnly {
+		return before, before, latest, nil
+	}
+	if err := schema.Migrate(ctx, conn, logger); err != nil {
+		return before, before, latest, fmt.Errorf("migrate: %w", err)
+	}
+	after, _, err = schema.Status(ctx, conn)
+	if err != nil {
+		return before, before, latest, fmt.Errorf("read the schema version: %w", err)
+	}
+	return before, after, latest, nil
+}

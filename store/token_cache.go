@@ -17,7 +17,11 @@ type TokenCacheConfig struct {
 	// (and its last_used_at recorded) again; default 1 minute. Revocations
 	// do not wait for it: they are announced on TokensChannel.
 	TTL time.Duration
-	// MinBackoff and MaxBackoff bound the LISTEN reconnection delay.
+	// Notifier is the node's LISTEN connection (see FunctionCacheConfig);
+	// nil gives the cache one of its own.
+	Notifier *Notifier
+	// MinBackoff and MaxBackoff bound the reconnection delay of the
+	// cache's own connection.
 	MinBackoff, MaxBackoff time.Duration
 }
 
@@ -28,9 +32,9 @@ type TokenCacheConfig struct {
 // cached, and it is flushed when it comes back. Unknown hashes are never
 // cached.
 type TokenCache struct {
-	store    *Store
-	ttl      time.Duration
-	listener *listener
+	store *Store
+	ttl   time.Duration
+	own   *Notifier // the cache's own connection, when not shared
 
 	mu        sync.RWMutex
 	entries   map[string]tokenEntry // by string(secretHash)
@@ -52,15 +56,22 @@ func NewTokenCache(s *Store, cfg TokenCacheConfig) *TokenCache {
 		cfg.TTL = time.Minute
 	}
 	c := &TokenCache{store: s, ttl: cfg.TTL, entries: make(map[string]tokenEntry)}
-	c.listener = newListener(s, cfg.Logger.Named("token_cache"), cfg.MinBackoff, cfg.MaxBackoff,
-		c.onNotify, c.onState, TokensChannel)
+	n := cfg.Notifier
+	if n == nil {
+		c.own = s.NewNotifier(NotifierConfig{Logger: cfg.Logger.Named("token_cache"), MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff})
+		n = c.own
+	}
+	n.Subscribe(TokensChannel, c.onNotify, c.onState)
 	return c
 }
 
-// Start opens the LISTEN connection and returns. It returns an error only
-// if the first connection fails.
+// Start opens the cache's own LISTEN connection, if it has one, and
+// returns. It returns an error only if the first connection fails.
 func (c *TokenCache) Start(ctx context.Context) error {
-	if err := c.listener.start(ctx); err != nil {
+	if c.own == nil {
+		return nil
+	}
+	if err := c.own.Start(ctx); err != nil {
 		return fmt.Errorf("start token cache: %w", err)
 	}
 	return nil
@@ -68,7 +79,9 @@ func (c *TokenCache) Start(ctx context.Context) error {
 
 // Stop ends the listener; safe twice and without Start.
 func (c *TokenCache) Stop() {
-	c.listener.stop()
+	if c.own != nil {
+		c.own.Stop()
+	}
 	c.onState(false)
 }
 
@@ -99,7 +112,7 @@ func (c *TokenCache) Get(ctx context.Context, secretHash []byte) (*Token, error)
 	return t, nil
 }
 
-func (c *TokenCache) onNotify(_, payload string) {
+func (c *TokenCache) onNotify(payload string) {
 	id, err := strconv.ParseInt(payload, 10, 64)
 	c.mu.Lock()
 	defer c.mu.Unlock()

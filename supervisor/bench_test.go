@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 )
 
@@ -19,12 +20,12 @@ import (
 
 var benchReq = &protocol.Request{Method: "GET", Path: "/", Trigger: protocol.TriggerHTTP}
 
-func benchHello(version int, mod func(*Limits)) Function {
-	lim := DefaultLimits()
+func benchHello(version int, mod func(*functions.Limits)) functions.Spec {
+	lim := functions.DefaultLimits()
 	if mod != nil {
 		mod(&lim)
 	}
-	return Function{Name: "hello", Version: version, Source: helloSource, Limits: lim}
+	return functions.Spec{Name: "hello", Version: version, Source: helloSource, Limits: lim}
 }
 
 // BenchmarkWarmHello is one warm call through the supervisor, serial.
@@ -70,7 +71,7 @@ func BenchmarkWarmHelloDirect(b *testing.B) {
 // one worker serving 16 concurrent calls.
 func BenchmarkWarmHelloParallel16(b *testing.B) {
 	bd := setup(b, nil)
-	fn := benchHello(1, func(l *Limits) { l.Concurrency = 16; l.MaxWorkers = 1 })
+	fn := benchHello(1, func(l *functions.Limits) { l.Concurrency = 16; l.MaxWorkers = 1 })
 	ctx := context.Background()
 	if _, err := bd.sup.Invoke(ctx, fn, benchReq); err != nil {
 		b.Fatal(err)

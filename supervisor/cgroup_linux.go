@@ -16,6 +16,7 @@ import (
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/hashicorp/go-hclog"
+	"github.com/picloud/picloud/functions"
 	"golang.org/x/sys/unix"
 )
 
@@ -337,7 +338,7 @@ func (m *cgroupManager) removeStale(base, current string, kill func(dir string))
 
 // create makes the cgroup of one worker with its limits. It returns nil, nil
 // when limits are not enforced.
-func (m *cgroupManager) create(name string, l Limits) (*workerCgroup, error) {
+func (m *cgroupManager) create(name string, l functions.Limits) (*workerCgroup, error) {
 	switch m.version {
 	case 1:
 		cg := &workerCgroup{version: 1, limit: l.MemoryBytes, dirs: map[string]string{}, self: m.v1Self, fd: -1}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/picloud/picloud/functions"
 	"github.com/stretchr/testify/require"
 )
 
@@ -60,7 +61,7 @@ func cgroupOf(text, ctl string) string {
 
 func TestCgroup_WorkerStartsInsideItsCgroupWithLimits(t *testing.T) {
 	m := cgroupManagerOrSkip(t, "picloud-test-cg")
-	lim := DefaultLimits()
+	lim := functions.DefaultLimits()
 	lim.MemoryBytes = 48 << 20
 	lim.CPU = 0.25
 	cg, err := m.create("w1", lim)

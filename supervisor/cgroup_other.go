@@ -2,7 +2,10 @@
 
 package supervisor
 
-import "github.com/hashicorp/go-hclog"
+import (
+	"github.com/hashicorp/go-hclog"
+	"github.com/picloud/picloud/functions"
+)
 
 // cgroupManager reports limits as unenforced: cgroups are Linux-only.
 type cgroupManager struct{}
@@ -16,7 +19,7 @@ func (m *cgroupManager) enforced() bool { return false }
 
 func (m *cgroupManager) mode() string { return "none: cgroups need Linux" }
 
-func (m *cgroupManager) create(string, Limits) (*workerCgroup, error) { return nil, nil }
+func (m *cgroupManager) create(string, functions.Limits) (*workerCgroup, error) { return nil, nil }
 
 func (m *cgroupManager) close() {}
 

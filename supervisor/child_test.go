@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/picloud/picloud/functions"
 )
 
 // childEnv makes the test binary run runChildSupervisor instead of the
@@ -28,9 +29,9 @@ func runChildSupervisor() {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
-	lim := DefaultLimits()
+	lim := functions.DefaultLimits()
 	lim.MinWarm, lim.MaxWorkers = 2, 2
-	fn := Function{Name: "orphan", Version: 1, Source: helloSource, Limits: lim}
+	fn := functions.Spec{Name: "orphan", Version: 1, Source: helloSource, Limits: lim}
 	if err := sup.Deploy(context.Background(), fn); err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)

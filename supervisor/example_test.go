@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/supervisor"
 )
@@ -26,11 +27,11 @@ func ExampleSupervisor() {
 	}
 	defer sup.Stop()
 
-	fn := supervisor.Function{
+	fn := functions.Spec{
 		Name:    "hello",
 		Version: 1,
 		Source:  `function handle(req) return "hello " .. req.path end`,
-		Limits:  supervisor.DefaultLimits(),
+		Limits:  functions.DefaultLimits(),
 	}
 	resp, err := sup.Invoke(context.Background(), fn, &protocol.Request{Method: "GET", Path: "/world", Trigger: protocol.TriggerHTTP})
 	var ie *supervisor.InvokeError

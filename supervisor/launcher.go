@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 )
 
@@ -46,12 +47,12 @@ func (l *pluginLauncher) close() {
 // DATABASE_URL, no tokens), only the Go scheduler sized to its CPU quota
 // and its own temporary directory (for its sockets). go-plugin adds its
 // handshake variables.
-func workerEnv(lim Limits, tmpDir string) []string {
+func workerEnv(lim functions.Limits, tmpDir string) []string {
 	procs := max(1, int(math.Ceil(lim.CPU)))
 	return []string{"GOMAXPROCS=" + strconv.Itoa(procs), "TMPDIR=" + tmpDir}
 }
 
-func (l *pluginLauncher) launch(ctx context.Context, fn Function, cg *workerCgroup) (process, error) {
+func (l *pluginLauncher) launch(ctx context.Context, fn functions.Spec, cg *workerCgroup) (process, error) {
 	// go-plugin and the worker make the directories of their sockets inside
 	// sockDir; Close removes it (and Start of the next supervisor, after a
 	// crash).

@@ -8,13 +8,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 )
 
 // pool holds the workers of one function version and the requests waiting
 // for a slot on them. Every field is guarded by Supervisor.mu.
 type pool struct {
-	fn       Function
+	fn       functions.Spec
 	workers  []*worker // starting, ready and stopping workers, in start order
 	starting int
 	queue    []*waiter // FIFO
@@ -142,7 +143,7 @@ func (p *pool) failQueue(err error) {
 // poolForLocked returns the pool serving fn, creating it, or replacing the
 // pool of an older version. A call for an older version than the current
 // one is served by the current one: versions only move forward.
-func (s *Supervisor) poolForLocked(fn Function) *pool {
+func (s *Supervisor) poolForLocked(fn functions.Spec) *pool {
 	p := s.pools[fn.Name]
 	if p != nil && fn.Version <= p.fn.Version {
 		return p
@@ -180,7 +181,7 @@ func (s *Supervisor) retireLocked(p *pool, reason string) {
 
 // acquire takes a slot on a worker of fn's pool, waiting at most the queue
 // timeout.
-func (s *Supervisor) acquire(ctx context.Context, fn Function) (*worker, error) {
+func (s *Supervisor) acquire(ctx context.Context, fn functions.Spec) (*worker, error) {
 	if err := fn.Limits.Validate(); err != nil {
 		return nil, err
 	}
@@ -369,7 +370,7 @@ func memoryError(limit int64) *InvokeError {
 }
 
 // callError converts a failure the worker reported into an *InvokeError.
-func callError(ce *protocol.CallError, lim Limits) *InvokeError {
+func callError(ce *protocol.CallError, lim functions.Limits) *InvokeError {
 	var e *InvokeError
 	switch ce.Kind {
 	case protocol.KindTimeout:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 )
 
@@ -29,7 +30,7 @@ type fakeLauncher struct {
 	fail     atomic.Bool
 }
 
-func (l *fakeLauncher) launch(ctx context.Context, fn Function, _ *workerCgroup) (process, error) {
+func (l *fakeLauncher) launch(ctx context.Context, fn functions.Spec, _ *workerCgroup) (process, error) {
 	l.launches.Add(1)
 	if l.gate != nil {
 		select {
@@ -160,12 +161,12 @@ func setupFake(t *testing.T, mod func(*Config, *fakeLauncher)) fakeBundle {
 	return fakeBundle{sup: sup, l: l, clock: clock}
 }
 
-func fakeFn(name string, mod func(*Limits)) Function {
-	lim := DefaultLimits()
+func fakeFn(name string, mod func(*functions.Limits)) functions.Spec {
+	lim := functions.DefaultLimits()
 	if mod != nil {
 		mod(&lim)
 	}
-	return Function{Name: name, Version: 1, Source: "-- fake", Limits: lim}
+	return functions.Spec{Name: name, Version: 1, Source: "-- fake", Limits: lim}
 }
 
 func pidsOf(st Status, fn string) []int {
@@ -192,7 +193,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 func TestPoolLogic_QueueBoundGivesErrOverloaded(t *testing.T) {
 	b := setupFake(t, func(c *Config, _ *fakeLauncher) { c.QueueTimeout = 50 * time.Millisecond })
-	fn := fakeFn("busy", func(l *Limits) { l.Concurrency = 1; l.MaxWorkers = 1 })
+	fn := fakeFn("busy", func(l *functions.Limits) { l.Concurrency = 1; l.MaxWorkers = 1 })
 	ctx := context.Background()
 
 	first := make(chan error, 1)
@@ -216,7 +217,7 @@ func TestPoolLogic_QueueBoundGivesErrOverloaded(t *testing.T) {
 
 func TestPoolLogic_QueuedCallGetsSlotWhenOneFrees(t *testing.T) {
 	b := setupFake(t, nil)
-	fn := fakeFn("queue", func(l *Limits) { l.Concurrency = 1; l.MaxWorkers = 1 })
+	fn := fakeFn("queue", func(l *functions.Limits) { l.Concurrency = 1; l.MaxWorkers = 1 })
 	ctx := context.Background()
 	first := make(chan error, 1)
 	go func() {
@@ -240,7 +241,7 @@ func TestPoolLogic_QueuedCallGetsSlotWhenOneFrees(t *testing.T) {
 
 func TestPoolLogic_SingleFlightWhileStarting(t *testing.T) {
 	b := setupFake(t, func(_ *Config, l *fakeLauncher) { l.gate = make(chan struct{}) })
-	fn := fakeFn("sf", func(l *Limits) { l.Concurrency = 16 })
+	fn := fakeFn("sf", func(l *functions.Limits) { l.Concurrency = 16 })
 	ctx := context.Background()
 	errs := make(chan error, 10)
 	for range 10 {
@@ -305,7 +306,7 @@ func TestPoolLogic_NodeCapWithNoIdleWorkerOverloads(t *testing.T) {
 func TestPoolLogic_IdleTimerStopsExtraWorkerAndKeepsMinWarm(t *testing.T) {
 	b := setupFake(t, nil)
 	ctx := context.Background()
-	fn := fakeFn("idle", func(l *Limits) {
+	fn := fakeFn("idle", func(l *functions.Limits) {
 		l.IdleTimeout = 10 * time.Second
 		l.Concurrency = 1
 		l.MaxWorkers = 2
@@ -344,7 +345,7 @@ func TestPoolLogic_IdleTimerStopsExtraWorkerAndKeepsMinWarm(t *testing.T) {
 func TestPoolLogic_IdleTimerScalesToZero(t *testing.T) {
 	b := setupFake(t, nil)
 	ctx := context.Background()
-	fn := fakeFn("zero", func(l *Limits) { l.IdleTimeout = 10 * time.Second })
+	fn := fakeFn("zero", func(l *functions.Limits) { l.IdleTimeout = 10 * time.Second })
 	_, err := b.sup.Invoke(ctx, fn, &protocol.Request{})
 	require.NoError(t, err)
 	b.clock.Advance(5 * time.Second)
@@ -359,7 +360,7 @@ func TestPoolLogic_IdleTimerScalesToZero(t *testing.T) {
 
 func TestPoolLogic_RemoveFailsQueuedCalls(t *testing.T) {
 	b := setupFake(t, nil)
-	fn := fakeFn("gone", func(l *Limits) { l.Concurrency = 1; l.MaxWorkers = 1 })
+	fn := fakeFn("gone", func(l *functions.Limits) { l.Concurrency = 1; l.MaxWorkers = 1 })
 	ctx := context.Background()
 	first := make(chan error, 1)
 	go func() {

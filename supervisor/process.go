@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 )
 
@@ -33,7 +34,7 @@ type process interface {
 type launcher interface {
 	// launch starts a worker for fn inside cg (nil: no cgroup), completes
 	// the handshake and loads fn's source.
-	launch(ctx context.Context, fn Function, cg *workerCgroup) (process, error)
+	launch(ctx context.Context, fn functions.Spec, cg *workerCgroup) (process, error)
 	// close releases what the launcher holds (its spawner thread); called
 	// by Stop once every worker is gone.
 	close()

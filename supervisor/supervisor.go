@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 )
 
@@ -253,7 +254,7 @@ func (s *Supervisor) Stop() {
 // Errors: ErrOverloaded, ErrStopped, ErrNotStarted, ErrRemoved, a
 // *LimitError for invalid limits, an *InvokeError for a failure of the call
 // (script, timeout, memory, crash, start), or ctx's error.
-func (s *Supervisor) Invoke(ctx context.Context, fn Function, req *protocol.Request) (*protocol.Response, error) {
+func (s *Supervisor) Invoke(ctx context.Context, fn functions.Spec, req *protocol.Request) (*protocol.Response, error) {
 	w, err := s.acquire(ctx, fn)
 	if err != nil {
 		return nil, err
@@ -266,7 +267,7 @@ func (s *Supervisor) Invoke(ctx context.Context, fn Function, req *protocol.Requ
 // Deploy makes fn the current version of its function now: an older pool
 // is replaced and fn's min_warm workers are started (in the background; a
 // start failure shows in the logs and on the next Invoke).
-func (s *Supervisor) Deploy(ctx context.Context, fn Function) error {
+func (s *Supervisor) Deploy(ctx context.Context, fn functions.Spec) error {
 	if err := fn.Limits.Validate(); err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 )
 
@@ -73,16 +74,16 @@ func setup(t testing.TB, mod func(*Config)) testBundle {
 	return testBundle{sup: sup, host: host, obs: obs}
 }
 
-func testFn(name string, version int, mod func(*Limits)) Function {
-	lim := DefaultLimits()
+func testFn(name string, version int, mod func(*functions.Limits)) functions.Spec {
+	lim := functions.DefaultLimits()
 	lim.Timeout = time.Minute // no call of these tests times out unless asked to
 	if mod != nil {
 		mod(&lim)
 	}
-	return Function{Name: name, Version: version, Source: testSource("v" + strconv.Itoa(version)), Limits: lim}
+	return functions.Spec{Name: name, Version: version, Source: testSource("v" + strconv.Itoa(version)), Limits: lim}
 }
 
-func invoke(t testing.TB, sup *Supervisor, fn Function, body string) (string, error) {
+func invoke(t testing.TB, sup *Supervisor, fn functions.Spec, body string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -93,7 +94,7 @@ func invoke(t testing.TB, sup *Supervisor, fn Function, body string) (string, er
 	return string(resp.Body), nil
 }
 
-func mustInvoke(t testing.TB, sup *Supervisor, fn Function, body string) string {
+func mustInvoke(t testing.TB, sup *Supervisor, fn functions.Spec, body string) string {
 	t.Helper()
 	out, err := invoke(t, sup, fn, body)
 	require.NoError(t, err)
@@ -215,7 +216,7 @@ func TestSupervisor_ColdStartFromZeroThenWarmReuse(t *testing.T) {
 
 func TestSupervisor_SingleFlightColdStart(t *testing.T) {
 	b := setup(t, nil)
-	fn := testFn("flight", 1, func(l *Limits) { l.Concurrency = 16 })
+	fn := testFn("flight", 1, func(l *functions.Limits) { l.Concurrency = 16 })
 	start := make(chan struct{})
 	errs := make(chan error, 10)
 	for range 10 {
@@ -235,7 +236,7 @@ func TestSupervisor_SingleFlightColdStart(t *testing.T) {
 
 func TestSupervisor_ScalesToZeroAfterIdle(t *testing.T) {
 	b := setup(t, nil)
-	fn := testFn("idle", 1, func(l *Limits) { l.IdleTimeout = time.Second })
+	fn := testFn("idle", 1, func(l *functions.Limits) { l.IdleTimeout = time.Second })
 	mustInvoke(t, b.sup, fn, "")
 	pids := workerPIDs(t)
 	require.Len(t, pids, 1)
@@ -250,7 +251,7 @@ func TestSupervisor_ScalesToZeroAfterIdle(t *testing.T) {
 
 func TestSupervisor_MinWarmKeepsWorkersAfterIdle(t *testing.T) {
 	b := setup(t, nil)
-	fn := testFn("warm", 1, func(l *Limits) { l.IdleTimeout = time.Second; l.MinWarm = 1 })
+	fn := testFn("warm", 1, func(l *functions.Limits) { l.IdleTimeout = time.Second; l.MinWarm = 1 })
 	require.NoError(t, b.sup.Deploy(context.Background(), fn))
 	waitFor(t, "the warm worker", func() bool {
 		ws := workersOf(b.sup.Status(), "warm")
@@ -267,7 +268,7 @@ func TestSupervisor_MinWarmKeepsWorkersAfterIdle(t *testing.T) {
 
 func TestSupervisor_QueueBoundGivesErrOverloaded(t *testing.T) {
 	b := setup(t, func(c *Config) { c.QueueTimeout = 200 * time.Millisecond })
-	fn := testFn("busy", 1, func(l *Limits) { l.Concurrency = 1; l.MaxWorkers = 1 })
+	fn := testFn("busy", 1, func(l *functions.Limits) { l.Concurrency = 1; l.MaxWorkers = 1 })
 	slow := make(chan error, 1)
 	go func() {
 		_, err := invoke(t, b.sup, fn, "wait")
@@ -306,7 +307,7 @@ func TestSupervisor_KillNineMidCallThenRecovers(t *testing.T) {
 
 func TestSupervisor_InfiniteLoopTimesOut(t *testing.T) {
 	b := setup(t, nil)
-	fn := testFn("spin", 1, func(l *Limits) { l.Timeout = 200 * time.Millisecond })
+	fn := testFn("spin", 1, func(l *functions.Limits) { l.Timeout = 200 * time.Millisecond })
 	_, err := invoke(t, b.sup, fn, "loop")
 	ie := invokeErr(t, err)
 	require.Equal(t, KindTimeout, ie.Kind)
@@ -351,7 +352,7 @@ func TestSupervisor_MemoryBombHitsLimitThenNextCallWorks(t *testing.T) {
 	if !b.sup.Status().LimitsEnforced {
 		t.Skipf("limits are not enforced here (%s): needs root and a writable memory cgroup", b.sup.Status().LimitsMode)
 	}
-	fn := testFn("bomb", 1, func(l *Limits) { l.MemoryBytes = 32 << 20 })
+	fn := testFn("bomb", 1, func(l *functions.Limits) { l.MemoryBytes = 32 << 20 })
 	_, err := invoke(t, b.sup, fn, "bomb")
 	ie := invokeErr(t, err)
 	require.Equal(t, KindMemory, ie.Kind, "error: %v", ie)
@@ -364,7 +365,7 @@ func TestSupervisor_CPUQuotaBoundsBusyLoop(t *testing.T) {
 	if !b.sup.Status().LimitsEnforced {
 		t.Skipf("limits are not enforced here (%s): needs root and a writable cpu cgroup", b.sup.Status().LimitsMode)
 	}
-	fn := testFn("burn", 1, func(l *Limits) { l.CPU = 0.25; l.Timeout = 2 * time.Second })
+	fn := testFn("burn", 1, func(l *functions.Limits) { l.CPU = 0.25; l.Timeout = 2 * time.Second })
 	mustInvoke(t, b.sup, fn, "") // warm, so the start is not measured
 	pid := workersOf(b.sup.Status(), "burn")[0].PID
 	_, cpuBefore := procStats(pid)
@@ -446,7 +447,7 @@ func TestSupervisor_WorkerEnvironmentHasNoSecrets(t *testing.T) {
 
 func TestSupervisor_StopKillsWorkersAndRemovesCgroups(t *testing.T) {
 	b := setup(t, nil)
-	fn := testFn("stop", 1, func(l *Limits) { l.MinWarm = 2; l.MaxWorkers = 2 })
+	fn := testFn("stop", 1, func(l *functions.Limits) { l.MinWarm = 2; l.MaxWorkers = 2 })
 	require.NoError(t, b.sup.Deploy(context.Background(), fn))
 	waitFor(t, "two idle workers", func() bool {
 		ws := workersOf(b.sup.Status(), "stop")
@@ -537,7 +538,7 @@ func TestSupervisor_WorkersDieWithSupervisor(t *testing.T) {
 
 func TestSupervisor_BackstopKillsWorkerThatDoesNotAnswer(t *testing.T) {
 	b := setup(t, nil)
-	fn := testFn("frozen", 1, func(l *Limits) { l.Timeout = 200 * time.Millisecond })
+	fn := testFn("frozen", 1, func(l *functions.Limits) { l.Timeout = 200 * time.Millisecond })
 	res := make(chan error, 1)
 	go func() {
 		_, err := invoke(t, b.sup, fn, "loop")

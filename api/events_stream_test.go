@@ -1,125 +1,124 @@
-package events
+package api
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/picloud/picloud/events"
+	"github.com/picloud/picloud/functions"
+	"github.com/picloud/picloud/internal/ssetest"
+	"github.com/picloud/picloud/invoke"
+	"github.com/picloud/picloud/protocol"
+	"github.com/picloud/picloud/store"
+	"github.com/picloud/picloud/store/storetest"
+	"github.com/picloud/picloud/supervisor"
 )
 
-// sseMessage is one parsed Server-Sent Events message.
-type sseMessage struct {
-	ID   int64
-	Data StreamEvent
+// streamBundle is an events service on a database of its own, served by
+// a real API on 127.0.0.1.
+type streamBundle struct {
+	st    *store.Store
+	token string
 }
 
-// sseReader parses a text/event-stream body, as a browser's EventSource
-// would: lines, blank-line separated, ':' comments.
-type sseReader struct {
-	br       *bufio.Reader
-	comments []string
-}
-
-func newSSEReader(r io.Reader) *sseReader { return &sseReader{br: bufio.NewReader(r)} }
-
-// next returns the next message (comments are collected, not returned).
-func (s *sseReader) next() (sseMessage, error) {
-	var msg sseMessage
-	var data strings.Builder
-	hasID := false
-	for {
-		line, err := s.br.ReadString('\n')
-		if err != nil {
-			return msg, err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		switch {
-		case line == "":
-			if !hasID && data.Len() == 0 {
-				continue
-			}
-			if err := json.Unmarshal([]byte(data.String()), &msg.Data); err != nil {
-				return msg, fmt.Errorf("data %q: %w", data.String(), err)
-			}
-			return msg, nil
-		case strings.HasPrefix(line, ":"):
-			s.comments = append(s.comments, strings.TrimSpace(line[1:]))
-		case strings.HasPrefix(line, "id: "):
-			id, err := strconv.ParseInt(line[4:], 10, 64)
-			if err != nil {
-				return msg, fmt.Errorf("id line %q: %w", line, err)
-			}
-			msg.ID, hasID = id, true
-		case strings.HasPrefix(line, "data: "):
-			data.WriteString(line[6:])
-		case strings.HasPrefix(line, "retry: "):
-		default:
-			return msg, fmt.Errorf("unexpected line %q", line)
-		}
-	}
-}
-
-// waitComment reads until a comment starting with prefix arrives.
-func (s *sseReader) waitComment(prefix string) error {
-	for {
-		line, err := s.br.ReadString('\n')
-		if err != nil {
-			return err
-		}
-		if strings.HasPrefix(line, ": "+prefix) {
-			return nil
-		}
-	}
-}
-
-// openStream opens the stream over a real HTTP connection on 127.0.0.1 and
-// waits until it is connected (subscribed).
-func openStream(t *testing.T, ctx context.Context, url string, header http.Header) (*http.Response, *sseReader) {
+// setupDB gives a test a migrated database and an admin token on it.
+func setupDB(t *testing.T) *streamBundle {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	dbURL := storetest.NewDB(t)
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(st.Close)
+	secret, hash, err := NewTokenSecret()
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header = header
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("open stream: %v", err)
+	if _, _, err := st.BootstrapToken(ctx, "admin", []string{ScopeAdmin}, hash[:]); err != nil {
+		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		t.Fatalf("open stream: %d %s", resp.StatusCode, b)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Fatalf("Content-Type = %q", ct)
-	}
-	r := newSSEReader(resp.Body)
-	if err := r.waitComment("connected"); err != nil {
-		t.Fatalf("wait for connected: %v", err)
-	}
-	return resp, r
+	return &streamBundle{st: st, token: secret}
 }
 
-func bearer() http.Header {
-	return http.Header{"Authorization": {"Bearer " + testToken}}
+// noFunctions runs nothing: the stream tests publish through the service.
+type noFunctions struct{}
+
+func (noFunctions) Invoke(context.Context, functions.Spec, *protocol.Request) (*protocol.Response, error) {
+	return nil, errors.New("no functions in stream tests")
+}
+func (noFunctions) Deploy(context.Context, functions.Spec) error { return nil }
+func (noFunctions) Remove(string)                                {}
+func (noFunctions) Status() supervisor.Status                    { return supervisor.Status{} }
+
+// startService starts an events service on b's database (mod adjusts its
+// config) and stops it in cleanup.
+func startService(t *testing.T, b *streamBundle, mod func(*events.Config)) *events.Service {
+	t.Helper()
+	cache := store.NewFunctionCache(b.st, store.FunctionCacheConfig{})
+	iv, err := invoke.New(invoke.Config{Functions: cache, Runner: noFunctions{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := events.Config{Store: b.st.Events(), Functions: cache, Invoker: iv, Logger: hclog.NewNullLogger()}
+	if mod != nil {
+		mod(&cfg)
+	}
+	svc, err := events.New(cfg)
+	if err != nil {
+		t.Fatalf("new service: %v", err)
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatalf("start service: %v", err)
+	}
+	t.Cleanup(svc.Stop)
+	return svc
+}
+
+// serveHTTP serves the API with svc on 127.0.0.1.
+func serveHTTP(t *testing.T, b *streamBundle, svc *events.Service) *httptest.Server {
+	t.Helper()
+	cache := store.NewFunctionCache(b.st, store.FunctionCacheConfig{})
+	iv, err := invoke.New(invoke.Config{Functions: cache, Runner: noFunctions{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Deps{Store: b.st, Functions: cache, Invoker: iv, Supervisor: noFunctions{}, Events: svc,
+		StreamHeartbeat: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+const waitTimeout = 30 * time.Second
+
+func bearerOf(b *streamBundle) http.Header {
+	return http.Header{"Authorization": {"Bearer " + b.token}}
 }
 
 func TestStream_ResumeAfterDropHasNoGapNoDuplicate(t *testing.T) {
 	t.Parallel()
 	b := setupDB(t)
 	svc := startService(t, b, nil)
-	srv := serveHTTP(t, svc)
+	srv := serveHTTP(t, b, svc)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 
-	resp, r := openStream(t, ctx, srv.URL+"/api/v1/events/stream?topic=a", bearer())
+	resp, r := ssetest.Open(t, ctx, srv.URL+"/api/v1/events/stream?topic=a", bearerOf(b))
 	var want []int64
 	for i := 0; i < 100; i++ {
 		pub, err := svc.Publish(ctx, "a", json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)), "test")
@@ -133,7 +132,7 @@ func TestStream_ResumeAfterDropHasNoGapNoDuplicate(t *testing.T) {
 		}
 	}
 	for i := 0; i < 50; i++ {
-		m, err := r.next()
+		m, err := r.Next()
 		if err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
@@ -146,12 +145,12 @@ func TestStream_ResumeAfterDropHasNoGapNoDuplicate(t *testing.T) {
 	}
 	resp.Body.Close() // drop the connection after 50
 
-	h := bearer()
+	h := bearerOf(b)
 	h.Set("Last-Event-ID", strconv.FormatInt(want[49], 10))
-	resp2, r2 := openStream(t, ctx, srv.URL+"/api/v1/events/stream?topic=a", h)
+	resp2, r2 := ssetest.Open(t, ctx, srv.URL+"/api/v1/events/stream?topic=a", h)
 	defer resp2.Body.Close()
 	for i := 50; i < 100; i++ {
-		m, err := r2.next()
+		m, err := r2.Next()
 		if err != nil {
 			t.Fatalf("message %d after reconnect: %v", i, err)
 		}
@@ -164,7 +163,7 @@ func TestStream_ResumeAfterDropHasNoGapNoDuplicate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := r2.next()
+	m, err := r2.Next()
 	if err != nil || m.ID != pub.Event.ID {
 		t.Fatalf("after the replayed 50: id %d (%v), want the new event %d", m.ID, err, pub.Event.ID)
 	}
@@ -173,8 +172,8 @@ func TestStream_ResumeAfterDropHasNoGapNoDuplicate(t *testing.T) {
 func TestStream_LastEventIDQueryReplaysFromLog(t *testing.T) {
 	t.Parallel()
 	b := setupDB(t)
-	svc := startService(t, b, func(c *Config) { c.Heartbeat = 20 * time.Millisecond })
-	srv := serveHTTP(t, svc)
+	svc := startService(t, b, func(c *events.Config) { c.Heartbeat = 20 * time.Millisecond })
+	srv := serveHTTP(t, b, svc)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	var ids []int64
@@ -185,15 +184,15 @@ func TestStream_LastEventIDQueryReplaysFromLog(t *testing.T) {
 		}
 		ids = append(ids, pub.Event.ID)
 	}
-	resp, r := openStream(t, ctx, srv.URL+"/api/v1/events/stream?last_event_id=0", bearer())
+	resp, r := ssetest.Open(t, ctx, srv.URL+"/api/v1/events/stream?last_event_id=0", bearerOf(b))
 	defer resp.Body.Close()
 	for i := range ids {
-		m, err := r.next()
+		m, err := r.Next()
 		if err != nil || m.ID != ids[i] {
 			t.Fatalf("replayed %d: id %d (%v), want %d", i, m.ID, err, ids[i])
 		}
 	}
-	if err := r.waitComment("heartbeat"); err != nil {
+	if err := r.WaitComment("heartbeat"); err != nil {
 		t.Fatalf("no heartbeat: %v", err)
 	}
 }
@@ -202,7 +201,7 @@ func TestStream_BadRequests(t *testing.T) {
 	t.Parallel()
 	b := setupDB(t)
 	svc := startService(t, b, nil)
-	srv := serveHTTP(t, svc)
+	srv := serveHTTP(t, b, svc)
 	for _, tc := range []struct {
 		name, url string
 		header    http.Header
@@ -210,8 +209,8 @@ func TestStream_BadRequests(t *testing.T) {
 	}{
 		{"no token", "/api/v1/events/stream", nil, 401},
 		{"bad ticket", "/api/v1/events/stream?ticket=st1.99999999999.AAAA", nil, 401},
-		{"bad topic", "/api/v1/events/stream?topic=%20bad", bearer(), 400},
-		{"bad last id", "/api/v1/events/stream?last_event_id=x", bearer(), 400},
+		{"bad topic", "/api/v1/events/stream?topic=%20bad", bearerOf(b), 400},
+		{"bad last id", "/api/v1/events/stream?last_event_id=x", bearerOf(b), 400},
 	} {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+tc.url, nil)
 		if tc.header != nil {
@@ -234,10 +233,10 @@ func TestStream_TicketWorksOnEveryNode(t *testing.T) {
 	b := setupDB(t)
 	svc1 := startService(t, b, nil)
 	svc2 := startService(t, b, nil)
-	srv1, srv2 := serveHTTP(t, svc1), serveHTTP(t, svc2)
+	srv1, srv2 := serveHTTP(t, b, svc1), serveHTTP(t, b, svc2)
 
 	req, _ := http.NewRequest(http.MethodPost, srv1.URL+"/api/v1/events/tickets", nil)
-	req.Header = bearer()
+	req.Header = bearerOf(b)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -251,13 +250,13 @@ func TestStream_TicketWorksOnEveryNode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	// Issued by node 1, accepted by node 2, without a bearer token.
-	s, r := openStream(t, ctx, srv2.URL+"/api/v1/events/stream?topic=t&ticket="+tk.Ticket, http.Header{})
+	s, r := ssetest.Open(t, ctx, srv2.URL+"/api/v1/events/stream?topic=t&ticket="+tk.Ticket, http.Header{})
 	defer s.Body.Close()
 	pub, err := svc1.Publish(ctx, "t", json.RawMessage(`{"via":"node1"}`), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := r.next()
+	m, err := r.Next()
 	if err != nil || m.ID != pub.Event.ID {
 		t.Fatalf("node 2 stream got id %d (%v), want %d published on node 1", m.ID, err, pub.Event.ID)
 	}
@@ -276,7 +275,7 @@ func TestStream_TicketWorksOnEveryNode(t *testing.T) {
 func TestHub_SlowClientDroppedPositionIntact(t *testing.T) {
 	t.Parallel()
 	b := setupDB(t)
-	svc := startService(t, b, func(c *Config) { c.ClientBuffer = 4 })
+	svc := startService(t, b, func(c *events.Config) { c.ClientBuffer = 4 })
 	ctx := context.Background()
 	sub := svc.Hub().Subscribe(nil)
 	defer svc.Hub().Unsubscribe(sub)
@@ -317,7 +316,7 @@ func TestStream_Curl(t *testing.T) {
 	}
 	b := setupDB(t)
 	svc := startService(t, b, nil)
-	srv := serveHTTP(t, svc)
+	srv := serveHTTP(t, b, svc)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	var ids []int64
@@ -328,7 +327,7 @@ func TestStream_Curl(t *testing.T) {
 		}
 		ids = append(ids, pub.Event.ID)
 	}
-	cmd := exec.CommandContext(ctx, curl, "-sSN", "-H", "Authorization: Bearer "+testToken,
+	cmd := exec.CommandContext(ctx, curl, "-sSN", "-H", "Authorization: Bearer "+b.token,
 		"-H", fmt.Sprintf("Last-Event-ID: %d", ids[0]), srv.URL+"/api/v1/events/stream?topic=c")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -338,9 +337,9 @@ func TestStream_Curl(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cancel(); _ = cmd.Wait() }()
-	r := newSSEReader(out)
+	r := ssetest.NewReader(out)
 	for _, want := range ids[1:] {
-		m, err := r.next()
+		m, err := r.Next()
 		if err != nil || m.ID != want {
 			t.Fatalf("curl read id %d (%v), want %d", m.ID, err, want)
 		}
@@ -349,7 +348,7 @@ func TestStream_Curl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := r.next()
+	m, err := r.Next()
 	if err != nil || m.ID != pub.Event.ID || string(m.Data.Payload) != `"live"` {
 		t.Fatalf("curl live event: %+v (%v)", m, err)
 	}

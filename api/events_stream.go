@@ -1,4 +1,4 @@
-package events
+package api
 
 import (
 	"bufio"
@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
-
+	"github.com/picloud/picloud/events"
 	"github.com/picloud/picloud/store"
 )
 
@@ -31,11 +31,11 @@ type StreamEvent struct {
 // log, then goes live, with no gap and no duplicate: it subscribes to the
 // hub first (position From), replays (last, From] from the log, then takes
 // live events above From.
-func (s *Service) handleStream(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+func (a *API) stream(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	q := r.URL.Query()
 	topics := q["topic"]
 	for _, t := range topics {
-		if err := ValidateTopic(t); err != nil {
+		if err := events.ValidateTopic(t); err != nil {
 			return err
 		}
 	}
@@ -47,13 +47,13 @@ func (s *Service) handleStream(w http.ResponseWriter, r *http.Request, _ httprou
 	if lastStr != "" {
 		n, err := strconv.ParseInt(strings.TrimSpace(lastStr), 10, 64)
 		if err != nil || n < 0 {
-			return badRequest("Last-Event-ID %q is not valid: want an event id", truncate(lastStr, 40))
+			return errorf(http.StatusBadRequest, CodeBadRequest, "Last-Event-ID %q is not valid: want an event id", truncate(lastStr, 40))
 		}
 		last = n
 	}
 
-	sub := s.hub.Subscribe(topics)
-	defer s.hub.Unsubscribe(sub)
+	sub := a.events.Subscribe(topics)
+	defer a.events.Unsubscribe(sub)
 
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a stream has no write timeout
@@ -81,9 +81,9 @@ func (s *Service) handleStream(w http.ResponseWriter, r *http.Request, _ httprou
 	if last >= 0 {
 		cursor = last
 		for cursor < sub.From {
-			evs, err := s.st.EventsAfter(ctx, cursor, sub.From, topics, replayBatch)
+			evs, err := a.evst.EventsAfter(ctx, cursor, sub.From, topics, replayBatch)
 			if err != nil {
-				s.log.Warn("stream replay failed", "after", cursor, "error", err)
+				a.log.Warn("stream replay failed", "after", cursor, "error", err)
 				return nil // the client reconnects and resumes
 			}
 			for _, ev := range evs {
@@ -101,13 +101,13 @@ func (s *Service) handleStream(w http.ResponseWriter, r *http.Request, _ httprou
 		}
 	}
 
-	heartbeat := time.NewTicker(s.cfg.Heartbeat)
+	heartbeat := time.NewTicker(a.heartbeat)
 	defer heartbeat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-s.stopping():
+		case <-a.deps.Stopping:
 			return nil
 		case <-sub.Dropped():
 			// Too slow (or the server stops): end the response; the
@@ -159,12 +159,4 @@ func writeEvent(bw *bufio.Writer, ev store.Event) error {
 	// JSON from encoding/json has no raw newlines, so one data: line.
 	_, err = fmt.Fprintf(bw, "id: %d\ndata: %s\n\n", ev.ID, data)
 	return err
-}
-
-// stopping is closed when the server begins to drain.
-func (s *Service) stopping() <-chan struct{} {
-	if s.cfg.Stopping == nil {
-		return nil
-	}
-	return s.cfg.Stopping
 }

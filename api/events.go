@@ -1,0 +1,368 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/picloud/picloud/events"
+	"github.com/picloud/picloud/store"
+)
+
+// PublishResponse is the answer of POST /api/v1/events/:topic (202).
+type PublishResponse struct {
+	ID          int64     `json:"id"`
+	Topic       string    `json:"topic"`
+	PublishedAt time.Time `json:"published_at"`
+	// Deliveries is the number of subscribed functions the event was
+	// queued for.
+	Deliveries int `json:"deliveries"`
+}
+
+func (a *API) publishEvent(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	topic := ps.ByName("topic")
+	if err := events.ValidateTopic(topic); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, events.MaxPayloadBytes+1))
+	if err != nil {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "read body: %v", err)
+	}
+	if len(body) > events.MaxPayloadBytes {
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge,
+			Message: fmt.Sprintf("event payload is larger than %d bytes", events.MaxPayloadBytes)}
+	}
+	if len(body) == 0 {
+		body = []byte("null")
+	}
+	if !json.Valid(body) {
+		return &Error{Status: http.StatusBadRequest, Code: CodeBadJSON, Message: "event payload is not valid JSON"}
+	}
+	source := "api"
+	if p := PrincipalFrom(r.Context()); p != nil {
+		source = "token:" + p.Name
+	}
+	pub, err := a.events.Publish(r.Context(), topic, body, source)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusAccepted, PublishResponse{ID: pub.Event.ID, Topic: pub.Event.Topic,
+		PublishedAt: pub.Event.PublishedAt, Deliveries: pub.Deliveries})
+	return nil
+}
+
+// EventList is the body of GET /api/v1/events.
+type EventList struct {
+	Events []Event `json:"events"`
+}
+
+func (a *API) listEvents(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	after, err := intQuery(r, "after", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := intQuery(r, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	topics := r.URL.Query()["topic"]
+	for _, t := range topics {
+		if err := events.ValidateTopic(t); err != nil {
+			return err
+		}
+	}
+	evs, err := a.evst.EventsAfter(r.Context(), after, 0, topics, int(limit))
+	if err != nil {
+		return err
+	}
+	out := EventList{Events: make([]Event, len(evs))}
+	for i, ev := range evs {
+		out.Events[i] = eventView(ev)
+	}
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// Ticket is the answer of POST /api/v1/events/tickets.
+type Ticket struct {
+	Ticket    string    `json:"ticket"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (a *API) issueTicket(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	t, exp, err := a.events.IssueTicket(r.Context())
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusCreated, Ticket{Ticket: t, ExpiresAt: exp})
+	return nil
+}
+
+// TriggerRequest is the body of POST /api/v1/triggers: a topic, or
+// dead_letters true.
+type TriggerRequest struct {
+	Function    string `json:"function"`
+	Topic       string `json:"topic,omitempty"`
+	DeadLetters bool   `json:"dead_letters,omitempty"`
+}
+
+// TriggerList is the body of GET /api/v1/triggers.
+type TriggerList struct {
+	Triggers []Trigger `json:"triggers"`
+}
+
+func (a *API) addTrigger(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	var req TriggerRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Function == "" {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "function is missing")
+	}
+	kind, topic := store.TriggerKindTopic, req.Topic
+	switch {
+	case req.DeadLetters && req.Topic != "":
+		return errorf(http.StatusBadRequest, CodeBadRequest, "give a topic or dead_letters, not both")
+	case req.DeadLetters:
+		kind = store.TriggerKindDeadLetters
+	case req.Topic == "":
+		return errorf(http.StatusBadRequest, CodeBadRequest, "topic is missing (or set dead_letters)")
+	default:
+		if err := events.ValidateTopic(topic); err != nil {
+			return err
+		}
+	}
+	t, err := a.evst.AddTrigger(r.Context(), req.Function, kind, topic)
+	if errors.Is(err, store.ErrNotFound) {
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound,
+			Message: fmt.Sprintf("function %s not found", truncate(req.Function, 64))}
+	}
+	if errors.Is(err, store.ErrConflict) {
+		return &Error{Status: http.StatusConflict, Code: CodeConflict,
+			Message: fmt.Sprintf("function %s already has this trigger", req.Function)}
+	}
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusCreated, triggerView(t))
+	return nil
+}
+
+func (a *API) listTriggers(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	ts, err := a.evst.ListTriggers(r.Context(), r.URL.Query().Get("function"))
+	if err != nil {
+		return err
+	}
+	out := TriggerList{Triggers: make([]Trigger, len(ts))}
+	for i, t := range ts {
+		out.Triggers[i] = triggerView(t)
+	}
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) deleteTrigger(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	id, err := idParam(ps, "trigger")
+	if err != nil {
+		return err
+	}
+	if err := a.evst.DeleteTrigger(r.Context(), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// DeadLetterList is the body of GET /api/v1/dead-letters.
+type DeadLetterList struct {
+	DeadLetters []DeadLetter `json:"dead_letters"`
+}
+
+func (a *API) listDeadLetters(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	before, err := intQuery(r, "before", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := intQuery(r, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	dls, err := a.evst.ListDeadLetters(r.Context(), r.URL.Query().Get("function"), before, int(limit))
+	if err != nil {
+		return err
+	}
+	out := DeadLetterList{DeadLetters: make([]DeadLetter, len(dls))}
+	for i, dl := range dls {
+		out.DeadLetters[i] = deadLetterView(dl)
+	}
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) getDeadLetter(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	id, err := idParam(ps, "dead letter")
+	if err != nil {
+		return err
+	}
+	dl, err := a.evst.GetDeadLetter(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, deadLetterView(dl))
+	return nil
+}
+
+func (a *API) deleteDeadLetter(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	id, err := idParam(ps, "dead letter")
+	if err != nil {
+		return err
+	}
+	if err := a.evst.DeleteDeadLetter(r.Context(), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// RetryResponse is the answer of POST /api/v1/dead-letters/:id/retry.
+type RetryResponse struct {
+	DeadLetterID int64  `json:"dead_letter_id"`
+	Function     string `json:"function"`
+	// Queued is true: the delivery is back in the queue with its attempts
+	// reset, and the dead letter is gone (a new one appears if it fails
+	// again, with retries counting up).
+	Queued bool `json:"queued"`
+}
+
+func (a *API) retryDeadLetter(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	id, err := idParam(ps, "dead letter")
+	if err != nil {
+		return err
+	}
+	dl, err := a.events.RetryDeadLetter(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusAccepted, RetryResponse{DeadLetterID: dl.ID, Function: dl.Function, Queued: true})
+	return nil
+}
+
+// ScheduleRequest is the body of POST /api/v1/schedules.
+type ScheduleRequest struct {
+	Function string          `json:"function"`
+	Expr     string          `json:"expr"`
+	TZ       string          `json:"tz,omitempty"`
+	Payload  json.RawMessage `json:"payload,omitempty"`
+	// Enabled defaults to true.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// ScheduleList is the body of GET /api/v1/schedules.
+type ScheduleList struct {
+	Schedules []Schedule `json:"schedules"`
+}
+
+func (a *API) scheduleView(sc store.Schedule) Schedule {
+	out := Schedule{ID: sc.ID, Function: sc.Function, Expr: sc.Expr, TZ: sc.TZ, Payload: sc.Payload,
+		Enabled: sc.Enabled, LastTickAt: sc.LastTickAt, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt}
+	if sc.Enabled {
+		if next, err := events.NextFire(sc.Expr, sc.TZ, a.now()); err == nil {
+			out.NextTickAt = &next
+		}
+	}
+	return out
+}
+
+func (a *API) addSchedule(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	var req ScheduleRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Function == "" {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "function is missing")
+	}
+	if req.Expr == "" {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "expr is missing: give a cron expression like \"*/5 * * * *\" or \"@every 30s\"")
+	}
+	if req.TZ == "" {
+		req.TZ = "UTC"
+	}
+	if _, _, err := events.ParseSchedule(req.Expr, req.TZ); err != nil {
+		return err
+	}
+	if len(req.Payload) > events.MaxPayloadBytes {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "payload is larger than %d bytes", events.MaxPayloadBytes)
+	}
+	enabled := req.Enabled == nil || *req.Enabled
+	sc, err := a.evst.AddSchedule(r.Context(), store.Schedule{Function: req.Function, Expr: req.Expr,
+		TZ: req.TZ, Payload: req.Payload, Enabled: enabled})
+	if errors.Is(err, store.ErrNotFound) {
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound,
+			Message: fmt.Sprintf("function %s not found", truncate(req.Function, 64))}
+	}
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusCreated, a.scheduleView(sc))
+	return nil
+}
+
+func (a *API) listSchedules(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	list, err := a.evst.ListSchedules(r.Context(), r.URL.Query().Get("function"), false)
+	if err != nil {
+		return err
+	}
+	out := ScheduleList{Schedules: make([]Schedule, 0, len(list))}
+	for _, sc := range list {
+		out.Schedules = append(out.Schedules, a.scheduleView(sc))
+	}
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) getSchedule(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	id, err := idParam(ps, "schedule")
+	if err != nil {
+		return err
+	}
+	sc, err := a.evst.GetSchedule(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, a.scheduleView(sc))
+	return nil
+}
+
+func (a *API) deleteSchedule(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	id, err := idParam(ps, "schedule")
+	if err != nil {
+		return err
+	}
+	if err := a.evst.DeleteSchedule(r.Context(), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) enableSchedule(enabled bool) func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+		id, err := idParam(ps, "schedule")
+		if err != nil {
+			return err
+		}
+		if err := a.evst.SetScheduleEnabled(r.Context(), id, enabled); err != nil {
+			return err
+		}
+		sc, err := a.evst.GetSchedule(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, a.scheduleView(sc))
+		return nil
+	}
+}

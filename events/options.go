@@ -1,0 +1,37 @@
+package events
+
+import "time"
+
+// Options are the events settings of `picloud serve` (flags), applied over
+// the Config defaults; zero fields keep the defaults.
+type Options struct {
+	// RetryBase is --retry-base (default 1s).
+	RetryBase time.Duration
+	// Workers is the number of jobs this node works at once.
+	Workers int
+	// RescueAfter: jobs of a dead node are retried after this.
+	RescueAfter time.Duration
+	// EventRetention, InvocationRetention: pruning ages.
+	EventRetention      time.Duration
+	InvocationRetention time.Duration
+}
+
+// WithOptions returns c with the non-zero fields of o set.
+func (c Config) WithOptions(o Options) Config {
+	if o.RetryBase > 0 {
+		c.RetryBase = o.RetryBase
+	}
+	if o.Workers > 0 {
+		c.Workers = o.Workers
+	}
+	if o.RescueAfter > 0 {
+		c.RescueAfter = o.RescueAfter
+	}
+	if o.EventRetention > 0 {
+		c.EventRetention = o.EventRetention
+	}
+	if o.InvocationRetention > 0 {
+		c.InvocationRetention = o.InvocationRetention
+	}
+	return c
+}

@@ -1,0 +1,119 @@
+package store
+
+// Everything that names River's private schema (its river_job table and
+// river_job_state type, its insert notification channel) is in this file,
+// so a River upgrade that changes them has one place to look, and
+// TestRiverSchema_IsThePinnedVersion fails when River's schema version
+// moves past the one these queries were written for.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// riverSchemaVersion is River's migration version the SQL below was written
+// for (river_job's columns, river_job_state, the insert channel).
+const riverSchemaVersion = 8
+
+// riverInsertChannel is River's insert notification channel, without the
+// schema prefix River adds (current_schema() || '.' || channel).
+const riverInsertChannel = "river_insert"
+
+// RiverInsertChannel returns River's insert channel in schema (the
+// notifier LISTENs on it to wake an idle queue).
+func RiverInsertChannel(schema string) string {
+	if schema == "" {
+		return riverInsertChannel
+	}
+	return schema + "." + riverInsertChannel
+}
+
+// publishEventSQL appends one event and queues its deliveries: one
+// river_job row per function subscribed to the topic, with the function's
+// max_attempts. The args match events.DeliveryArgs. Writing river_job here
+// (instead of through River's insert API) keeps a publish to one round
+// trip, which matters because publishes are serialized by the event log's
+// lock; the columns are those of River's schema version riverSchemaVersion (River is
+// pinned in go.mod and its tests run these jobs).
+const publishEventSQL = `WITH input AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(topic, payload, source, ord)
+), ev AS (
+	INSERT INTO events (topic, payload, source)
+	SELECT topic, payload::jsonb, source FROM input ORDER BY ord
+	RETURNING id, topic, payload, published_at
+), jobs AS (
+	INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
+	SELECT jsonb_build_object(
+			'function', t.function, 'trigger', 'event', 'event_id', ev.id, 'topic', ev.topic,
+			'published_at', ev.published_at, 'payload', ev.payload,
+			'event', jsonb_build_object('id', ev.id, 'topic', ev.topic, 'payload', ev.payload,
+				'published_at', ev.published_at)),
+		now(), $4, f.max_attempts, '{}'::jsonb, 1, $5, now(), 'available'::river_job_state, '{}'::varchar(255)[]
+	FROM ev
+	JOIN triggers t ON t.kind = 'topic' AND t.topic = ev.topic
+	JOIN functions f ON f.name = t.function
+	RETURNING (args->>'event_id')::bigint AS event_id
+)
+SELECT ev.id, ev.published_at, (SELECT count(*) FROM jobs j WHERE j.event_id = ev.id)::int
+FROM ev ORDER BY ev.id`
+
+// WakeRiverQueue notifies River's insert channel in the current schema so
+// that the producers of queue fetch now (used when a retry falls due, since
+// River's poll interval is kept long to stay quiet while idle).
+func (s *EventStore) WakeRiverQueue(ctx context.Context, queue string) error {
+	payload, _ := json.Marshal(map[string]string{"queue": queue})
+	if _, err := s.pool.Exec(ctx, "SELECT pg_notify(current_schema() || '.' || $2, $1)", string(payload), riverInsertChannel); err != nil {
+		return fmt.Errorf("wake river queue %s: %w", queue, err)
+	}
+	return nil
+}
+
+// NextRiverWork looks at the unfinished jobs of queue: due is when the
+// earliest of them needs a running River client (a pending job's
+// scheduled_at, or a running job's attempted_at + rescueAfter, when its
+// node may have died), zero when there is none; soon reports whether due
+// is within horizon from now.
+func (s *EventStore) NextRiverWork(ctx context.Context, queue string, horizon, rescueAfter time.Duration) (due time.Time, soon bool, err error) {
+	var next *time.Time
+	err = s.pool.QueryRow(ctx, `SELECT least(
+			min(scheduled_at) FILTER (WHERE state IN ('available', 'retryable', 'scheduled')),
+			min(attempted_at + $2 * interval '1 microsecond') FILTER (WHERE state = 'running'))
+		FROM river_job WHERE queue = $1 AND state IN ('available', 'retryable', 'scheduled', 'running')`,
+		queue, rescueAfter.Microseconds()).Scan(&next)
+	if err != nil {
+		return time.Time{}, false, interpretError(err, "look for pending jobs")
+	}
+	if next == nil {
+		return time.Time{}, false, nil
+	}
+	var now time.Time
+	if err := s.pool.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
+		return time.Time{}, false, interpretError(err, "read the database clock")
+	}
+	return *next, !next.After(now.Add(horizon)), nil
+}
+
+// PruneFinishedJobs deletes River jobs of queue finished before t (River's
+// own cleaner does this only while its client runs).
+func (s *EventStore) PruneFinishedJobs(ctx context.Context, queue string, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM river_job WHERE queue = $1
+		AND state IN ('completed', 'cancelled', 'discarded') AND finalized_at < $2`, queue, before)
+	if err != nil {
+		return 0, interpretError(err, "prune finished jobs")
+	}
+	return tag.RowsAffected(), nil
+}
+
+// CountPendingJobs returns how many async jobs (deliveries, async calls)
+// wait to run: available, scheduled for later or waiting for a retry. The
+// job table belongs to River (created by the events service at start).
+func (s *Store) CountPendingJobs(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available', 'scheduled', 'retryable')`).Scan(&n)
+	if err != nil {
+		return 0, interpretError(err, "count pending jobs")
+	}
+	return n, nil
+}
