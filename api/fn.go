@@ -50,7 +50,9 @@ func (a *API) serveFn(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 }
 
 // invoke is POST /api/v1/functions/:name/invoke: the body is the function's
-// req.body, the answer is the function's. ?async=1 enqueues instead.
+// req.body, the answer is the function's. ?async=1 enqueues instead;
+// ?method=M and ?path=/P?Q give the function method M, path P and query Q
+// (see invokeTarget).
 func (a *API) invoke(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 	name, err := nameParam(ps, "function name")
 	if err != nil {
@@ -60,11 +62,19 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request, ps httprouter.Param
 	if err != nil {
 		return storeError(err, "function "+name)
 	}
-	if v := r.URL.Query().Get("async"); v == "1" || v == "true" {
-		a.invokeAsync(w, r, f, "/", true)
+	q := r.URL.Query()
+	async := q.Get("async") == "1" || q.Get("async") == "true"
+	path := "/"
+	if q.Has("method") || q.Has("path") {
+		if r, path, err = invokeTarget(r, q.Get("method"), q.Get("path")); err != nil {
+			return err
+		}
+	}
+	if async {
+		a.invokeAsync(w, r, f, path, true)
 		return nil
 	}
-	a.run(w, r, f, "/", true)
+	a.run(w, r, f, path, true)
 	return nil
 }
 

@@ -56,6 +56,7 @@ func functionView(f *store.Function, withSource bool) Function {
 	}
 	if withSource {
 		v.Source = f.Current.Source
+		v.SourceBase64 = []byte(f.Current.Source)
 	}
 	return v
 }
@@ -100,7 +101,11 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 	if req.Private != nil {
 		private = *req.Private
 	}
-	p := store.DeployParams{Name: name, Source: req.Source, Private: private, Limits: l}
+	src, err := requestSource(req)
+	if err != nil {
+		return store.DeployParams{}, err
+	}
+	p := store.DeployParams{Name: name, Source: src, Private: private, Limits: l}
 	if req.MaxAttempts != nil {
 		if *req.MaxAttempts < minMaxAttempts || *req.MaxAttempts > maxMaxAttempts {
 			return p, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidLimit, Field: "max_attempts",
@@ -115,13 +120,26 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 		}
 		return p, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidLimit, Message: err.Error()}
 	}
-	if err := a.validateSource(req.Source); err != nil {
+	if err := a.validateSource(src); err != nil {
 		return p, err
 	}
 	if pr := PrincipalFrom(r.Context()); pr != nil {
 		p.CreatedBy = pr.Name
 	}
 	return p, nil
+}
+
+// requestSource returns the script of req: Source, or the exact bytes of
+// SourceBase64.
+func requestSource(req *FunctionRequest) (string, error) {
+	if req.SourceBase64 == nil {
+		return req.Source, nil
+	}
+	if req.Source != "" {
+		return "", &Error{Status: http.StatusBadRequest, Code: CodeInvalidValue, Field: "source_base64",
+			Message: "both source and source_base64 are set: send the script once, as source_base64 for its exact bytes"}
+	}
+	return string(req.SourceBase64), nil
 }
 
 // SourceError is a script that does not compile: what Deps.ValidateSource

@@ -39,8 +39,14 @@ type FunctionRequest struct {
 	// Name is required on create; on update it may be omitted or must
 	// equal the name in the path. ^[a-z][a-z0-9-]{0,62}$.
 	Name string `json:"name,omitempty"`
-	// Source is the Lua script; it must define handle(req).
-	Source string `json:"source"`
+	// Source is the Lua script; it must define handle(req). A JSON string
+	// holds only UTF-8 text: a script with other bytes (Latin-1 in a string
+	// literal) is sent as SourceBase64 instead. Exactly one of the two.
+	Source string `json:"source,omitempty"`
+	// SourceBase64 is the script's exact bytes, base64 (standard, padded):
+	// what picloud deploy sends, so the stored script and its sha256 are
+	// the file's own.
+	SourceBase64 []byte `json:"source_base64,omitempty"`
 	// Memory is a size: a string like "64MiB", "1GiB", "512M", or a JSON
 	// number of bytes. Range 16MiB..2GiB.
 	Memory *ByteSize `json:"memory,omitempty"`
@@ -89,8 +95,11 @@ type Function struct {
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"` // when the current version became current
 	// Source of the current version; only in GET .../:name?source=1 and
-	// in the answers of create and update it is omitted.
-	Source string `json:"source,omitempty"`
+	// in the answers of create and update it is omitted. It is the stored
+	// bytes as a JSON string (bytes that are not UTF-8 become U+FFFD);
+	// SourceBase64, given with it, is the exact bytes.
+	Source       string `json:"source,omitempty"`
+	SourceBase64 []byte `json:"source_base64,omitempty"`
 }
 
 // FunctionList is the body of GET /api/v1/functions.

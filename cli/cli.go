@@ -138,14 +138,14 @@ func (a *app) exitCode(err error) int {
 		return ExitFailure
 	case errors.As(err, &ue):
 		if ue.cmd == nil {
-			fmt.Fprintf(a.env.Stderr, "picloud: %s\nRun 'picloud --help' for the list of commands.\n", ue.msg)
+			fmt.Fprintf(a.env.Stderr, "picloud: %s\nRun 'picloud --help' for the list of commands.\n", clean(ue.msg))
 		} else {
 			fmt.Fprintf(a.env.Stderr, "picloud %s: %s\nusage: picloud %s %s\nRun 'picloud %s --help' for details.\n",
-				ue.cmd.Name, ue.msg, ue.cmd.Name, ue.cmd.Args, ue.cmd.Name)
+				ue.cmd.Name, clean(ue.msg), ue.cmd.Name, ue.cmd.Args, ue.cmd.Name)
 		}
 		return ExitUsage
 	default:
-		fmt.Fprintf(a.env.Stderr, "picloud: %s\n", err)
+		fmt.Fprintf(a.env.Stderr, "picloud: %s\n", sanitize(err.Error(), "\n\t"))
 		return ExitFailure
 	}
 }

@@ -46,7 +46,7 @@ func (e *APIError) Error() string {
 	if msg == "" {
 		msg = http.StatusText(e.Status)
 	}
-	return fmt.Sprintf("%s (HTTP %d)", msg, e.Status)
+	return fmt.Sprintf("%s (HTTP %d)", clean(msg), e.Status)
 }
 
 // ConnError means the server could not be reached at all (the connection
@@ -88,7 +88,7 @@ func (e *AuthError) Error() string {
 type ScopeError struct{ Msg string }
 
 func (e *ScopeError) Error() string {
-	return fmt.Sprintf("not allowed: %s — use a token with that scope (picloud token create NAME --scope ...)", e.Msg)
+	return fmt.Sprintf("not allowed: %s — use a token with that scope (picloud token create NAME --scope ...)", clean(e.Msg))
 }
 
 func (c *Client) httpClient() *http.Client {
@@ -121,7 +121,7 @@ func (c *Client) sendAs(ctx context.Context, token, method, path string, header 
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	hc := c.httpClient()
-	if strings.HasPrefix(path, "/fn/") && c.HTTP == nil {
+	if (strings.HasPrefix(path, "/fn/") || strings.Contains(path, "/invoke?")) && c.HTTP == nil {
 		hc = &http.Client{} // a call is bounded by the function's own timeout
 	}
 	resp, err := hc.Do(req)
@@ -326,9 +326,16 @@ type InvokeResult struct {
 	Body   []byte
 }
 
-// Invoke calls a function at /fn/NAME, as any HTTP client would. The
-// token is sent only when the function asks for one (401: it is private),
-// so a public function never sees it among its request headers.
+// Invoke calls a function and returns its answer. The token never
+// reaches the function: with a token the call goes through the invoke API
+// (POST /api/v1/functions/NAME/invoke?method=M&path=/P?Q), which checks the
+// token and strips it from the function's request headers. Without one,
+// or when the server refuses the token (revoked, or without the invoke
+// scope), the call goes to /fn/NAME without any token, as any anonymous
+// HTTP client's would: public functions answer, private ones say 401.
+//
+// Earlier versions called /fn/NAME without the token and retried with it
+// on a 401, so a public function answering 401 itself got the token.
 func (c *Client) Invoke(ctx context.Context, r InvokeRequest) (InvokeResult, error) {
 	method := r.Method
 	if method == "" {
@@ -337,28 +344,52 @@ func (c *Client) Invoke(ctx context.Context, r InvokeRequest) (InvokeResult, err
 			method = http.MethodPost
 		}
 	}
-	path := "/fn/" + url.PathEscape(r.Name) + r.Path
-	if r.Async {
-		h := r.Header.Clone()
-		if h == nil {
-			h = http.Header{}
+	if c.Token != "" {
+		res, err := c.invokeAs(ctx, c.Token, http.MethodPost, invokeAPIPath(r, method), r.Header, r)
+		if err != nil || !platformAuthError(res) {
+			return res, err
 		}
-		h.Set(api.HeaderAsync, "1")
-		r.Header = h
 	}
-	res, err := c.invokeAs(ctx, "", method, path, r)
-	if err == nil && res.Status == http.StatusUnauthorized && c.Token != "" {
-		res, err = c.invokeAs(ctx, c.Token, method, path, r)
+	header := r.Header
+	if r.Async {
+		header = r.Header.Clone()
+		if header == nil {
+			header = http.Header{}
+		}
+		header.Set(api.HeaderAsync, "1")
 	}
-	return res, err
+	return c.invokeAs(ctx, "", method, "/fn/"+url.PathEscape(r.Name)+r.Path, header, r)
 }
 
-func (c *Client) invokeAs(ctx context.Context, token, method, path string, r InvokeRequest) (InvokeResult, error) {
+// invokeAPIPath is the invoke API's URL for r: the function's method, path
+// and query travel as the parameters method and path.
+func invokeAPIPath(r InvokeRequest, method string) string {
+	path := r.Path
+	if path == "" || path[0] == '?' {
+		path = "/" + path
+	}
+	v := url.Values{"method": {method}, "path": {path}}
+	if r.Async {
+		v.Set("async", "1")
+	}
+	return fnPath(r.Name) + "/invoke?" + v.Encode()
+}
+
+// platformAuthError reports whether res is the server refusing the token
+// (401 or 403 before any function ran: no invocation id) rather than a
+// function's own answer.
+func platformAuthError(res InvokeResult) bool {
+	return (res.Status == http.StatusUnauthorized || res.Status == http.StatusForbidden) &&
+		res.Header.Get(api.HeaderInvocationID) == ""
+}
+
+// invokeAs sends one call of r with the given token ("" for none).
+func (c *Client) invokeAs(ctx context.Context, token, method, path string, header http.Header, r InvokeRequest) (InvokeResult, error) {
 	var body io.Reader
 	if r.Body != nil {
 		body = bytes.NewReader(r.Body)
 	}
-	resp, err := c.sendAs(ctx, token, method, path, r.Header, body)
+	resp, err := c.sendAs(ctx, token, method, path, header, body)
 	if err != nil {
 		return InvokeResult{}, err
 	}

@@ -67,10 +67,10 @@ func (a *app) envOr(name, def string) string {
 
 // printJSON writes v as indented JSON.
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
 		return fmt.Errorf("encode JSON: %w", err)
 	}
-	return nil
+	_, err = w.Write(append(escapeJSON(b), '\n'))
+	return err
 }

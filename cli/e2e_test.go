@@ -114,7 +114,12 @@ func startServerFrom(t *testing.T, bin string) *e2eBundle {
 	addr := freeAddr(t)
 	b.url = "http://" + addr
 	cmd := exec.Command(b.bin, "serve", "--listen", addr, "--data-dir", b.dataDir, "--shutdown-timeout", "10s")
-	cmd.Env = append(cleanEnv(), "DATABASE_URL="+dbURL, "NOTIFY_SOCKET="+notifyPath)
+	// The URL from a file, as it keeps a password out of ps.
+	urlFile := filepath.Join(b.dataDir, "database.url")
+	if err := os.WriteFile(urlFile, []byte(dbURL+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(cleanEnv(), "PICLOUD_DATABASE_URL_FILE="+urlFile, "NOTIFY_SOCKET="+notifyPath)
 	cmd.Stdout, cmd.Stderr = b.log, b.log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start picloud serve: %v", err)

@@ -320,7 +320,7 @@ func triggerAddCommand() *command {
 			if err != nil {
 				return fmt.Errorf("add trigger: %w", err)
 			}
-			fmt.Fprintf(a.env.Stdout, "trigger %d: %s runs on %s\n", t.ID, t.Function, triggerSource(t))
+			fmt.Fprintf(a.env.Stdout, "trigger %d: %s runs on %s\n", t.ID, clean(t.Function), clean(triggerSource(t)))
 			return nil
 		},
 	}
@@ -357,7 +357,7 @@ func triggerLsCommand() *command {
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tFUNCTION\tON\tCREATED")
 			for _, t := range ts {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", t.ID, t.Function, triggerSource(t), ago(t.CreatedAt))
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", t.ID, clean(t.Function), clean(triggerSource(t)), ago(t.CreatedAt))
 			}
 			return tw.Flush()
 		},
@@ -425,10 +425,10 @@ func dlqLsCommand() *command {
 			for _, dl := range dls {
 				last := ""
 				if n := len(dl.Attempts); n > 0 {
-					last = short(strings.ReplaceAll(dl.Attempts[n-1].Error, "\n", " "), 60)
+					last = clean(short(strings.ReplaceAll(dl.Attempts[n-1].Error, "\n", " "), 60))
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", dl.ID, dl.Function, dl.Trigger,
-					eventRef(dl), len(dl.Attempts), ago(dl.CreatedAt), last)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", dl.ID, clean(dl.Function), clean(dl.Trigger),
+					clean(eventRef(dl)), len(dl.Attempts), ago(dl.CreatedAt), last)
 			}
 			return tw.Flush()
 		},
@@ -471,7 +471,7 @@ func dlqRetryCommand() *command {
 			if err != nil {
 				return fmt.Errorf("retry dead letter %d: %w", id, err)
 			}
-			fmt.Fprintf(a.env.Stdout, "dead letter %d queued again for %s\n", id, r.Function)
+			fmt.Fprintf(a.env.Stdout, "dead letter %d queued again for %s\n", id, clean(r.Function))
 			return nil
 		}),
 	}
@@ -545,7 +545,7 @@ func scheduleAddCommand() *command {
 			if err != nil {
 				return fmt.Errorf("add schedule: %w", err)
 			}
-			fmt.Fprintf(a.env.Stdout, "schedule %d: %s on %q (%s)%s\n", sc.ID, sc.Function, sc.Expr, sc.TZ, nextText(sc))
+			fmt.Fprintf(a.env.Stdout, "schedule %d: %s on %q (%s)%s\n", sc.ID, clean(sc.Function), sc.Expr, clean(sc.TZ), nextText(sc))
 			return nil
 		},
 	}
@@ -591,7 +591,7 @@ func scheduleLsCommand() *command {
 				if sc.LastTickAt != nil {
 					last = ago(*sc.LastTickAt)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%t\t%s\t%s\n", sc.ID, sc.Function, sc.Expr, sc.TZ, sc.Enabled, next, last)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%t\t%s\t%s\n", sc.ID, clean(sc.Function), clean(sc.Expr), clean(sc.TZ), sc.Enabled, next, last)
 			}
 			return tw.Flush()
 		},
@@ -680,7 +680,7 @@ func eventsPublishCommand() *command {
 			if err != nil {
 				return fmt.Errorf("publish on %s: %w", pos[0], err)
 			}
-			fmt.Fprintf(a.env.Stdout, "published event %d on %s (%d deliveries)\n", r.ID, r.Topic, r.Deliveries)
+			fmt.Fprintf(a.env.Stdout, "published event %d on %s (%d deliveries)\n", r.ID, clean(r.Topic), r.Deliveries)
 			return nil
 		},
 	}
@@ -708,18 +708,18 @@ after ID that the server still keeps.`,
 			if _, err := a.parse(c, fs, args); err != nil {
 				return err
 			}
-			onState := func(s string) { fmt.Fprintf(a.env.Stderr, "picloud events tail: %s\n", s) }
+			onState := func(s string) { fmt.Fprintf(a.env.Stderr, "picloud events tail: %s\n", clean(s)) }
 			return a.client().Tail(ctx, topics, *from, onState, func(ev api.StreamEvent) error {
 				if *asJSON {
 					b, err := json.Marshal(ev)
 					if err != nil {
 						return err
 					}
-					_, err = fmt.Fprintf(a.env.Stdout, "%s\n", b)
+					_, err = fmt.Fprintf(a.env.Stdout, "%s\n", escapeJSON(b))
 					return err
 				}
 				_, err := fmt.Fprintf(a.env.Stdout, "%d\t%s\t%s\t%s\n", ev.ID,
-					ev.PublishedAt.Local().Format("15:04:05.000"), ev.Topic, ev.Payload)
+					ev.PublishedAt.Local().Format("15:04:05.000"), clean(ev.Topic), clean(string(ev.Payload)))
 				return err
 			})
 		},

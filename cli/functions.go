@@ -19,7 +19,8 @@ func deployCommand() *command {
 		Name:    "deploy",
 		Args:    "FILE.lua [flags]",
 		Summary: "deploy a Lua script as a function, or a new version of it",
-		Description: `Uploads FILE.lua (or "-" for stdin, with --name) as a function. If a
+		Description: `Uploads FILE.lua (or "-" for stdin, with --name) as a function, byte for
+byte (the sha256 'picloud versions --json' shows is sha256sum's). If a
 function of that name exists, this deploys a new immutable version and makes
 it current; limits not given keep the values of the current version. The
 name defaults to the file's base name without .lua. Prints the name, the
@@ -73,7 +74,7 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 	if *name == "" {
 		*name = strings.TrimSuffix(filepath.Base(file), ".lua")
 	}
-	req.Source = string(src)
+	req.SourceBase64 = src // exact bytes: a JSON string would turn non-UTF-8 bytes into U+FFFD
 	if set["memory"] {
 		b := api.ByteSize(memory)
 		req.Memory = &b
@@ -127,7 +128,7 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 	if f.Private {
 		access = "private: callers need a token with the invoke scope"
 	}
-	fmt.Fprintf(a.env.Stdout, "%s %s version %d\nURL: %s%s (%s)\n", verb, f.Name, f.Version, cl.BaseURL, f.URL, access)
+	fmt.Fprintf(a.env.Stdout, "%s %s version %d\nURL: %s%s (%s)\n", verb, clean(f.Name), f.Version, clean(cl.BaseURL), clean(f.URL), access)
 	return nil
 }
 
@@ -139,11 +140,11 @@ func deployError(file, name string, err error) error {
 	}
 	switch {
 	case ae.Body.Code == api.CodeSyntaxError && ae.Body.Line > 0:
-		return fmt.Errorf("%s:%d:%d: %s", file, ae.Body.Line, ae.Body.Column, ae.Body.Error)
+		return fmt.Errorf("%s:%d:%d: %s", file, ae.Body.Line, ae.Body.Column, clean(ae.Body.Error))
 	case ae.Body.Code == api.CodeInvalidName:
 		return fmt.Errorf("deploy %s: %w (choose another name with --name)", name, err)
 	case ae.Body.Code == api.CodeInvalidLimit && ae.Body.Field != "":
-		return fmt.Errorf("deploy %s: --%s: %s", name, strings.ReplaceAll(ae.Body.Field, "_", "-"), ae.Body.Error)
+		return fmt.Errorf("deploy %s: --%s: %s", name, clean(strings.ReplaceAll(ae.Body.Field, "_", "-")), clean(ae.Body.Error))
 	}
 	return fmt.Errorf("deploy %s: %w", name, err)
 }
@@ -175,8 +176,8 @@ func lsCommand() *command {
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tVERSION\tACCESS\tMEMORY\tCPU\tTIMEOUT\tURL\tUPDATED")
 			for _, f := range fns {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%g\t%s\t%s\t%s\n", f.Name, f.Version, access(f.Private),
-					f.Limits.Memory, f.Limits.CPU, f.Limits.Timeout, f.URL, ago(f.UpdatedAt))
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%g\t%s\t%s\t%s\n", clean(f.Name), f.Version, access(f.Private),
+					f.Limits.Memory, f.Limits.CPU, f.Limits.Timeout, clean(f.URL), ago(f.UpdatedAt))
 			}
 			return tw.Flush()
 		},
@@ -216,11 +217,13 @@ func nonNil[T any](s []T) []T {
 
 func versionsCommand() *command {
 	return &command{
-		Name:        "versions",
-		Args:        "NAME [--json]",
-		Summary:     "list the versions of a function",
-		Description: "Lists every version of the function NAME, newest first; the current one is marked with *.",
-		Example:     "picloud versions hello",
+		Name:    "versions",
+		Args:    "NAME [--json]",
+		Summary: "list the versions of a function",
+		Description: `Lists every version of the function NAME, newest first; the current one is
+marked with *. SHA256 is the sha256 of the deployed file (what sha256sum
+prints), its first 12 hex digits; --json shows all 64.`,
+		Example: "picloud versions hello",
 		Run: func(ctx context.Context, a *app, c *command, args []string) error {
 			fs := newFlags(c)
 			asJSON := fs.Bool("json", false, "print the versions as JSON")
@@ -242,8 +245,8 @@ func versionsCommand() *command {
 				if v.Current {
 					cur = "*"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%g\t%s\n", v.Version, cur, ago(v.CreatedAt), dash(v.CreatedBy),
-					short(v.SHA256, 12), access(v.Private), v.Limits.Memory, v.Limits.CPU, v.Limits.Timeout)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%g\t%s\n", v.Version, cur, ago(v.CreatedAt), clean(dash(v.CreatedBy)),
+					clean(short(v.SHA256, 12)), access(v.Private), v.Limits.Memory, v.Limits.CPU, v.Limits.Timeout)
 			}
 			return tw.Flush()
 		},
@@ -291,7 +294,7 @@ before the current one). Versions are immutable: nothing is deleted, and
 			if *asJSON {
 				return printJSON(a.env.Stdout, f)
 			}
-			fmt.Fprintf(a.env.Stdout, "%s: version %d is current\n", f.Name, f.Version)
+			fmt.Fprintf(a.env.Stdout, "%s: version %d is current\n", clean(f.Name), f.Version)
 			return nil
 		},
 	}
@@ -314,7 +317,7 @@ then on. Its invocation records remain until they are pruned.`,
 			if err := a.client().DeleteFunction(ctx, pos[0]); err != nil {
 				return fmt.Errorf("delete %s: %w", pos[0], err)
 			}
-			fmt.Fprintf(a.env.Stdout, "deleted %s\n", pos[0])
+			fmt.Fprintf(a.env.Stdout, "deleted %s\n", clean(pos[0]))
 			return nil
 		},
 	}

@@ -18,10 +18,13 @@ func invokeCommand() *command {
 		Name:    "invoke",
 		Args:    "NAME[/PATH][?QUERY] [-d DATA | -d @FILE] [flags]",
 		Summary: "call a function and print its answer",
-		Description: `Calls the function NAME through its endpoint /fn/NAME (with the token, so
-private functions work too) and prints the body of the answer. A PATH and
-QUERY after the name are passed on: "picloud invoke api/orders?id=3" calls
-/fn/api/orders?id=3. With -d the body is DATA, or the contents of FILE for
+		Description: `Calls the function NAME and prints the body of the answer. With a token
+the call goes through the invoke API (POST /api/v1/functions/NAME/invoke),
+which checks the token and never passes it on to the function, so private
+functions work too; without one (or with one the server refuses) it goes to
+/fn/NAME with no token, as an anonymous client's would. A PATH and QUERY
+after the name are passed on: "picloud invoke api/orders?id=3" gives the
+function what a call of /fn/api/orders?id=3 would. With -d the body is DATA, or the contents of FILE for
 @FILE, or stdin for @-; the method is then POST unless --method says
 otherwise. An answer other than 2xx exits with status 1.
 
@@ -80,7 +83,7 @@ func runInvoke(ctx context.Context, a *app, c *command, args []string) error {
 		fmt.Fprintf(a.env.Stdout, "HTTP %d %s\n", res.Status, http.StatusText(res.Status))
 		for _, k := range sortedKeys(res.Header) {
 			for _, v := range res.Header[k] {
-				fmt.Fprintf(a.env.Stdout, "%s: %s\n", k, v)
+				fmt.Fprintf(a.env.Stdout, "%s: %s\n", clean(k), clean(v))
 			}
 		}
 		fmt.Fprintln(a.env.Stdout)
@@ -99,9 +102,9 @@ func runInvoke(ctx context.Context, a *app, c *command, args []string) error {
 		if *include {
 			a.writeBody(res.Body)
 		}
-		msg := fmt.Sprintf("invoke %s: HTTP %d: %s", req.Name, res.Status, eb.Error)
+		msg := fmt.Sprintf("invoke %s: HTTP %d: %s", clean(req.Name), res.Status, clean(eb.Error))
 		if id := res.Header.Get(api.HeaderInvocationID); id != "" {
-			msg += fmt.Sprintf(" (invocation %s: picloud logs %s)", id, req.Name)
+			msg += fmt.Sprintf(" (invocation %s: picloud logs %s)", clean(id), clean(req.Name))
 		}
 		switch res.Status {
 		case http.StatusUnauthorized, http.StatusForbidden:
@@ -111,7 +114,7 @@ func runInvoke(ctx context.Context, a *app, c *command, args []string) error {
 		return errSilent
 	}
 	a.writeBody(res.Body)
-	fmt.Fprintf(a.env.Stderr, "picloud: invoke %s: the function answered HTTP %d %s\n", req.Name, res.Status, http.StatusText(res.Status))
+	fmt.Fprintf(a.env.Stderr, "picloud: invoke %s: the function answered HTTP %d %s\n", clean(req.Name), res.Status, http.StatusText(res.Status))
 	return errSilent
 }
 
@@ -126,7 +129,7 @@ func (a *app) printAccepted(res InvokeResult, asJSON bool) error {
 	if err := json.Unmarshal(res.Body, &acc); err != nil || acc.InvocationID == "" {
 		return fmt.Errorf("invoke: the server answered 202 without an invocation id: %q", truncateBytes(res.Body, 200))
 	}
-	fmt.Fprintln(a.env.Stdout, acc.InvocationID)
+	fmt.Fprintln(a.env.Stdout, clean(acc.InvocationID))
 	return nil
 }
 
@@ -167,11 +170,17 @@ func (a *app) readData(v string) ([]byte, error) {
 	return b, nil
 }
 
-// writeBody writes an answer's body to stdout, ending it with a newline on
-// a terminal so the prompt does not stick to it.
+// writeBody writes an answer's body to stdout: as it is into a pipe or a
+// file (it is data, like curl's output); on a terminal with control
+// characters other than newline and tab escaped, ending with a newline so
+// the prompt does not stick to it.
 func (a *app) writeBody(b []byte) {
-	_, _ = a.env.Stdout.Write(b)
-	if len(b) > 0 && !bytes.HasSuffix(b, []byte("\n")) && isTerminal(a.env.Stdout) {
+	if !isTerminal(a.env.Stdout) {
+		_, _ = a.env.Stdout.Write(b)
+		return
+	}
+	_, _ = io.WriteString(a.env.Stdout, sanitize(string(b), "\n\t"))
+	if len(b) > 0 && !bytes.HasSuffix(b, []byte("\n")) {
 		fmt.Fprintln(a.env.Stdout)
 	}
 }

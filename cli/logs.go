@@ -100,11 +100,11 @@ func runLogs(ctx context.Context, a *app, c *command, args []string) error {
 	}
 	if !*follow {
 		if len(invs) == 0 && !*asJSON {
-			fmt.Fprintf(a.env.Stderr, "no invocations of %s yet\n", name)
+			fmt.Fprintf(a.env.Stderr, "no invocations of %s yet\n", clean(name))
 		}
 		return nil
 	}
-	fmt.Fprintf(a.env.Stderr, "following new invocations of %s (Ctrl-C to stop)\n", name)
+	fmt.Fprintf(a.env.Stderr, "following new invocations of %s (Ctrl-C to stop)\n", clean(name))
 	return a.follow(ctx, cl, q, st, interval, *asJSON)
 }
 
@@ -208,11 +208,14 @@ func (a *app) printInvocation(inv api.Invocation, asJSON bool) error {
 	if inv.Method != "" {
 		trigger += " " + inv.Method + " " + inv.Path
 	}
+	// Everything but the layout comes from the server (and much of it from
+	// the function): escaped, and a multi-line message gets one prefixed
+	// line per line, so it cannot pass for a record of its own.
 	fmt.Fprintf(w, "%s  %s v%d  %s  %s  %s  %s\n", inv.StartedAt.Local().Format("2006-01-02 15:04:05.000"),
-		inv.Function, inv.Version, trigger, status, formatMS(inv.DurationMS), inv.ID)
+		clean(inv.Function), inv.Version, clean(trigger), clean(status), formatMS(inv.DurationMS), clean(inv.ID))
 	for _, l := range inv.Logs {
 		for line := range strings.SplitSeq(strings.TrimRight(l.Message, "\n"), "\n") {
-			fmt.Fprintf(w, "    %s %-5s %s\n", l.Time.Local().Format("15:04:05.000"), strings.ToUpper(l.Level), line)
+			fmt.Fprintf(w, "    %s %-5s %s\n", l.Time.Local().Format("15:04:05.000"), clean(strings.ToUpper(l.Level)), sanitize(line, "\t"))
 		}
 	}
 	if inv.LogsDropped > 0 {
@@ -220,7 +223,7 @@ func (a *app) printInvocation(inv api.Invocation, asJSON bool) error {
 	}
 	if inv.Error != "" {
 		for line := range strings.SplitSeq(strings.TrimRight(inv.Error, "\n"), "\n") {
-			fmt.Fprintf(w, "    error: %s\n", line)
+			fmt.Fprintf(w, "    error: %s\n", sanitize(line, "\t"))
 		}
 	}
 	return nil
@@ -238,8 +241,10 @@ func formatMS(ms float64) string {
 
 // writeJSONLine writes v as one line of JSON.
 func writeJSONLine(w io.Writer, v any) error {
-	if err := json.NewEncoder(w).Encode(v); err != nil {
+	b, err := json.Marshal(v)
+	if err != nil {
 		return fmt.Errorf("encode JSON: %w", err)
 	}
-	return nil
+	_, err = w.Write(append(escapeJSON(b), '\n'))
+	return err
 }

@@ -56,7 +56,7 @@ line stays in the shell's history.`,
 			if err := a.client().SetSecret(ctx, pos[0], value); err != nil {
 				return fmt.Errorf("set secret %s: %w", pos[0], err)
 			}
-			fmt.Fprintf(a.env.Stdout, "set secret %s\n", pos[0])
+			fmt.Fprintf(a.env.Stdout, "set secret %s\n", clean(pos[0]))
 			return nil
 		},
 	}
@@ -85,7 +85,7 @@ func secretsLsCommand() *command {
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tCREATED\tUPDATED")
 			for _, s := range ss {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, ago(s.CreatedAt), ago(s.UpdatedAt))
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", clean(s.Name), ago(s.CreatedAt), ago(s.UpdatedAt))
 			}
 			return tw.Flush()
 		},
@@ -108,7 +108,7 @@ func secretsRmCommand() *command {
 			if err := a.client().DeleteSecret(ctx, pos[0]); err != nil {
 				return fmt.Errorf("delete secret %s: %w", pos[0], err)
 			}
-			fmt.Fprintf(a.env.Stdout, "deleted secret %s\n", pos[0])
+			fmt.Fprintf(a.env.Stdout, "deleted secret %s\n", clean(pos[0]))
 			return nil
 		},
 	}

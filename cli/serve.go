@@ -24,8 +24,14 @@ func serveCommand() *command {
 token on first start (written to <data-dir>/admin.token, mode 0600), and
 serves the functions at /fn/NAME and the API at /api/v1 until SIGINT or
 SIGTERM, then drains in-flight requests. Every flag has an environment
-equivalent, named in its description; a flag wins over its variable.`,
+equivalent, named in its description; a flag wins over its variable.
+
+The database URL may hold a password: give it in the environment
+(DATABASE_URL) or in a file (--database-url-file FILE or
+PICLOUD_DATABASE_URL_FILE), not as --database-url, which every user of the
+machine can read in ps.`,
 		Example: `DATABASE_URL=postgres://picloud@127.0.0.1:54329/picloud picloud serve
+picloud serve --database-url-file /etc/picloud/database.url
 picloud serve --listen 0.0.0.0:8080 --data-dir /var/lib/picloud --require-limits`,
 		Run: runServe,
 	}
@@ -97,7 +103,7 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	var logLevel string
 	var maxHeader int64
 	ef.String(&cfg.Listen, "listen", envListen, server.DefaultListen, "listen for HTTP on `ADDRESS`")
-	ef.String(&cfg.DatabaseURL, "database-url", envDatabaseURL, "", "PostgreSQL `URL` (required)")
+	dbURL := defineDatabaseURL(ef)
 	ef.String(&cfg.DataDir, "data-dir", envDataDir, server.DefaultDataDir, "`DIR` holding admin.token and secret.key")
 	ef.Bool(&cfg.RequireLimits, "require-limits", envRequireLimits, "refuse to start workers whose cgroup limits cannot be applied")
 	ef.Size(&cfg.MaxBodyBytes, "max-body", "PICLOUD_MAX_BODY", server.DefaultMaxBodyBytes, "largest request body")
@@ -116,8 +122,12 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	if ef.err != nil {
 		return usagef(c, "%v", ef.err)
 	}
+	var err error
+	if cfg.DatabaseURL, err = dbURL.resolve(); err != nil {
+		return usagef(c, "%v", err)
+	}
 	if cfg.DatabaseURL == "" {
-		return usagef(c, "no database: set --database-url or DATABASE_URL (scripts/pg.sh start prints a local one)")
+		return usagef(c, "no database: set DATABASE_URL, or --database-url-file (scripts/pg.sh start prints a local one)")
 	}
 	if maxHeader > int64(^uint(0)>>1) {
 		return usagef(c, "--max-header is too large")
@@ -142,23 +152,29 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 func migrateCommand() *command {
 	return &command{
 		Name:    "migrate",
-		Args:    "[--database-url URL] [--status]",
+		Args:    "[--database-url-file FILE] [--status]",
 		Summary: "apply the database migrations",
 		Description: `Applies every pending migration to the database (picloud serve does this
 too at start). Safe to run on an up-to-date database and from several
-machines at once: migrations run under an advisory lock.`,
+machines at once: migrations run under an advisory lock. The database URL
+comes from DATABASE_URL, --database-url-file FILE (or
+PICLOUD_DATABASE_URL_FILE), or --database-url (visible in ps: avoid it for
+a URL with a password).`,
 		Example: "DATABASE_URL=postgres://picloud@127.0.0.1:54329/picloud picloud migrate\npicloud migrate --status",
 		Run: func(ctx context.Context, a *app, c *command, args []string) error {
 			fs := newFlags(c)
 			ef := &envFlags{a: a, fs: fs}
-			var dbURL string
-			ef.String(&dbURL, "database-url", envDatabaseURL, "", "PostgreSQL `URL` (required)")
+			dbFlags := defineDatabaseURL(ef)
 			statusOnly := fs.Bool("status", false, "only print the schema version, change nothing")
 			if _, err := a.parse(c, fs, args); err != nil {
 				return err
 			}
+			dbURL, err := dbFlags.resolve()
+			if err != nil {
+				return usagef(c, "%v", err)
+			}
 			if dbURL == "" {
-				return usagef(c, "no database: set --database-url or DATABASE_URL")
+				return usagef(c, "no database: set DATABASE_URL, or --database-url-file")
 			}
 			logger := hclog.New(&hclog.LoggerOptions{Name: "picloud", Output: a.env.Stderr, Level: hclog.Info})
 			before, after, latest, err := store.MigrateURL(ctx, dbURL, logger, *statusOnly)

@@ -74,7 +74,7 @@ PICLOUD_TOKEN=$(picloud token create caller --scope invoke) ...`,
 				fmt.Fprintln(a.env.Stdout, t.Secret)
 			}
 			fmt.Fprintf(a.env.Stderr, "created token %s with scopes %s\nSave the secret now: it will not be shown again.\n",
-				t.Name, strings.Join(t.Scopes, ","))
+				clean(t.Name), clean(strings.Join(t.Scopes, ",")))
 			return nil
 		},
 	}
@@ -107,7 +107,7 @@ func tokenLsCommand() *command {
 				if t.LastUsedAt != nil {
 					last = ago(*t.LastUsedAt)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Name, strings.Join(t.Scopes, ","), ago(t.CreatedAt), last)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", clean(t.Name), clean(strings.Join(t.Scopes, ",")), ago(t.CreatedAt), last)
 			}
 			return tw.Flush()
 		},
@@ -130,7 +130,7 @@ func tokenRevokeCommand() *command {
 			if err := a.client().RevokeToken(ctx, pos[0]); err != nil {
 				return fmt.Errorf("revoke token %s: %w", pos[0], err)
 			}
-			fmt.Fprintf(a.env.Stdout, "revoked token %s\n", pos[0])
+			fmt.Fprintf(a.env.Stdout, "revoked token %s\n", clean(pos[0]))
 			return nil
 		},
 	}

@@ -154,7 +154,7 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6)`, p.Name, version, p.Source, p.SHA256, limits, p.CreatedBy); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy); err != nil {
 			return interpretError(err, fmt.Sprintf("insert version %d of %s", version, p.Name))
 		}
 		if err := notifyFunction(ctx, tx, p.Name); err != nil {
@@ -191,12 +191,14 @@ func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 	var limits []byte
 	dest := []any{&f.Name, &f.Private, &f.MaxAttempts, &f.CurrentVersion, &f.CreatedAt, &f.UpdatedAt,
 		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy}
+	var src []byte // bytea: the exact bytes deployed
 	if withSource {
-		dest = append(dest, &f.Current.Source)
+		dest = append(dest, &src)
 	}
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
+	f.Current.Source = string(src)
 	l, err := decodeLimits(limits)
 	if err != nil {
 		return nil, err
@@ -272,12 +274,14 @@ func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 	var v Version
 	var limits []byte
 	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy}
+	var src []byte // bytea: the exact bytes deployed
 	if withSource {
-		dest = append(dest, &v.Source)
+		dest = append(dest, &src)
 	}
 	if err := row.Scan(dest...); err != nil {
 		return v, err
 	}
+	v.Source = string(src)
 	l, err := decodeLimits(limits)
 	v.Limits = l
 	return v, err

@@ -253,3 +253,28 @@ func TestFunctions_DeleteRemovesVersionsAndData(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, f.CurrentVersion, "a new function of the same name starts over")
 }
+
+func TestFunctions_SourceIsStoredByteExact(t *testing.T) {
+	t.Parallel()
+	ctx := stCtx(t)
+	s := stNew(t)
+	// Not UTF-8 (a lone 0xE1, every byte 0x80-0xFF) and a NUL: text could
+	// hold neither.
+	var high []byte
+	for b := 0x80; b <= 0xFF; b++ {
+		high = append(high, byte(b))
+	}
+	src := "s = \"\xe1\x00" + string(high) + "\"\nfunction handle(req) return #s end\n"
+	f, err := s.CreateFunction(ctx, deployParams("bytes", src))
+	require.NoError(t, err)
+	sum := sha256.Sum256([]byte(src))
+	require.Equal(t, hex.EncodeToString(sum[:]), f.Current.SHA256)
+	require.Equal(t, src, f.Current.Source)
+
+	got, err := s.GetFunction(ctx, "bytes")
+	require.NoError(t, err)
+	require.Equal(t, src, got.Current.Source)
+	v, err := s.GetVersion(ctx, "bytes", 1)
+	require.NoError(t, err)
+	require.Equal(t, src, v.Source)
+}
