@@ -175,13 +175,30 @@ func (a *API) validateSource(src string) error {
 	return e
 }
 
+// Function listing pages: ?limit= (default and maximum below) and
+// ?after=NAME, the Next of the previous page.
+const (
+	defaultFunctionPage = 100
+	maxFunctionPage     = 1000
+)
+
 func (a *API) listFunctions(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	fs, err := a.deps.Store.ListFunctions(r.Context())
+	limit, err := intQuery(r, "limit", defaultFunctionPage, 1, maxFunctionPage)
+	if err != nil {
+		return err
+	}
+	after := r.URL.Query().Get("after")
+	// One more than asked says whether there is a next page.
+	fs, err := a.deps.Store.ListFunctionsPage(r.Context(), after, int(limit)+1)
 	if err != nil {
 		return internalError(err)
 	}
-	out := FunctionList{Functions: make([]Function, 0, len(fs))}
-	for _, f := range fs {
+	out := FunctionList{Functions: make([]Function, 0, min(len(fs), int(limit)))}
+	for i, f := range fs {
+		if i == int(limit) {
+			out.Next = fs[i-1].Name
+			break
+		}
 		out.Functions = append(out.Functions, functionView(f, false))
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -105,6 +105,8 @@ type Function struct {
 // FunctionList is the body of GET /api/v1/functions.
 type FunctionList struct {
 	Functions []Function `json:"functions"`
+	// Next, when set, is the after= of the next page.
+	Next string `json:"next,omitempty"`
 }
 
 // Version is one immutable version of a function.

@@ -227,9 +227,20 @@ func (s *Store) GetFunction(ctx context.Context, name string) (*Function, error)
 // ListFunctions returns every function by name, with the current version's
 // metadata but not its source.
 func (s *Store) ListFunctions(ctx context.Context) ([]*Function, error) {
+	return s.ListFunctionsPage(ctx, "", 0)
+}
+
+// ListFunctionsPage returns up to limit functions (all with limit 0) whose
+// names sort after after, in name order: one index range scan per page
+// (keyset paging on the primary key), however many functions there are.
+func (s *Store) ListFunctionsPage(ctx context.Context, after string, limit int) ([]*Function, error) {
+	lim := any(nil)
+	if limit > 0 {
+		lim = limit
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+functionColumns+`
 		FROM functions f JOIN function_versions v ON v.function = f.name AND v.version = f.current_version
-		ORDER BY f.name`)
+		WHERE f.name > $1 ORDER BY f.name LIMIT $2`, after, lim)
 	if err != nil {
 		return nil, interpretError(err, "list functions")
 	}
