@@ -36,6 +36,11 @@ func ParseSchedule(expr, tz string) (cron.Schedule, *time.Location, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("cron expression %q: %v: %w", expr, err, ErrInvalid)
 	}
+	// cron gives up after five years and returns the zero time: an
+	// expression no date matches (February 30th) would never fire.
+	if nextTick(sched, loc, time.Now()).IsZero() {
+		return nil, nil, fmt.Errorf("cron expression %q never fires: no date matches it: %w", expr, ErrInvalid)
+	}
 	return sched, loc, nil
 }
 
@@ -103,7 +108,12 @@ func (c *scheduler) load(ctx context.Context, old map[int64]*schedEntry) map[int
 			c.s.log.Error("schedule cannot be parsed: skipped", "schedule_id", sc.ID, "error", err)
 			continue
 		}
-		out[sc.ID] = &schedEntry{sc: sc, sched: sched, loc: loc, next: nextTick(sched, loc, now)}
+		next := nextTick(sched, loc, now)
+		if next.IsZero() {
+			c.s.log.Error("schedule never fires: skipped", "schedule_id", sc.ID, "expr", sc.Expr)
+			continue
+		}
+		out[sc.ID] = &schedEntry{sc: sc, sched: sched, loc: loc, next: next}
 	}
 	return out
 }
@@ -115,6 +125,9 @@ func (c *scheduler) run(ctx context.Context) {
 	for {
 		var earliest time.Time
 		for _, e := range entries {
+			if e.next.IsZero() {
+				continue // never fires (fireDue drops it): it must not stop the others
+			}
 			if earliest.IsZero() || e.next.Before(earliest) {
 				earliest = e.next
 			}
@@ -139,7 +152,11 @@ func (c *scheduler) run(ctx context.Context) {
 // fireDue fires every entry whose next tick is due at now and moves it to
 // its following tick.
 func (c *scheduler) fireDue(ctx context.Context, entries map[int64]*schedEntry, now time.Time) {
-	for _, e := range entries {
+	for id, e := range entries {
+		if e.next.IsZero() {
+			delete(entries, id)
+			continue
+		}
 		if e.next.After(now) {
 			continue
 		}
@@ -151,6 +168,10 @@ func (c *scheduler) fireDue(ctx context.Context, entries map[int64]*schedEntry, 
 			c.s.log.Info("missed schedule tick skipped", "schedule_id", e.sc.ID, "tick", e.next)
 		}
 		e.next = nextTick(e.sched, e.loc, maxTime(now, e.next))
+		if e.next.IsZero() {
+			c.s.log.Error("schedule has no next tick: skipped until it changes", "schedule_id", e.sc.ID, "expr", e.sc.Expr)
+			delete(entries, id)
+		}
 	}
 }
 

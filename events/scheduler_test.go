@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +31,9 @@ func TestParseSchedule(t *testing.T) {
 		{"@sometimes", "", "unrecognized descriptor"},
 		{"@every nope", "", "failed to parse duration"},
 		{"* * * * *", "Mars/Olympus", `time zone "Mars/Olympus" is not known`},
+		{"0 0 29 2 *", "", ""}, // leap days exist
+		{"0 0 30 2 *", "", `cron expression "0 0 30 2 *" never fires: no date matches it`},
+		{"0 0 31 4,6,9,11 *", "Europe/Berlin", "never fires"},
 	} {
 		_, _, err := ParseSchedule(tc.expr, tc.tz)
 		switch {
@@ -175,5 +179,48 @@ func TestScheduler_MissedTicksSkipped(t *testing.T) {
 	waitJobsDone(t, b)
 	if got := len(b.inv.callsOf("late")); got != 1 {
 		t.Errorf("late ran %d times, want 1 (only the on-time tick)", got)
+	}
+}
+
+func TestAddSchedule_ImpossibleExpressionIs400(t *testing.T) {
+	t.Parallel()
+	b := setupDB(t, "feb")
+	srv := serveHTTP(t, startService(t, b, nil))
+	body := strings.NewReader(`{"function":"feb","expr":"0 0 30 2 *"}`)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/schedules", body)
+	req.Header = bearer()
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(out["error"], `"0 0 30 2 *" never fires`) {
+		t.Fatalf("add impossible schedule: %d %v", resp.StatusCode, out)
+	}
+	if list, err := b.es.ListSchedules(context.Background(), "", false); err != nil || len(list) != 0 {
+		t.Fatalf("schedules stored: %v %v", list, err)
+	}
+}
+
+// A schedule row that can never fire (stored before validation refused
+// it, or by hand) must not stop the scheduler serving the others.
+func TestScheduler_ImpossibleRowDoesNotStopOthers(t *testing.T) {
+	t.Parallel()
+	b := setupDB(t, "feb", "every")
+	ctx := context.Background()
+	if _, err := b.st.Pool().Exec(ctx, `INSERT INTO schedules (function, expr, tz, enabled)
+		VALUES ('feb', '0 0 30 2 *', 'UTC', true)`); err != nil {
+		t.Fatal(err)
+	}
+	startService(t, b, nil)
+	if _, err := b.es.AddSchedule(ctx, store.Schedule{Function: "every", Expr: "@every 1s", TZ: "UTC", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	b.inv.waitCount(t, "every", 4)
+	if n := len(b.inv.callsOf("feb")); n != 0 {
+		t.Errorf("impossible schedule ran %d times", n)
 	}
 }
