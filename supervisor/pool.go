@@ -207,24 +207,33 @@ func (s *Supervisor) acquire(ctx context.Context, fn Function) (*worker, error) 
 	s.dispatchLocked(p)
 	s.mu.Unlock()
 
-	began := time.Now()
-	timer := time.NewTimer(s.queueTO)
-	defer timer.Stop()
+	began := s.clock.Now()
+	expired := make(chan struct{}, 1)
+	arm := func() Timer {
+		return s.clock.AfterFunc(s.queueTO, func() {
+			select {
+			case expired <- struct{}{}:
+			default:
+			}
+		})
+	}
+	timer := arm()
+	defer func() { timer.Stop() }()
 	var err error
 wait:
 	for {
 		select {
 		case g := <-wt.ch:
-			s.obs.Queued(fn.Name, time.Since(began))
+			s.obs.Queued(fn.Name, s.clock.Now().Sub(began))
 			return g.w, g.err
-		case <-timer.C:
+		case <-expired:
 			// Waiting for a cold start is not overload: the start is
 			// bounded by itself. Only a wait for busy workers times out.
 			s.mu.Lock()
 			starting := s.waiterPoolStartingLocked(wt)
 			s.mu.Unlock()
 			if starting {
-				timer.Reset(s.queueTO)
+				timer = arm()
 				continue
 			}
 			err = ErrOverloaded
@@ -309,7 +318,7 @@ func (s *Supervisor) call(ctx context.Context, w *worker, req *protocol.Request)
 	// The backstop: a call the worker does not end itself (a Go built-in
 	// the Lua VM cannot interrupt, a wedged worker) gets the worker killed.
 	var timedOut atomic.Bool
-	backstop := time.AfterFunc(lim.Timeout+backstopGrace(lim.Timeout), func() {
+	backstop := s.clock.AfterFunc(lim.Timeout+backstopGrace(lim.Timeout), func() {
 		timedOut.Store(true)
 		s.mu.Lock()
 		s.log.Warn("call ran past its timeout: killing the worker", "function", w.pool.fn.Name, "pid", w.proc.PID(), "timeout", lim.Timeout)
@@ -345,12 +354,9 @@ func (s *Supervisor) call(ctx context.Context, w *worker, req *protocol.Request)
 // awaitDeath waits for w to be reaped (killing it if it lingers after its
 // transport broke) and returns why it died.
 func (s *Supervisor) awaitDeath(w *worker) *InvokeError {
-	select {
-	case <-w.dead:
-	case <-time.After(2 * time.Second):
-		w.proc.Kill()
-		<-w.dead
-	}
+	kill := s.clock.AfterFunc(2*time.Second, w.proc.Kill)
+	<-w.dead
+	kill.Stop()
 	return w.deathErr
 }
 
