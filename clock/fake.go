@@ -2,6 +2,7 @@ package clock
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -106,24 +107,29 @@ func (c *Fake) Pending() []time.Time {
 // WaitTimer waits until a timer is armed whose deadline satisfies match
 // (a component has reached the point where it sleeps), or ctx ends.
 func (c *Fake) WaitTimer(ctx context.Context, match func(at time.Time) bool) error {
+	return c.WaitTimers(ctx, 1, match)
+}
+
+// WaitTimers waits until n armed timers have a deadline satisfying match,
+// or ctx ends.
+func (c *Fake) WaitTimers(ctx context.Context, n int, match func(at time.Time) bool) error {
 	for {
 		c.mu.Lock()
 		changed := c.changed
-		found := false
+		found := 0
 		for _, t := range c.timers {
 			if !t.stopped && match(t.at) {
-				found = true
-				break
+				found++
 			}
 		}
 		c.mu.Unlock()
-		if found {
+		if found >= n {
 			return nil
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			return fmt.Errorf("%d of %d timers armed: %w", found, n, context.Cause(ctx))
 		}
 	}
 }

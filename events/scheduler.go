@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/robfig/cron/v3"
 
+	"github.com/picloud/picloud/clock"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 )
@@ -119,9 +120,15 @@ func (c *scheduler) load(ctx context.Context, old map[int64]*schedEntry) map[int
 }
 
 func (c *scheduler) run(ctx context.Context) {
+	clk := c.s.cfg.Clock
 	entries := c.load(ctx, nil)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	fire := make(chan struct{}, 1)
+	var timer clock.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		var earliest time.Time
 		for _, e := range entries {
@@ -132,11 +139,17 @@ func (c *scheduler) run(ctx context.Context) {
 				earliest = e.next
 			}
 		}
-		timer.Stop()
-		var fire <-chan time.Time
+		if timer != nil {
+			timer.Stop()
+			timer = nil
+		}
 		if !earliest.IsZero() {
-			timer.Reset(max(earliest.Sub(c.s.cfg.Now()), 0))
-			fire = timer.C
+			timer = clk.AfterFunc(max(earliest.Sub(clk.Now()), 0), func() {
+				select {
+				case fire <- struct{}{}:
+				default:
+				}
+			})
 		}
 		select {
 		case <-ctx.Done():
@@ -144,7 +157,9 @@ func (c *scheduler) run(ctx context.Context) {
 		case <-c.reload:
 			entries = c.load(ctx, entries)
 		case <-fire:
-			c.fireDue(ctx, entries, c.s.cfg.Now())
+			// A stale wake-up (from a timer stopped after it fired) finds
+			// nothing due.
+			c.fireDue(ctx, entries, clk.Now())
 		}
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/picloud/picloud/clock"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 )
@@ -117,19 +119,44 @@ func TestFireTick_OnceAcrossServices(t *testing.T) {
 	}
 }
 
+// fakeTicks gives a scheduler test a fake clock, started just after a
+// multiple of every, and the function that advances it to tick i (1, 2,
+// ...) once n schedulers sleep until it.
+func fakeTicks(t *testing.T, every time.Duration, n int) (*clock.Fake, func(i int) time.Time) {
+	t.Helper()
+	base := time.Now().UTC().Truncate(every)
+	clk := clock.NewFake(base.Add(every / 10))
+	return clk, func(i int) time.Time {
+		t.Helper()
+		tick := base.Add(time.Duration(i) * every)
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		if err := clk.WaitTimers(ctx, n, tick.Equal); err != nil {
+			t.Fatalf("schedulers asleep until tick %d (%s): %v", i, tick.Format(time.RFC3339), err)
+		}
+		clk.AdvanceTo(tick)
+		return tick
+	}
+}
+
 func TestScheduler_TwoServicesEachTickOnce(t *testing.T) {
 	t.Parallel()
 	b := setupDB(t, "every")
-	startService(t, b, nil)
-	startService(t, b, nil)
+	clk, advanceToTick := fakeTicks(t, 10*time.Second, 2)
+	withClock := func(c *Config) { c.Clock = clk }
+	startService(t, b, withClock)
+	startService(t, b, withClock)
 	// Added after both started: the NOTIFY re-arms their schedulers.
-	sc, err := b.es.AddSchedule(context.Background(), store.Schedule{Function: "every", Expr: "@every 1s", TZ: "UTC",
+	sc, err := b.es.AddSchedule(context.Background(), store.Schedule{Function: "every", Expr: "@every 10s", TZ: "UTC",
 		Payload: json.RawMessage(`{"k":"v"}`), Enabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 3; i++ {
-		c := b.inv.waitCall(t, "every")
+	want := map[string]int{}
+	for i := 1; i <= 3; i++ {
+		tick := advanceToTick(i)
+		want[tick.Format(time.RFC3339)] = 1
+		c := b.inv.waitCount(t, "every", i)
 		if string(c.Req.Body) != `{"k": "v"}` {
 			t.Errorf("cron body = %s", c.Req.Body)
 		}
@@ -142,10 +169,8 @@ func TestScheduler_TwoServicesEachTickOnce(t *testing.T) {
 	for _, c := range b.inv.callsOf("every") {
 		ticks[c.Event["tick"].(string)]++
 	}
-	for tick, n := range ticks {
-		if n != 1 {
-			t.Errorf("tick %s ran %d times", tick, n)
-		}
+	if fmt.Sprint(ticks) != fmt.Sprint(want) {
+		t.Errorf("ticks run %v, want each of %v once", ticks, want)
 	}
 	var rows int
 	if err := b.st.Pool().QueryRow(context.Background(), "SELECT count(*) FROM schedule_ticks WHERE schedule_id = $1",
@@ -211,15 +236,22 @@ func TestScheduler_ImpossibleRowDoesNotStopOthers(t *testing.T) {
 	t.Parallel()
 	b := setupDB(t, "feb", "every")
 	ctx := context.Background()
+	// Several, so that whatever order a map gives, one comes after the
+	// good schedule.
 	if _, err := b.st.Pool().Exec(ctx, `INSERT INTO schedules (function, expr, tz, enabled)
-		VALUES ('feb', '0 0 30 2 *', 'UTC', true)`); err != nil {
+		VALUES ('feb', '0 0 30 2 *', 'UTC', true), ('feb', '0 0 31 4 *', 'UTC', true),
+		       ('feb', '0 0 30 2 *', 'Europe/Berlin', true), ('feb', '0 0 31 11 *', 'UTC', true)`); err != nil {
 		t.Fatal(err)
 	}
-	startService(t, b, nil)
-	if _, err := b.es.AddSchedule(ctx, store.Schedule{Function: "every", Expr: "@every 1s", TZ: "UTC", Enabled: true}); err != nil {
+	clk, advanceToTick := fakeTicks(t, 10*time.Second, 1)
+	startService(t, b, func(c *Config) { c.Clock = clk })
+	if _, err := b.es.AddSchedule(ctx, store.Schedule{Function: "every", Expr: "@every 10s", TZ: "UTC", Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	b.inv.waitCount(t, "every", 4)
+	for i := 1; i <= 3; i++ {
+		advanceToTick(i)
+		b.inv.waitCount(t, "every", i)
+	}
 	if n := len(b.inv.callsOf("feb")); n != 0 {
 		t.Errorf("impossible schedule ran %d times", n)
 	}
