@@ -460,3 +460,94 @@ func TestPoolLogic_StopKillsCallsPastTheDrainTimeout(t *testing.T) {
 	require.ErrorAs(t, <-res, &ie)
 	require.Equal(t, "worker stopped: the supervisor is shutting down", ie.Message)
 }
+
+// exitCounter counts worker exits by reason.
+type exitCounter struct {
+	nopObserver
+	mu     sync.Mutex
+	exits  map[string]int
+	starts int
+}
+
+func (c *exitCounter) WorkerExit(_, reason string) {
+	c.mu.Lock()
+	c.exits[reason]++
+	c.mu.Unlock()
+}
+
+func (c *exitCounter) count(reason string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.exits[reason]
+}
+
+// 12 functions × min_warm 2 on a node capped at 16 workers: the pools fill
+// the cap once and then stay put, instead of evicting each other's warm
+// workers without end (623 evictions in 10 s before).
+func TestPoolLogic_MinWarmAboveNodeCapDoesNotThrash(t *testing.T) {
+	obs := &exitCounter{exits: map[string]int{}}
+	b := setupFake(t, func(c *Config, _ *fakeLauncher) {
+		c.MaxWorkersTotal = 16
+		c.Observer = obs
+	})
+	ctx := context.Background()
+	settled := func() bool {
+		st := b.sup.Status()
+		if len(st.Workers) != 16 {
+			return false
+		}
+		for _, w := range st.Workers {
+			if w.State != "idle" {
+				return false
+			}
+		}
+		return true
+	}
+	// Deployed one after the other, each once the workers before it are
+	// warm, as a user would: the first 8 fill the cap.
+	fns := make([]Function, 12)
+	for i := range fns {
+		fns[i] = fakeFn(string(rune('a'+i)), func(l *Limits) { l.MinWarm = 2; l.MaxWorkers = 2; l.IdleTimeout = 10 * time.Second })
+		require.NoError(t, b.sup.Deploy(ctx, fns[i]))
+		if i >= 7 {
+			waitFor(t, "16 warm workers", settled)
+		}
+	}
+	for range 6 { // a minute of idle timers
+		b.clock.Advance(10 * time.Second)
+	}
+	waitFor(t, "16 warm workers", settled)
+	require.EqualValues(t, 16, b.l.launches.Load(), "workers started")
+	require.Zero(t, obs.count("evicted"), "workers evicted")
+
+	// A request for a function left without warm workers takes the least
+	// recently used warm worker of another; that one's min_warm waits.
+	resp, err := b.sup.Invoke(ctx, fns[11], &protocol.Request{})
+	require.NoError(t, err)
+	require.Equal(t, "l", string(resp.Body))
+	waitFor(t, "16 warm workers", settled)
+	for range 6 {
+		b.clock.Advance(10 * time.Second)
+	}
+	waitFor(t, "16 warm workers", settled)
+	require.EqualValues(t, 17, b.l.launches.Load(), "workers started")
+	require.Equal(t, 1, obs.count("evicted"), "workers evicted")
+}
+
+func TestCheckMinWarm_RefusesWhatTheNodeCannotKeepWarm(t *testing.T) {
+	b := setupFake(t, func(c *Config, _ *fakeLauncher) { c.MaxWorkersTotal = 16 })
+	ctx := context.Background()
+	err := b.sup.CheckMinWarm("big", 17)
+	var le *LimitError
+	require.ErrorAs(t, err, &le)
+	require.Equal(t, "min_warm: 17 is above this node's worker cap (max_workers_total 16): use 0 to 16", le.Error())
+	for i := range 7 {
+		require.NoError(t, b.sup.Deploy(ctx, fakeFn(string(rune('a'+i)), func(l *Limits) { l.MinWarm = 2 })))
+	}
+	require.NoError(t, b.sup.CheckMinWarm("h", 2), "16 of 16")
+	require.NoError(t, b.sup.CheckMinWarm("a", 2), "a redeploy counts its own min_warm once")
+	require.NoError(t, b.sup.CheckMinWarm("h", 0))
+	err = b.sup.CheckMinWarm("h", 3)
+	require.ErrorAs(t, err, &le)
+	require.Equal(t, "min_warm: 3 does not fit on this node: other functions keep 14 workers warm and the worker cap (max_workers_total) is 16: use 0 to 2, or lower theirs", le.Error())
+}
