@@ -139,13 +139,22 @@ func fakeTicks(t *testing.T, every time.Duration, n int) (*clock.Fake, func(i in
 	}
 }
 
+// onFakeClock runs a service's scheduler on clk. Ticks then come
+// milliseconds apart, closer than River's insert-notification limiter
+// (FetchCooldown) lets a client notify twice, so River also polls often.
+func onFakeClock(clk *clock.Fake) func(*Config) {
+	return func(c *Config) {
+		c.Clock = clk
+		c.FetchPollInterval = 100 * time.Millisecond
+	}
+}
+
 func TestScheduler_TwoServicesEachTickOnce(t *testing.T) {
 	t.Parallel()
 	b := setupDB(t, "every")
 	clk, advanceToTick := fakeTicks(t, 10*time.Second, 2)
-	withClock := func(c *Config) { c.Clock = clk }
-	startService(t, b, withClock)
-	startService(t, b, withClock)
+	startService(t, b, onFakeClock(clk))
+	startService(t, b, onFakeClock(clk))
 	// Added after both started: the NOTIFY re-arms their schedulers.
 	sc, err := b.es.AddSchedule(context.Background(), store.Schedule{Function: "every", Expr: "@every 10s", TZ: "UTC",
 		Payload: json.RawMessage(`{"k":"v"}`), Enabled: true})
@@ -244,7 +253,7 @@ func TestScheduler_ImpossibleRowDoesNotStopOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk, advanceToTick := fakeTicks(t, 10*time.Second, 1)
-	startService(t, b, func(c *Config) { c.Clock = clk })
+	startService(t, b, onFakeClock(clk))
 	if _, err := b.es.AddSchedule(ctx, store.Schedule{Function: "every", Expr: "@every 10s", TZ: "UTC", Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
