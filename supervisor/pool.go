@@ -561,8 +561,13 @@ func (s *Supervisor) CheckMinWarm(name string, minWarm int) error {
 		}
 	}
 	if others+minWarm > s.maxTotal {
-		return &LimitError{"min_warm", fmt.Sprintf("%d does not fit on this node: other functions keep %d workers warm and the worker cap (max_workers_total) is %d: use 0 to %d, or lower theirs",
-			minWarm, others, s.maxTotal, max(s.maxTotal-others, 0))}
+		left := max(s.maxTotal-others, 0)
+		use := fmt.Sprintf("use 0 to %d", left)
+		if left == 0 {
+			use = "use 0"
+		}
+		return &LimitError{"min_warm", fmt.Sprintf("%d does not fit on this node: other functions keep %d workers warm and the worker cap (max_workers_total) is %d: %s, or lower theirs",
+			minWarm, others, s.maxTotal, use)}
 	}
 	return nil
 }
