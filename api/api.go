@@ -98,6 +98,10 @@ type TokenGetter interface {
 // Supervisor is what the API needs of the node's supervisor.
 type Supervisor interface {
 	Deploy(ctx context.Context, fn functions.Spec) error
+	// CheckMinWarm says whether min_warm workers of function name fit
+	// under the node's worker cap beside the other functions' (a
+	// *functions.LimitError when not).
+	CheckMinWarm(name string, minWarm int) error
 	Remove(name string)
 	Status() supervisor.Status
 }

@@ -113,7 +113,11 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 		}
 		p.MaxAttempts = *req.MaxAttempts
 	}
-	if err := l.Validate(); err != nil {
+	err = l.Validate()
+	if err == nil { // min_warm must fit under this node's worker cap
+		err = a.deps.Supervisor.CheckMinWarm(name, l.MinWarm)
+	}
+	if err != nil {
 		var le *functions.LimitError
 		if errors.As(err, &le) {
 			return p, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidLimit, Field: le.Field, Message: le.Error()}

@@ -102,6 +102,10 @@ func TestEventsCommands_AgainstServer(t *testing.T) {
 		!strings.Contains(r.stderr, "expected exactly 5 fields") {
 		t.Errorf("bad expression: exit %d, stderr %q", r.code, r.stderr)
 	}
+	if r := runEv(t, ctx, env, "schedule", "add", "f", "0 0 30 2 *"); r.code != ExitFailure ||
+		!strings.Contains(r.stderr, `cron expression "0 0 30 2 *" never fires: no date matches it (HTTP 400)`) {
+		t.Errorf("impossible expression: exit %d, stderr %q", r.code, r.stderr)
+	}
 	must("schedule 1 disabled", "schedule", "disable", "1")
 	must("false", "schedule", "ls")
 	must("schedule 1 enabled, next run", "schedule", "enable", "1")

@@ -56,6 +56,7 @@ func TestServe_BadInputsGetTheirStatusAndAMessage(t *testing.T) {
 		{"timeout unparseable", req{Method: "POST", Path: "/api/v1/functions", Token: adm, Body: fn(map[string]any{"timeout": "soon"})}, 422, "invalid_limit"},
 		{"concurrency zero", req{Method: "POST", Path: "/api/v1/functions", Token: adm, Body: fn(map[string]any{"concurrency": 0})}, 422, "invalid_limit"},
 		{"max_workers too many", req{Method: "POST", Path: "/api/v1/functions", Token: adm, Body: fn(map[string]any{"max_workers": 1000})}, 422, "invalid_limit"},
+		{"min_warm above the node cap", req{Method: "POST", Path: "/api/v1/functions", Token: adm, Body: fn(map[string]any{"min_warm": 20, "max_workers": 20})}, 422, "invalid_limit"},
 		{"min_warm above max_workers", req{Method: "POST", Path: "/api/v1/functions", Token: adm, Body: fn(map[string]any{"min_warm": 3, "max_workers": 2})}, 422, "invalid_limit"},
 		{"max_attempts zero", req{Method: "POST", Path: "/api/v1/functions", Token: adm, Body: fn(map[string]any{"max_attempts": 0})}, 422, "invalid_limit"},
 		{"Lua syntax error", req{Method: "POST", Path: "/api/v1/functions", Token: adm, Body: fn(map[string]any{"source": "function handle(req)\n  return 1 +\nend\n"})}, 422, "syntax_error"},

@@ -29,6 +29,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/picloud/picloud/clock"
 	"github.com/picloud/picloud/invoke"
 	"github.com/picloud/picloud/store"
 )
@@ -117,7 +118,10 @@ type Config struct {
 	// drain has begun).
 	Stopping <-chan struct{}
 
-	// Now is the clock (tests stub it); nil means time.Now.
+	// Clock arms the scheduler's tick timers and the retry wake-ups
+	// (tests pass a clock.Fake); nil means the real clock.
+	Clock clock.Clock
+	// Now is the time source (tests stub it); nil means Clock.Now.
 	Now func() time.Time
 }
 
@@ -148,8 +152,9 @@ func (c *Config) withDefaults() Config {
 	if d.ClientBuffer <= 0 {
 		d.ClientBuffer = DefaultClientBuffer
 	}
+	d.Clock = clock.OrReal(d.Clock)
 	if d.Now == nil {
-		d.Now = time.Now
+		d.Now = d.Clock.Now
 	}
 	return d
 }
@@ -173,7 +178,7 @@ type Service struct {
 	stopRun context.CancelFunc
 	runDone chan struct{}
 	wg      sync.WaitGroup
-	timers  map[*time.Timer]struct{} // pending retry wake-ups
+	timers  map[clock.Timer]struct{} // pending retry wake-ups
 	stopped bool
 }
 
@@ -190,7 +195,7 @@ func New(cfg Config) (*Service, error) {
 		cfg:    c,
 		st:     c.Store,
 		log:    c.Logger.Named("events"),
-		timers: make(map[*time.Timer]struct{}),
+		timers: make(map[clock.Timer]struct{}),
 	}
 	s.pub = newPublisher(s.st)
 	s.runner = newRiverRunner(s)
@@ -375,8 +380,8 @@ func (s *Service) wakeAt(d time.Duration) {
 	if s.stopped || s.timers == nil {
 		return
 	}
-	var t *time.Timer
-	t = time.AfterFunc(d, func() {
+	var t clock.Timer
+	t = s.cfg.Clock.AfterFunc(d, func() {
 		s.mu.Lock()
 		if s.timers != nil {
 			delete(s.timers, t)

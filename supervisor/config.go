@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/picloud/picloud/clock"
 	"github.com/picloud/picloud/protocol"
 )
 
@@ -71,8 +72,8 @@ type Config struct {
 	// managed (limits are then reported as unenforced).
 	DisableCgroups bool
 
-	// Clock gives the time and arms the idle timers; nil means the real
-	// clock.
+	// Clock gives the time and arms every timer (idle, queue, backstop,
+	// start backoff, drain); nil means the real clock.
 	Clock Clock
 
 	// Observer is told about cold starts, worker exits and queueing (for
@@ -80,24 +81,12 @@ type Config struct {
 	Observer Observer
 }
 
-// Clock is the time source of the supervisor, replaceable in tests.
-type Clock interface {
-	Now() time.Time
-	// AfterFunc calls f in its own goroutine after d.
-	AfterFunc(d time.Duration, f func()) Timer
-}
+// Clock is the time source of the supervisor, replaceable in tests
+// (clock.Fake).
+type Clock = clock.Clock
 
 // Timer is a timer armed by Clock.AfterFunc.
-type Timer interface {
-	// Stop prevents the timer from firing; it reports whether it did.
-	Stop() bool
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+type Timer = clock.Timer
 
 // Observer receives events for metrics. Methods are called synchronously
 // and must return quickly; they may be called from many goroutines.

@@ -27,6 +27,10 @@ type pool struct {
 	retryAt      time.Time
 	lastStartErr *InvokeError
 	retryTimer   Timer
+
+	// warmStarved: min_warm was not met for lack of node capacity (logged
+	// once until a worker starts).
+	warmStarved bool
 }
 
 // Backoff of worker starts after failures.
@@ -208,24 +212,33 @@ func (s *Supervisor) acquire(ctx context.Context, fn functions.Spec) (*worker, e
 	s.dispatchLocked(p)
 	s.mu.Unlock()
 
-	began := time.Now()
-	timer := time.NewTimer(s.queueTO)
-	defer timer.Stop()
+	began := s.clock.Now()
+	expired := make(chan struct{}, 1)
+	arm := func() Timer {
+		return s.clock.AfterFunc(s.queueTO, func() {
+			select {
+			case expired <- struct{}{}:
+			default:
+			}
+		})
+	}
+	timer := arm()
+	defer func() { timer.Stop() }()
 	var err error
 wait:
 	for {
 		select {
 		case g := <-wt.ch:
-			s.obs.Queued(fn.Name, time.Since(began))
+			s.obs.Queued(fn.Name, s.clock.Now().Sub(began))
 			return g.w, g.err
-		case <-timer.C:
+		case <-expired:
 			// Waiting for a cold start is not overload: the start is
 			// bounded by itself. Only a wait for busy workers times out.
 			s.mu.Lock()
 			starting := s.waiterPoolStartingLocked(wt)
 			s.mu.Unlock()
 			if starting {
-				timer.Reset(s.queueTO)
+				timer = arm()
 				continue
 			}
 			err = ErrOverloaded
@@ -310,7 +323,7 @@ func (s *Supervisor) call(ctx context.Context, w *worker, req *protocol.Request)
 	// The backstop: a call the worker does not end itself (a Go built-in
 	// the Lua VM cannot interrupt, a wedged worker) gets the worker killed.
 	var timedOut atomic.Bool
-	backstop := time.AfterFunc(lim.Timeout+backstopGrace(lim.Timeout), func() {
+	backstop := s.clock.AfterFunc(lim.Timeout+backstopGrace(lim.Timeout), func() {
 		timedOut.Store(true)
 		s.mu.Lock()
 		s.log.Warn("call ran past its timeout: killing the worker", "function", w.pool.fn.Name, "pid", w.proc.PID(), "timeout", lim.Timeout)
@@ -346,12 +359,9 @@ func (s *Supervisor) call(ctx context.Context, w *worker, req *protocol.Request)
 // awaitDeath waits for w to be reaped (killing it if it lingers after its
 // transport broke) and returns why it died.
 func (s *Supervisor) awaitDeath(w *worker) *InvokeError {
-	select {
-	case <-w.dead:
-	case <-time.After(2 * time.Second):
-		w.proc.Kill()
-		<-w.dead
-	}
+	kill := s.clock.AfterFunc(2*time.Second, w.proc.Kill)
+	<-w.dead
+	kill.Stop()
 	return w.deathErr
 }
 
@@ -439,53 +449,128 @@ func (s *Supervisor) dispatchLocked(p *pool) {
 			}
 			return // the retry timer re-dispatches
 		}
-		if !s.makeRoomLocked(p) {
+		forQueue := len(p.queue) > 0 && p.starting == 0
+		if !s.makeRoomLocked(p, forQueue) {
 			return // an exit elsewhere re-dispatches
 		}
 		s.startWorkerLocked(p)
 	}
 }
 
-// dispatchAllLocked re-dispatches every pool (after node capacity freed).
+// dispatchAllLocked re-dispatches every pool (after node capacity freed):
+// pools with waiting requests first, then pools below min_warm.
 func (s *Supervisor) dispatchAllLocked() {
 	for _, p := range s.pools {
-		if len(p.queue) > 0 || p.active() < p.fn.Limits.MinWarm {
+		if len(p.queue) > 0 {
+			s.dispatchLocked(p)
+		}
+	}
+	for _, p := range s.pools {
+		if p.active() < p.fn.Limits.MinWarm {
 			s.dispatchLocked(p)
 		}
 	}
 }
 
+// requestWaitsForRoomLocked reports whether a pool other than p has
+// requests waiting for a worker it may start (none starting, below its
+// max_workers): node capacity goes to it before any min_warm.
+func (s *Supervisor) requestWaitsForRoomLocked(p *pool) bool {
+	for _, q := range s.pools {
+		if q != p && len(q.queue) > 0 && q.starting == 0 && q.active() < q.fn.Limits.MaxWorkers {
+			return true
+		}
+	}
+	return false
+}
+
 // makeRoomLocked reports whether a worker may start now under the node cap.
 // At the cap it evicts the least recently used idle worker of another
-// function (its exit re-dispatches) and reports false.
-func (s *Supervisor) makeRoomLocked(p *pool) bool {
+// function (its exit re-dispatches) and reports false. A worker kept warm
+// for its pool's min_warm is evicted only for a waiting request
+// (forQueue), and only when no other idle worker can go: evicting it to
+// fill another pool's min_warm would make that pool evict in turn, without
+// end, whenever the min_warm of all functions exceeds the cap.
+func (s *Supervisor) makeRoomLocked(p *pool, forQueue bool) bool {
+	if !forQueue && s.requestWaitsForRoomLocked(p) {
+		return false // its dispatch takes the room; min_warm waits
+	}
 	if s.total < s.maxTotal {
 		return true
 	}
 	if s.stopping > 0 {
 		return false // capacity is on its way
 	}
-	var victim *worker
+	var victim, warmVictim *worker
 	for _, q := range s.allPoolsLocked() {
 		if q == p {
 			continue
 		}
+		warm := !q.retired && q.live() <= q.fn.Limits.MinWarm
 		for _, w := range q.workers {
 			if w.state != workerReady || w.inflight > 0 {
 				continue
 			}
-			if victim == nil || w.lastUsed.Before(victim.lastUsed) {
+			if warm {
+				if warmVictim == nil || w.lastUsed.Before(warmVictim.lastUsed) {
+					warmVictim = w
+				}
+			} else if victim == nil || w.lastUsed.Before(victim.lastUsed) {
 				victim = w
 			}
 		}
 	}
-	if victim != nil {
+	if victim == nil && forQueue {
+		victim = warmVictim
+	}
+	switch {
+	case victim != nil:
 		s.log.Info("node worker cap reached: evicting an idle worker", "function", victim.pool.fn.Name, "for", p.fn.Name, "max_workers_total", s.maxTotal)
 		s.stopWorkerLocked(victim, "evicted")
-	} else {
+	case forQueue:
 		s.starved = true // every worker is busy: the next idle one is evicted
+	default:
+		// Only min_warm wants a worker, and every idle worker is kept warm
+		// for its own function: stay below min_warm until capacity frees.
+		if !p.warmStarved {
+			p.warmStarved = true
+			s.log.Warn("node worker cap reached: min_warm not met", "function", p.fn.Name, "min_warm", p.fn.Limits.MinWarm,
+				"warm", p.active(), "max_workers_total", s.maxTotal)
+		}
 	}
 	return false
+}
+
+// CheckMinWarm returns a *LimitError when minWarm workers for the function
+// name cannot be kept warm on this node: above the node's worker cap, or
+// above what the min_warm of the other functions deployed here leaves of
+// it. Deploys check it so that min_warm never asks for more workers than
+// the node runs (which made pools evict each other without end).
+func (s *Supervisor) CheckMinWarm(name string, minWarm int) error {
+	if minWarm <= 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if minWarm > s.maxTotal {
+		return &functions.LimitError{Field: "min_warm", Message: fmt.Sprintf("%d is above this node's worker cap (max_workers_total %d): use 0 to %d", minWarm, s.maxTotal, s.maxTotal)}
+	}
+	others := 0
+	for n, q := range s.pools {
+		if n != name {
+			others += q.fn.Limits.MinWarm
+		}
+	}
+	if others+minWarm > s.maxTotal {
+		left := max(s.maxTotal-others, 0)
+		use := fmt.Sprintf("use 0 to %d", left)
+		if left == 0 {
+			use = "use 0"
+		}
+		return &functions.LimitError{Field: "min_warm", Message: fmt.Sprintf("%d does not fit on this node: other functions keep %d workers warm and the worker cap (max_workers_total) is %d: %s, or lower theirs",
+			minWarm, others, s.maxTotal, use)}
+	}
+	return nil
 }
 
 // startWorkerLocked starts one worker for p in the background.
@@ -546,6 +631,7 @@ func (s *Supervisor) runWorker(w *worker) {
 		return
 	}
 	p.startFails, p.lastStartErr = 0, nil
+	p.warmStarved = false
 	w.proc = proc
 	w.cg = cg
 	w.state = workerReady

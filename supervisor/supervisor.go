@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/picloud/picloud/clock"
 	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 )
@@ -121,9 +122,7 @@ func New(cfg Config) (*Supervisor, error) {
 		s.log = hclog.NewNullLogger()
 	}
 	s.log = s.log.Named("supervisor")
-	if s.clock == nil {
-		s.clock = realClock{}
-	}
+	s.clock = clock.OrReal(s.clock)
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
@@ -213,10 +212,11 @@ func (s *Supervisor) Stop() {
 	if drain <= 0 {
 		drain = DefaultDrainTimeout
 	}
-	timer := time.NewTimer(drain)
+	expired := make(chan struct{})
+	timer := s.clock.AfterFunc(drain, func() { close(expired) })
 	select {
 	case <-drained:
-	case <-timer.C:
+	case <-expired:
 		s.log.Warn("calls still running after the drain timeout: killing their workers", "drain_timeout", drain)
 	}
 	timer.Stop()
