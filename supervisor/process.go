@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"time"
 
 	"github.com/picloud/picloud/protocol"
 )
@@ -12,10 +13,11 @@ import (
 type process interface {
 	// PID is the operating-system process id.
 	PID() int
-	// Call runs one invocation. A failure inside the call that the worker
-	// survived is a *protocol.CallError; any other error means the
-	// transport broke (the worker died or was killed).
-	Call(ctx context.Context, req *protocol.Request) (*protocol.Response, error)
+	// Call runs one invocation, which the worker ends at deadline. A
+	// failure inside the call that the worker survived is a
+	// *protocol.CallError; any other error means the transport broke (the
+	// worker died or was killed).
+	Call(ctx context.Context, req *protocol.Request, deadline time.Time) (*protocol.Response, error)
 	// Kill sends SIGKILL to the process (and its cgroup); it returns at
 	// once. Killing an exited process does nothing.
 	Kill()
