@@ -101,7 +101,7 @@ func (f *function) newState(ctx context.Context) (st *luaState, ce *wire.CallErr
 	null := L.NewUserData()
 	arrayMT := L.NewTable()
 	arrayMT.RawSetString("__metatable", lua.LString("json.array"))
-	st = &luaState{L: L, json: &jsonEncoder{null: null, arrayMT: arrayMT, max: f.lim.maxString}}
+	st = &luaState{L: L, json: &jsonEncoder{null: null, arrayMT: arrayMT, max: f.lim.maxString, budget: f.lim.jsonBudget}}
 	st.errFunc = L.NewFunction(traceback)
 	openJSON(L, st.json)
 	openHostAPI(L, st)
