@@ -12,9 +12,12 @@ import (
 // MaxSourceBytes bounds a function's source.
 const MaxSourceBytes = 1 << 20
 
-// maxNesting bounds how deeply brackets may nest in a source, so parsing
-// and compiling (recursive in Go) stay cheap and cannot exhaust the stack.
-const maxNesting = 200
+// maxSyntaxDepth bounds how deeply a source may nest, so parsing and
+// compiling (recursive in gopher-lua's compiler) stay cheap and cannot
+// exhaust the Go stack. Like Lua 5.1's own limit of 200 "syntax levels",
+// it counts blocks, brackets and the operators and suffixes (.x, [k],
+// (args), :m()) chained in one expression; see syntaxTooDeep.
+const maxSyntaxDepth = 200
 
 // SyntaxError is a syntax or compile error in a function's source, with
 // its position (Line and Column from 1; 0 when unknown, Line at the end of
@@ -49,8 +52,9 @@ func compile(source, name string) (*lua.FunctionProto, error) {
 	if len(source) > MaxSourceBytes {
 		return nil, &SyntaxError{Message: fmt.Sprintf("source of %d bytes is over the limit of %d", len(source), MaxSourceBytes)}
 	}
-	if line, col := nestingTooDeep(source); line > 0 {
-		return nil, &SyntaxError{Line: line, Column: col, Message: fmt.Sprintf("brackets nested deeper than %d", maxNesting)}
+	if line, col := syntaxTooDeep(source); line > 0 {
+		return nil, &SyntaxError{Line: line, Column: col, Message: fmt.Sprintf(
+			"nested deeper than %d levels (blocks, brackets and operators chained in one expression count)", maxSyntaxDepth)}
 	}
 	chunk, err := parse.Parse(strings.NewReader(source), name)
 	if err != nil {
@@ -76,44 +80,4 @@ func compile(source, name string) (*lua.FunctionProto, error) {
 		return nil, &SyntaxError{Message: err.Error()}
 	}
 	return proto, nil
-}
-
-// nestingTooDeep returns the position where ( [ { nest deeper than
-// maxNesting, or 0, 0. It skips strings and comments only roughly (quotes
-// and --): a false alarm needs 200 levels of brackets in strings.
-func nestingTooDeep(s string) (int, int) {
-	depth, line, col := 0, 1, 0
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		col++
-		if c == '\n' {
-			line, col = line+1, 0
-			if quote != 0 && quote != '[' {
-				quote = 0
-			}
-			continue
-		}
-		if quote != 0 {
-			if c == '\\' && quote != '[' {
-				i++
-				col++
-			} else if c == quote && quote != '[' {
-				quote = 0
-			}
-			continue
-		}
-		switch c {
-		case '"', '\'':
-			quote = c
-		case '(', '[', '{':
-			depth++
-			if depth > maxNesting {
-				return line, col
-			}
-		case ')', ']', '}':
-			depth--
-		}
-	}
-	return 0, 0
 }
