@@ -49,9 +49,10 @@ type Deps struct {
 	Invocations InvocationRecorder
 	// Supervisor runs the functions.
 	Supervisor *supervisor.Supervisor
-	// ValidateSource checks a script before it is stored (worker.Validate);
-	// a *SyntaxError-like error with Line and Column becomes a 422.
-	ValidateSource func(source string) error
+	// ValidateSource checks a script before it is stored, in a sandboxed
+	// worker process (supervisor.ValidateSource), never in this one; a
+	// *SourceError becomes a 422 with its line and column.
+	ValidateSource func(ctx context.Context, source string) error
 	// Logger receives request failures (5xx) and panics.
 	Logger hclog.Logger
 	// MaxBodyBytes bounds request bodies (413 beyond).

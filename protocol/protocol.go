@@ -59,6 +59,10 @@ type (
 	WorkerInfo = wire.WorkerInfo
 	// WorkerStats are a worker's counters.
 	WorkerStats = wire.WorkerStats
+	// SyntaxError is a source's syntax or compile error with its position.
+	SyntaxError = wire.SyntaxError
+	// ValidateResult is what a worker in validate mode answers.
+	ValidateResult = wire.ValidateResult
 )
 
 // MaxFrameBytes bounds one frame of the data path.

@@ -48,6 +48,8 @@ func (l *fakeLauncher) launch(ctx context.Context, fn Function, _ *workerCgroup)
 
 func (l *fakeLauncher) close() {}
 
+func (l *fakeLauncher) validate(context.Context, string, *workerCgroup) error { return nil }
+
 type fakeProcess struct {
 	pid      int
 	fn       string

@@ -36,6 +36,10 @@ type launcher interface {
 	// launch starts a worker for fn inside cg (nil: no cgroup), completes
 	// the handshake and loads fn's source.
 	launch(ctx context.Context, fn Function, cg *workerCgroup) (process, error)
+	// validate compiles source in a worker process in validate mode inside
+	// cg (nil: no cgroup), killing it when ctx ends. It returns nil, a
+	// *protocol.SyntaxError, or why the validator could not answer.
+	validate(ctx context.Context, source string, cg *workerCgroup) error
 	// close releases what the launcher holds (its spawner thread); called
 	// by Stop once every worker is gone.
 	close()

@@ -7,10 +7,12 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
+
+	"github.com/picloud/picloud/protocol/wire"
 )
 
 // MaxSourceBytes bounds a function's source.
-const MaxSourceBytes = 1 << 20
+const MaxSourceBytes = wire.MaxSourceBytes
 
 // maxSyntaxDepth bounds how deeply a source may nest, so parsing and
 // compiling (recursive in gopher-lua's compiler) stay cheap and cannot
@@ -20,28 +22,15 @@ const MaxSourceBytes = 1 << 20
 const maxSyntaxDepth = 200
 
 // SyntaxError is a syntax or compile error in a function's source, with
-// its position (Line and Column from 1; 0 when unknown, Line at the end of
-// the source for "unexpected end").
-type SyntaxError struct {
-	Line    int
-	Column  int
-	Message string
-}
+// its position (see wire.SyntaxError).
+type SyntaxError = wire.SyntaxError
 
-// Error formats the position and the message.
-func (e *SyntaxError) Error() string {
-	if e.Column > 0 {
-		return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Message)
-	}
-	if e.Line > 0 {
-		return fmt.Sprintf("line %d: %s", e.Line, e.Message)
-	}
-	return e.Message
-}
-
-// Validate parses and compiles source the way a worker will, in process,
-// and returns a *SyntaxError if it cannot. It does not run the script (a
-// missing handle function is found at Load).
+// Validate parses and compiles source the way a worker will, in the
+// calling process, and returns a *SyntaxError if it cannot. It does not
+// run the script (a missing handle function is found at Load). The depth
+// scan comes first, so no input can make it recurse without bound; still,
+// untrusted sources are validated in a worker process (validate mode, see
+// wire.ValidateArg), never in serve.
 func Validate(source string) error {
 	_, err := compile(source, "function.lua")
 	return err
