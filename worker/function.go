@@ -42,7 +42,7 @@ type luaState struct {
 
 // newFunction compiles spec.Source; a syntax error is a *wire.CallError.
 func newFunction(spec wire.FunctionSpec) (*function, error) {
-	proto, err := compile(spec.Source, chunkName(spec.Name))
+	proto, err := compile(spec.Source, chunkName(spec.Name), false)
 	if err != nil {
 		return nil, &wire.CallError{Kind: wire.KindScript, Message: err.Error()}
 	}

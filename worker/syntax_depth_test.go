@@ -110,3 +110,16 @@ func TestSyntaxDepth_RealScriptsPass(t *testing.T) {
 		}
 	}
 }
+
+// A version stored before the limit (it compiled at its deploy) still
+// loads: only validation applies the depth limit.
+func TestSyntaxDepth_LoadOfAStoredVersionIsNotRefused(t *testing.T) {
+	src := "function handle(req) local x = 1 return tostring(x" + strings.Repeat(" + x", 300) + ") end"
+	if Validate(src) == nil {
+		t.Fatal("validation let a 300-term chain through")
+	}
+	ts := newTestServer(t, defaultSpec(src))
+	if got := ts.body(nil); got != "301" {
+		t.Fatalf("got %q", got)
+	}
+}

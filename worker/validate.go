@@ -32,18 +32,24 @@ type SyntaxError = wire.SyntaxError
 // untrusted sources are validated in a worker process (validate mode, see
 // wire.ValidateArg), never in serve.
 func Validate(source string) error {
-	_, err := compile(source, "function.lua")
+	_, err := compile(source, "function.lua", true)
 	return err
 }
 
-// compile parses and compiles source; errors are *SyntaxError.
-func compile(source, name string) (*lua.FunctionProto, error) {
+// compile parses and compiles source; errors are *SyntaxError. With
+// checkDepth, the depth scan runs first: validation at deploy always does;
+// a worker's Load does not, so that a version stored before the limit
+// existed still loads (it was compiled at its deploy; Load runs in the
+// worker's sandbox and cgroup, where a failure ends only that worker).
+func compile(source, name string, checkDepth bool) (*lua.FunctionProto, error) {
 	if len(source) > MaxSourceBytes {
 		return nil, &SyntaxError{Message: fmt.Sprintf("source of %d bytes is over the limit of %d", len(source), MaxSourceBytes)}
 	}
-	if line, col := syntaxTooDeep(source); line > 0 {
-		return nil, &SyntaxError{Line: line, Column: col, Message: fmt.Sprintf(
-			"nested deeper than %d levels (blocks, brackets and operators chained in one expression count)", maxSyntaxDepth)}
+	if checkDepth {
+		if line, col := syntaxTooDeep(source); line > 0 {
+			return nil, &SyntaxError{Line: line, Column: col, Message: fmt.Sprintf(
+				"nested deeper than %d levels (blocks, brackets and operators chained in one expression count)", maxSyntaxDepth)}
+		}
 	}
 	chunk, err := parse.Parse(strings.NewReader(source), name)
 	if err != nil {
