@@ -123,3 +123,29 @@ func TestSyntaxDepth_LoadOfAStoredVersionIsNotRefused(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// FuzzSyntaxDepth: the scan never panics, points inside the source when it
+// refuses, and refuses whatever it refused after more nesting is wrapped
+// around it.
+func FuzzSyntaxDepth(f *testing.F) {
+	for _, s := range []string{
+		"function handle(req) return 1 end", "x = [==[ ]] ]==] y = 'a\\'b' -- c\n--[[ d ]] z = 1",
+		"if a then elseif b then else end", "repeat until x", "a.b:c(d)[e]{f}\"g\"", "return - - not # x",
+		"x = " + strings.Repeat("(", 201), "0x1e+5 .. 1e-5", "--[==[", "[[", "'\\\n'",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		line, col := syntaxTooDeep(s)
+		if line == 0 {
+			return
+		}
+		lines := strings.Split(s, "\n")
+		if line > len(lines) || col < 1 || col > len(lines[line-1]) {
+			t.Fatalf("position %d:%d is outside the source", line, col)
+		}
+		if l2, _ := syntaxTooDeep("do " + s + "\nend"); l2 == 0 {
+			t.Fatal("refused alone, accepted inside a block")
+		}
+	})
+}
