@@ -15,6 +15,15 @@
 // length-prefixed frames: a call frame, host-call request/reply frames
 // (kv, secrets) answered by the supervisor on the same connection, then a
 // result or error frame.
+//
+// Deadlines: the supervisor decides each call's deadline once (the
+// function's timeout, or its caller's earlier deadline) and the call frame
+// carries it as an absolute time; the worker ends the call there and
+// reports a timeout. Nothing between them has a timeout of its own.
+//
+// Validation: the worker binary also has a validate mode (wire.ValidateArg)
+// in which it compiles a source read on stdin, so that serve never parses
+// untrusted Lua itself.
 package protocol
 
 import "github.com/picloud/picloud/protocol/wire"
