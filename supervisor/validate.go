@@ -39,6 +39,9 @@ var validateLimits = Limits{MemoryBytes: 256 << 20, CPU: 1, Timeout: validateTim
 // error, ErrNotStarted or ErrStopped, or another error when the validator
 // could not be run (a server-side failure).
 func (s *Supervisor) ValidateSource(ctx context.Context, source string) error {
+	if len(source) > wire.MaxSourceBytes {
+		return &protocol.SyntaxError{Message: fmt.Sprintf("source of %d bytes is over the limit of %d", len(source), wire.MaxSourceBytes)}
+	}
 	s.mu.Lock()
 	if err := s.usableLocked(); err != nil {
 		s.mu.Unlock()

@@ -53,7 +53,7 @@ func TestSupervisor_ValidateSourceInAWorkerProcess(t *testing.T) {
 
 	err = b.sup.ValidateSource(ctx, strings.Repeat("x", 1<<20+1))
 	require.ErrorAs(t, err, &se)
-	require.Contains(t, se.Message, "over the limit")
+	require.Equal(t, "source of 1048577 bytes is over the limit of 1048576", se.Message)
 	require.Empty(t, workerPIDs(t), "no validator process is left")
 }
 
