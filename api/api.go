@@ -58,9 +58,10 @@ type Deps struct {
 	// dead-letter retries, stream tickets and subscriptions. Nil answers
 	// those routes 501.
 	Events Events
-	// ValidateSource checks a script before it is stored (worker.Validate);
-	// a *SyntaxError-like error with Line and Column becomes a 422.
-	ValidateSource func(source string) error
+	// ValidateSource checks a script before it is stored, in a sandboxed
+	// worker process (supervisor.ValidateSource), never in this one; a
+	// *SourceError becomes a 422 with its line and column.
+	ValidateSource func(ctx context.Context, source string) error
 	// Logger receives request failures (5xx) and panics.
 	Logger hclog.Logger
 	// MaxBodyBytes bounds request bodies (413 beyond).

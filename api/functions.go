@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -124,7 +125,7 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 		}
 		return p, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidLimit, Message: err.Error()}
 	}
-	if err := a.validateSource(src); err != nil {
+	if err := a.validateSource(r.Context(), src); err != nil {
 		return p, err
 	}
 	if pr := PrincipalFrom(r.Context()); pr != nil {
@@ -156,7 +157,7 @@ type SourceError struct {
 func (e *SourceError) Error() string { return e.Message }
 
 // validateSource checks the script: present, UTF-8 agnostic, compiles.
-func (a *API) validateSource(src string) error {
+func (a *API) validateSource(ctx context.Context, src string) error {
 	if src == "" {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidValue, Field: "source",
 			Message: "source is empty: send the Lua script that defines handle(req)"}
@@ -164,17 +165,19 @@ func (a *API) validateSource(src string) error {
 	if a.deps.ValidateSource == nil {
 		return nil
 	}
-	err := a.deps.ValidateSource(src)
+	err := a.deps.ValidateSource(ctx, src)
 	if err == nil {
 		return nil
 	}
-	e := &Error{Status: http.StatusUnprocessableEntity, Code: CodeSyntaxError, Field: "source", Message: err.Error()}
 	var se *SourceError
-	if errors.As(err, &se) {
-		e.Line, e.Column = se.Line, se.Column
-		if se.Line > 0 {
-			e.Message = fmt.Sprintf("Lua syntax error at line %d, column %d: %s", se.Line, se.Column, se.Message)
-		}
+	if !errors.As(err, &se) {
+		// Not the script's fault: the validator could not run.
+		return internalError(fmt.Errorf("validate source: %w", err))
+	}
+	e := &Error{Status: http.StatusUnprocessableEntity, Code: CodeSyntaxError, Field: "source", Message: se.Message,
+		Line: se.Line, Column: se.Column}
+	if se.Line > 0 {
+		e.Message = fmt.Sprintf("Lua syntax error at line %d, column %d: %s", se.Line, se.Column, se.Message)
 	}
 	return e
 }

@@ -34,8 +34,11 @@ func evServer(t *testing.T) map[string]string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
+		// The worker binary TestMain built: deploys are validated in it
+		// (the test binary cannot serve as `picloud worker`).
 		done <- server.Run(ctx, server.Config{Listen: addr, DatabaseURL: dbURL, DataDir: dataDir,
-			Logger: hclog.NewNullLogger()})
+			WorkerPath: filepath.Join(binDir, "picloud-worker"),
+			Logger:     hclog.NewNullLogger()})
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -19,9 +19,9 @@ import (
 	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/events"
 	"github.com/picloud/picloud/invoke"
+	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/supervisor"
-	"github.com/picloud/picloud/worker"
 )
 
 // Files in the data directory.
@@ -132,7 +132,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Invoker:        invoker,
 		Supervisor:     sup,
 		Events:         evs,
-		ValidateSource: validateSource,
+		ValidateSource: func(ctx context.Context, src string) error { return validateSource(ctx, sup, src) },
 		Logger:         log,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxResponse:    cfg.MaxResponseBytes,
@@ -257,11 +257,12 @@ func bootstrapAdmin(ctx context.Context, st *store.Store, dataDir string, log hc
 	return nil
 }
 
-// validateSource is api.Deps.ValidateSource: the worker's own compile
-// check, its *worker.SyntaxError turned into the API's *SourceError.
-func validateSource(src string) error {
-	err := worker.Validate(src)
-	var se *worker.SyntaxError
+// validateSource is api.Deps.ValidateSource: the source is compiled in a
+// sandboxed, limited worker process (supervisor.ValidateSource), never in
+// serve; its *protocol.SyntaxError becomes the API's *SourceError.
+func validateSource(ctx context.Context, sup *supervisor.Supervisor, src string) error {
+	err := sup.ValidateSource(ctx, src)
+	var se *protocol.SyntaxError
 	if errors.As(err, &se) {
 		return &api.SourceError{Line: se.Line, Column: se.Column, Message: se.Message}
 	}

@@ -115,12 +115,12 @@ func (l *pluginLauncher) launch(ctx context.Context, fn functions.Spec, cg *work
 	t2 := time.Now()
 	pp.wc = wc
 	err = wc.Load(ctx, protocol.FunctionSpec{
-		Name:        fn.Name,
-		Version:     fn.Version,
-		Source:      fn.Source,
-		Timeout:     fn.Limits.Timeout,
-		MemoryBytes: fn.Limits.MemoryBytes,
-		Concurrency: fn.Limits.Concurrency,
+		Name:         fn.Name,
+		Version:      fn.Version,
+		Source:       fn.Source,
+		LoadDeadline: time.Now().Add(fn.Limits.Timeout),
+		MemoryBytes:  fn.Limits.MemoryBytes,
+		Concurrency:  fn.Limits.Concurrency,
 	})
 	if err != nil {
 		return fail("load function", err)
@@ -148,8 +148,8 @@ var _ process = (*pluginProcess)(nil)
 
 func (p *pluginProcess) PID() int { return p.pid }
 
-func (p *pluginProcess) Call(ctx context.Context, req *protocol.Request) (*protocol.Response, error) {
-	return p.wc.Call(ctx, req, p.host)
+func (p *pluginProcess) Call(ctx context.Context, req *protocol.Request, deadline time.Time) (*protocol.Response, error) {
+	return p.wc.Call(ctx, req, deadline, p.host)
 }
 
 func (p *pluginProcess) Kill() {

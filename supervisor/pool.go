@@ -320,13 +320,21 @@ func (s *Supervisor) release(w *worker) {
 // call runs req on w and turns its failures into *InvokeError.
 func (s *Supervisor) call(ctx context.Context, w *worker, req *protocol.Request) (*protocol.Response, error) {
 	lim := w.pool.fn.Limits
+	deadline, budget := callDeadline(ctx, time.Now(), lim.Timeout)
+	if budget <= 0 {
+		// The caller's own deadline has passed.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, context.DeadlineExceeded
+	}
 	// The backstop: a call the worker does not end itself (a Go built-in
 	// the Lua VM cannot interrupt, a wedged worker) gets the worker killed.
 	var timedOut atomic.Bool
-	backstop := s.clock.AfterFunc(lim.Timeout+backstopGrace(lim.Timeout), func() {
+	backstop := s.clock.AfterFunc(budget+backstopGrace(budget), func() {
 		timedOut.Store(true)
 		s.mu.Lock()
-		s.log.Warn("call ran past its timeout: killing the worker", "function", w.pool.fn.Name, "pid", w.proc.PID(), "timeout", lim.Timeout)
+		s.log.Warn("call ran past its timeout: killing the worker", "function", w.pool.fn.Name, "pid", w.proc.PID(), "timeout", budget)
 		if w.state == workerReady {
 			w.stopReason = "timeout"
 			s.stopWorkerLocked(w, "timeout")
@@ -334,18 +342,18 @@ func (s *Supervisor) call(ctx context.Context, w *worker, req *protocol.Request)
 		s.mu.Unlock()
 		w.proc.Kill()
 	})
-	resp, err := w.proc.Call(ctx, req)
+	resp, err := w.proc.Call(ctx, req, deadline)
 	backstop.Stop()
 	if err == nil {
 		return resp, nil
 	}
 	var ce *protocol.CallError
 	if errors.As(err, &ce) {
-		return nil, callError(ce, lim)
+		return nil, callError(ce, lim, budget)
 	}
 	if timedOut.Load() {
 		s.awaitDeath(w)
-		return nil, timeoutError(lim.Timeout)
+		return nil, timeoutError(budget)
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		// The caller gave up; the worker may still be running the call.
@@ -354,6 +362,19 @@ func (s *Supervisor) call(ctx context.Context, w *worker, req *protocol.Request)
 	}
 	// The transport broke: the worker died. Say why.
 	return nil, s.awaitDeath(w)
+}
+
+// callDeadline decides a call's deadline, once, for the whole path: the
+// function's timeout from now, or the caller's deadline if that is
+// earlier. The deadline travels to the worker, which ends the call there;
+// budget (the time from now to the deadline) words the timeout error and
+// times the backstop. budget <= 0 means the caller's deadline has passed.
+func callDeadline(ctx context.Context, now time.Time, timeout time.Duration) (deadline time.Time, budget time.Duration) {
+	deadline = now.Add(timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	return deadline, deadline.Sub(now)
 }
 
 // awaitDeath waits for w to be reaped (killing it if it lingers after its
@@ -371,20 +392,23 @@ func backstopGrace(timeout time.Duration) time.Duration {
 	return max(500*time.Millisecond, timeout/10)
 }
 
+// timeoutError words a call's timeout; d is rounded to the millisecond (it
+// is the function's timeout unless the caller's deadline came first).
 func timeoutError(d time.Duration) *InvokeError {
-	return &InvokeError{Kind: KindTimeout, Message: "timed out after " + d.String()}
+	return &InvokeError{Kind: KindTimeout, Message: "timed out after " + d.Round(time.Millisecond).String()}
 }
 
 func memoryError(limit int64) *InvokeError {
 	return &InvokeError{Kind: KindMemory, Message: fmt.Sprintf("memory limit of %s exceeded", formatBytes(limit))}
 }
 
-// callError converts a failure the worker reported into an *InvokeError.
-func callError(ce *protocol.CallError, lim functions.Limits) *InvokeError {
+// callError converts a failure the worker reported into an *InvokeError;
+// budget is the call's time from its start to its deadline.
+func callError(ce *protocol.CallError, lim functions.Limits, budget time.Duration) *InvokeError {
 	var e *InvokeError
 	switch ce.Kind {
 	case protocol.KindTimeout:
-		e = timeoutError(lim.Timeout)
+		e = timeoutError(budget)
 	case protocol.KindMemory:
 		e = memoryError(lim.MemoryBytes)
 	default:

@@ -28,6 +28,8 @@ type fakeLauncher struct {
 	gate     chan struct{}
 	release  chan struct{}
 	fail     atomic.Bool
+	// deadline is the deadline of the last call, in Unix nanoseconds.
+	deadline atomic.Int64
 }
 
 func (l *fakeLauncher) launch(ctx context.Context, fn functions.Spec, _ *workerCgroup) (process, error) {
@@ -42,10 +44,12 @@ func (l *fakeLauncher) launch(ctx context.Context, fn functions.Spec, _ *workerC
 	if l.fail.Load() {
 		return nil, errors.New("exec: no such file")
 	}
-	return &fakeProcess{pid: int(100000 + l.nextPID.Add(1)), fn: fn.Name, release: l.release, done: make(chan struct{})}, nil
+	return &fakeProcess{pid: int(100000 + l.nextPID.Add(1)), fn: fn.Name, release: l.release, done: make(chan struct{}), deadline: &l.deadline}, nil
 }
 
 func (l *fakeLauncher) close() {}
+
+func (l *fakeLauncher) validate(context.Context, string, *workerCgroup) error { return nil }
 
 type fakeProcess struct {
 	pid      int
@@ -53,11 +57,13 @@ type fakeProcess struct {
 	release  chan struct{}
 	done     chan struct{}
 	killOnce sync.Once
+	deadline *atomic.Int64
 }
 
 func (p *fakeProcess) PID() int { return p.pid }
 
-func (p *fakeProcess) Call(ctx context.Context, req *protocol.Request) (*protocol.Response, error) {
+func (p *fakeProcess) Call(ctx context.Context, req *protocol.Request, deadline time.Time) (*protocol.Response, error) {
+	p.deadline.Store(deadline.UnixNano())
 	if string(req.Body) == "block" {
 		select {
 		case <-p.release:

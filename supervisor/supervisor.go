@@ -88,6 +88,9 @@ type Supervisor struct {
 	startCtx    context.Context // cancelled by Stop: aborts cold starts
 	cancelStart context.CancelFunc
 	stopped     chan struct{}
+	// validating holds one token per source validation running (a
+	// validator process each), bounding them per node.
+	validating chan struct{}
 }
 
 type lifecycle int
@@ -117,6 +120,8 @@ func New(cfg Config) (*Supervisor, error) {
 		pools:    map[string]*pool{},
 		draining: map[*pool]bool{},
 		stopped:  make(chan struct{}),
+
+		validating: make(chan struct{}, maxValidations),
 	}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()

@@ -26,10 +26,18 @@ import (
 // call it with the arguments after the command name. It returns the exit
 // status. Started by hand (without the supervisor's handshake cookie) it
 // says what it is and returns 2.
+//
+// With the argument "validate" (wire.ValidateArg) it compiles the source
+// on its standard input instead, sandboxed and limited, and prints the
+// result (see wire.ValidateResult).
 func Main(args []string) int {
-	if len(args) > 0 || os.Getenv(wire.MagicCookieKey) != wire.MagicCookieValue {
+	validate := len(args) == 1 && args[0] == wire.ValidateArg
+	if (len(args) > 0 && !validate) || os.Getenv(wire.MagicCookieKey) != wire.MagicCookieValue {
 		fmt.Fprintln(os.Stderr, "picloud-worker: runs one PiCloud function for `picloud serve`, which starts it; it is not meant to be run by hand")
 		return 2
+	}
+	if validate {
+		return validateMain(os.Stdin, os.Stdout, newJSONLogger(os.Stderr, "validator"))
 	}
 	logger := newJSONLogger(os.Stderr, "worker")
 	// Like any go-plugin plugin, ignore the terminal's interrupt: the

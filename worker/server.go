@@ -118,11 +118,10 @@ func (s *Server) Load(spec wire.FunctionSpec) error {
 	if err != nil {
 		return err
 	}
-	timeout := spec.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
+	if spec.LoadDeadline.IsZero() {
+		return errors.New("load: the function spec has no load deadline")
 	}
-	ctx, cancel := s.callContext(timeout)
+	ctx, cancel := s.callContext(spec.LoadDeadline, errLoadTimeout)
 	st, ce := fn.newState(ctx)
 	cancel()
 	if ce != nil {
@@ -193,14 +192,14 @@ func (s *Server) serveConn(dc *wire.DataConn) {
 	}()
 	var req wire.Request
 	for {
-		timeout, err := dc.ReadCall(&req)
+		deadline, err := dc.ReadCall(&req)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.logger.Debug("data connection ended", "error", err)
 			}
 			return
 		}
-		resp, ce, ok := s.call(fn, &req, timeout, dc)
+		resp, ce, ok := s.call(fn, &req, deadline, dc)
 		if ce != nil {
 			err = dc.WriteError(ce)
 		} else {
@@ -212,16 +211,11 @@ func (s *Server) serveConn(dc *wire.DataConn) {
 	}
 }
 
-// call runs one call on a pooled state. ok=false means the connection must
-// be closed (a host call broke it).
-func (s *Server) call(fn *function, req *wire.Request, timeout time.Duration, host wire.Host) (*wire.Response, *wire.CallError, bool) {
-	if timeout <= 0 {
-		timeout = fn.spec.Timeout
-	}
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	ctx, cancel := s.callContext(timeout)
+// call runs one call on a pooled state until deadline, the absolute time
+// the supervisor decided (the worker has no timeout of its own). ok=false
+// means the connection must be closed (a host call broke it).
+func (s *Server) call(fn *function, req *wire.Request, deadline time.Time, host wire.Host) (*wire.Response, *wire.CallError, bool) {
+	ctx, cancel := s.callContext(deadline, errCallDeadline)
 	defer cancel()
 	st, ce := fn.get(ctx)
 	if ce != nil {
@@ -241,12 +235,12 @@ func (s *Server) call(fn *function, req *wire.Request, timeout time.Duration, ho
 	return resp, ce, hostOK
 }
 
-// callContext returns a context ended by the timeout (cause: a timeout
-// error; its deadline also bounds host calls) or by the memory watch
-// (cause: errCallMemory).
-func (s *Server) callContext(timeout time.Duration) (context.Context, func()) {
+// callContext returns a context ended at deadline (cause: timeout, an error
+// matching errCallTimeout; the deadline also bounds host calls) or by the
+// memory watch (cause: errCallMemory).
+func (s *Server) callContext(deadline time.Time, timeout error) (context.Context, func()) {
 	base, cancelBase := context.WithCancelCause(context.Background())
-	ctx, cancel := context.WithDeadlineCause(base, time.Now().Add(timeout), timeoutError(timeout))
+	ctx, cancel := context.WithDeadlineCause(base, deadline, timeout)
 	id := s.mem.track(cancelBase)
 	return ctx, func() {
 		s.mem.untrack(id)
