@@ -113,6 +113,8 @@ type Result struct {
 	// Emitted are the events to publish with the record: the handler's,
 	// only when the run succeeded.
 	Emitted []protocol.Event
+
+	observed bool // the Observer was told
 }
 
 // Lookup runs CallFunction on the current version of the function named.
@@ -290,6 +292,10 @@ func (iv *Invoker) Record(ctx context.Context, res *Result, then func(*store.Tx)
 }
 
 func (iv *Invoker) observe(res *Result) {
+	if res.observed {
+		return
+	}
+	res.observed = true
 	if iv.cfg.Observer != nil {
 		iv.cfg.Observer.ObserveInvocation(res.Record.Function, res.Record.Trigger, res.Outcome, res.Record.Duration)
 	}

@@ -187,4 +187,10 @@ func TestInvoker_UnknownFunctionIsGoneAndNotRecorded(t *testing.T) {
 	require.True(t, errors.Is(res.Err, res.Err))
 	require.Equal(t, []functions.Outcome{functions.OutcomeGone}, s.observed)
 	require.Empty(t, s.written)
+
+	// An async job records its gone function as failed: still observed once.
+	require.NoError(t, iv.Record(context.Background(), &res, func(*store.Tx) error { return nil }))
+	require.Equal(t, []functions.Outcome{functions.OutcomeGone}, s.observed)
+	require.Len(t, s.committed, 1)
+	require.Equal(t, functions.StatusFailed, s.committed[0].Status)
 }
