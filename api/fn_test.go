@@ -84,12 +84,16 @@ func (f *fakeEvents) Publish(_ context.Context, topic string, _ json.RawMessage,
 func (f *fakeEvents) RetryDeadLetter(context.Context, int64) (store.DeadLetter, error) {
 	return store.DeadLetter{}, store.ErrNotFound
 }
-func (f *fakeEvents) IssueTicket(context.Context) (string, time.Time, error) {
+func (f *fakeEvents) IssueTicket(context.Context, int64, []string) (string, time.Time, error) {
 	return "t", time.Now().Add(time.Minute), nil
 }
-func (f *fakeEvents) CheckTicket(context.Context, string) error { return events.ErrBadTicket }
-func (f *fakeEvents) Subscribe([]string) *events.Subscription   { return nil }
-func (f *fakeEvents) Unsubscribe(*events.Subscription)          {}
+func (f *fakeEvents) CheckTicket(context.Context, string) (events.Ticket, error) {
+	return events.Ticket{}, events.ErrBadTicket
+}
+func (f *fakeEvents) Subscribe(context.Context, int64, []string) (*events.Subscription, error) {
+	return nil, events.ErrRevoked
+}
+func (f *fakeEvents) Unsubscribe(*events.Subscription) {}
 
 type unitBundle struct {
 	srv    *httptest.Server

@@ -286,6 +286,9 @@ const (
 	CodeWorkerCrashed    = "worker_crashed"     // 502: the worker died or could not start
 	CodeInvalidResponse  = "invalid_response"   // 502: the function answered a status it may not send
 	CodeOverloaded       = "overloaded"         // 503 + Retry-After
+	CodeTooManyStreams   = "too_many_streams"   // 429 + Retry-After: the token holds its cap of event streams
+	CodeAsyncNotAllowed  = "async_not_allowed"  // 403: async call of a public function without opt-in or token
+	CodeQueueFull        = "queue_full"         // 429 + Retry-After: the function's async queue is at its bound
 	CodeUnavailable      = "unavailable"        // 503: not ready / shutting down
 	CodeTimeout          = "timeout"            // 504: the call ran past its timeout
 	CodeInternal         = "internal"           // 500: a bug or a database failure

@@ -42,6 +42,8 @@ func eventsServeFlags(ef *envFlags) *events.Options {
 		"events older than this are pruned (and no longer replayed), a `DURATION`")
 	ef.Duration(&o.InvocationRetention, "invocation-retention", "PICLOUD_INVOCATION_RETENTION", events.DefaultInvocationRetention,
 		"invocation records older than this are pruned, a `DURATION`")
+	ef.Int(&o.MaxStreamsPerToken, "max-streams-per-token", "PICLOUD_MAX_STREAMS_PER_TOKEN", events.DefaultMaxStreamsPerToken,
+		"event streams one token may hold open on this server, `N` (429 beyond)")
 	return o
 }
 

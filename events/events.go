@@ -54,6 +54,12 @@ const (
 	DefaultClientBuffer        = 1024
 	DefaultTicketTTL           = 5 * time.Minute
 	DefaultRetentionInterval   = time.Hour
+	// DefaultMaxStreamsPerToken caps the event streams one token holds
+	// open on one node.
+	DefaultMaxStreamsPerToken = 32
+	// DefaultTokenRecheck is how often the tokens of open streams are
+	// re-read (revocations normally arrive at once by NOTIFY).
+	DefaultTokenRecheck = time.Minute
 	// MaxPayloadBytes bounds one event's JSON payload.
 	MaxPayloadBytes = 256 << 10
 )
@@ -108,6 +114,12 @@ type Config struct {
 	Heartbeat    time.Duration
 	ClientBuffer int
 	TicketTTL    time.Duration
+	// MaxStreamsPerToken caps the streams one token holds open on this
+	// node (429 beyond); TokenRecheck is how often the tokens of open
+	// streams are re-read to close those of revoked tokens (revocations
+	// announced on store.TokensChannel close them at once).
+	MaxStreamsPerToken int
+	TokenRecheck       time.Duration
 
 	// IdleAfter: River is stopped after this long without work and
 	// started again when work arrives (see riverRunner).
@@ -142,6 +154,10 @@ func (c *Config) withDefaults() Config {
 	def(&d.Heartbeat, DefaultHeartbeat)
 	def(&d.TicketTTL, DefaultTicketTTL)
 	def(&d.IdleAfter, DefaultIdleAfter)
+	def(&d.TokenRecheck, DefaultTokenRecheck)
+	if d.MaxStreamsPerToken <= 0 {
+		d.MaxStreamsPerToken = DefaultMaxStreamsPerToken
+	}
 	if d.Workers <= 0 {
 		d.Workers = DefaultWorkers
 	}
@@ -166,6 +182,8 @@ type Service struct {
 	ticket *ticketSigner
 	pub    *publisher
 	runner *riverRunner
+	// recheck wakes watchTokens (capacity 1).
+	recheck chan struct{}
 
 	mu      sync.Mutex
 	started bool
@@ -187,10 +205,11 @@ func New(cfg Config) (*Service, error) {
 	}
 	c := cfg.withDefaults()
 	s := &Service{
-		cfg:    c,
-		st:     c.Store,
-		log:    c.Logger.Named("events"),
-		timers: make(map[*time.Timer]struct{}),
+		cfg:     c,
+		st:      c.Store,
+		log:     c.Logger.Named("events"),
+		timers:  make(map[*time.Timer]struct{}),
+		recheck: make(chan struct{}, 1),
 	}
 	s.pub = newPublisher(s.st)
 	s.runner = newRiverRunner(s)
@@ -278,7 +297,8 @@ func (s *Service) Start(ctx context.Context) error {
 	s.mu.Lock()
 	s.cancel, s.stopRun, s.runDone = cancel, stopRun, runDone
 	s.mu.Unlock()
-	s.wg.Add(4)
+	s.wg.Add(5)
+	go func() { defer s.wg.Done(); s.watchTokens(runCtx) }()
 	go func() { defer s.wg.Done(); s.retention(runCtx) }()
 	go func() { defer s.wg.Done(); s.pub.run(runCtx) }()
 	go func() { defer s.wg.Done(); s.hub.run(runCtx) }()

@@ -14,6 +14,8 @@ type Options struct {
 	// EventRetention, InvocationRetention: pruning ages.
 	EventRetention      time.Duration
 	InvocationRetention time.Duration
+	// MaxStreamsPerToken is --max-streams-per-token.
+	MaxStreamsPerToken int
 }
 
 // WithOptions returns c with the non-zero fields of o set.
@@ -32,6 +34,9 @@ func (c Config) WithOptions(o Options) Config {
 	}
 	if o.InvocationRetention > 0 {
 		c.InvocationRetention = o.InvocationRetention
+	}
+	if o.MaxStreamsPerToken > 0 {
+		c.MaxStreamsPerToken = o.MaxStreamsPerToken
 	}
 	return c
 }

@@ -245,3 +245,8 @@ func (s *EventStore) Notify(ctx context.Context, channel, payload string) error 
 	}
 	return nil
 }
+
+// LiveTokenIDs is Store.LiveTokenIDs (streams are bound to their token).
+func (s *EventStore) LiveTokenIDs(ctx context.Context, ids []int64) ([]int64, error) {
+	return s.store.LiveTokenIDs(ctx, ids)
+}
