@@ -65,6 +65,10 @@ type FunctionRequest struct {
 	IdleTimeout *Duration `json:"idle_timeout,omitempty"`
 	// Private functions need a token with the invoke scope on /fn/NAME.
 	Private *bool `json:"private,omitempty"`
+	// AllowAsync lets anyone queue asynchronous calls of a public function
+	// (X-PiCloud-Async: 1 on /fn/NAME); off by default, when only a token
+	// with the invoke scope may. On update, omitted keeps the current value.
+	AllowAsync *bool `json:"allow_async,omitempty"`
 	// MaxAttempts is the number of delivery attempts for event triggers
 	// before a dead letter (events API), 1..100, default 5.
 	MaxAttempts *int `json:"max_attempts,omitempty"`
@@ -89,6 +93,7 @@ type Function struct {
 	Version     int       `json:"version"` // the current version
 	SHA256      string    `json:"sha256"`  // hex sha256 of the current source
 	Private     bool      `json:"private"`
+	AllowAsync  bool      `json:"allow_async"`
 	MaxAttempts int       `json:"max_attempts"`
 	Limits      Limits    `json:"limits"`
 	URL         string    `json:"url"` // path of the endpoint: "/fn/NAME"

@@ -57,6 +57,10 @@ const (
 	// DefaultMaxStreamsPerToken caps the event streams one token holds
 	// open on one node.
 	DefaultMaxStreamsPerToken = 32
+	// DefaultMaxQueuedCalls and DefaultMaxQueuedBytes bound the async
+	// calls of one function waiting (queued or running).
+	DefaultMaxQueuedCalls = 1000
+	DefaultMaxQueuedBytes = 64 << 20
 	// DefaultTokenRecheck is how often the tokens of open streams are
 	// re-read (revocations normally arrive at once by NOTIFY).
 	DefaultTokenRecheck = time.Minute
@@ -121,6 +125,12 @@ type Config struct {
 	MaxStreamsPerToken int
 	TokenRecheck       time.Duration
 
+	// MaxQueuedCalls and MaxQueuedBytes bound the async calls of one
+	// function that wait (queued or running), in number and in request
+	// bytes; beyond, EnqueueInvocation returns ErrQueueFull.
+	MaxQueuedCalls int
+	MaxQueuedBytes int64
+
 	// IdleAfter: River is stopped after this long without work and
 	// started again when work arrives (see riverRunner).
 	IdleAfter time.Duration
@@ -155,6 +165,12 @@ func (c *Config) withDefaults() Config {
 	def(&d.TicketTTL, DefaultTicketTTL)
 	def(&d.IdleAfter, DefaultIdleAfter)
 	def(&d.TokenRecheck, DefaultTokenRecheck)
+	if d.MaxQueuedCalls <= 0 {
+		d.MaxQueuedCalls = DefaultMaxQueuedCalls
+	}
+	if d.MaxQueuedBytes <= 0 {
+		d.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
 	if d.MaxStreamsPerToken <= 0 {
 		d.MaxStreamsPerToken = DefaultMaxStreamsPerToken
 	}

@@ -16,6 +16,10 @@ type Options struct {
 	InvocationRetention time.Duration
 	// MaxStreamsPerToken is --max-streams-per-token.
 	MaxStreamsPerToken int
+	// MaxQueuedCalls, MaxQueuedBytes are --max-queued-calls and
+	// --max-queued-bytes: the bound of one function's waiting async calls.
+	MaxQueuedCalls int
+	MaxQueuedBytes int64
 }
 
 // WithOptions returns c with the non-zero fields of o set.
@@ -34,6 +38,12 @@ func (c Config) WithOptions(o Options) Config {
 	}
 	if o.InvocationRetention > 0 {
 		c.InvocationRetention = o.InvocationRetention
+	}
+	if o.MaxQueuedCalls > 0 {
+		c.MaxQueuedCalls = o.MaxQueuedCalls
+	}
+	if o.MaxQueuedBytes > 0 {
+		c.MaxQueuedBytes = o.MaxQueuedBytes
 	}
 	if o.MaxStreamsPerToken > 0 {
 		c.MaxStreamsPerToken = o.MaxStreamsPerToken
