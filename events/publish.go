@@ -67,9 +67,9 @@ func (s *Service) CheckEvents(function string, emitted []protocol.Event) error {
 }
 
 // Commit is invoke.Committer's: it writes rec, publishes emitted (already
-// checked) and runs then, in one transaction, so the events exist and the
-// job is done exactly when the record commits.
-func (s *Service) Commit(ctx context.Context, rec functions.Invocation, emitted []protocol.Event, then func(*store.Tx) error) error {
+// checked) at hop+1 and runs then, in one transaction, so the events exist
+// and the job is done exactly when the record commits.
+func (s *Service) Commit(ctx context.Context, rec functions.Invocation, emitted []protocol.Event, hop int, then func(*store.Tx) error) error {
 	evs, err := emittedEvents(rec.Function, emitted)
 	if err != nil {
 		return err
@@ -79,7 +79,7 @@ func (s *Service) Commit(ctx context.Context, rec functions.Invocation, emitted 
 			return err
 		}
 		if len(evs) > 0 {
-			if _, _, err := s.st.PublishEvents(ctx, tx, evs, deliveryJob()); err != nil {
+			if _, _, err := s.st.PublishEvents(ctx, tx, evs, deliveryJob(hop+1)); err != nil {
 				return err
 			}
 		}
@@ -90,9 +90,9 @@ func (s *Service) Commit(ctx context.Context, rec functions.Invocation, emitted 
 	})
 }
 
-// deliveryJob is how PublishEvents queues deliveries.
-func deliveryJob() store.DeliveryJob {
-	return store.DeliveryJob{Kind: DeliveryArgs{}.Kind(), Queue: queueName}
+// deliveryJob is how PublishEvents queues deliveries at hop.
+func deliveryJob(hop int) store.DeliveryJob {
+	return store.DeliveryJob{Kind: DeliveryArgs{}.Kind(), Queue: queueName, Hop: hop}
 }
 
 func emittedEvents(function string, emitted []protocol.Event) ([]store.NewEvent, error) {
@@ -273,7 +273,7 @@ func (p *publisher) run(ctx context.Context) {
 		for _, r := range batch {
 			evs = append(evs, r.ev)
 		}
-		out, counts, err := p.st.PublishEvents(context.WithoutCancel(ctx), nil, evs, deliveryJob())
+		out, counts, err := p.st.PublishEvents(context.WithoutCancel(ctx), nil, evs, deliveryJob(0))
 		for i, r := range batch {
 			if err != nil {
 				r.err = err
