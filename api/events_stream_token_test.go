@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -240,4 +241,45 @@ func TestStream_TokenOverStreamCapGets429(t *testing.T) {
 	// Another token is not affected.
 	s, _ := ssetest.Open(t, ctx, srv.URL+"/api/v1/events/stream", bearerOf(b))
 	s.Body.Close()
+}
+
+func TestStream_RevocationMissedByNotifyEndsStreamOnRecheck(t *testing.T) {
+	t.Parallel()
+	b := setupDB(t)
+	svc := startService(t, b, func(c *events.Config) { c.TokenRecheck = 100 * time.Millisecond })
+	srv := serveHTTP(t, b, svc)
+	viewer := newToken(t, b, "viewer", ScopeRead)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	s, r := ssetest.Open(t, ctx, srv.URL+"/api/v1/events/stream", bearer(viewer))
+	defer s.Body.Close()
+	// Revoked behind the server's back: no NOTIFY is sent.
+	if _, err := b.st.Pool().Exec(ctx, `UPDATE tokens SET revoked_at = now() WHERE name = 'viewer'`); err != nil {
+		t.Fatal(err)
+	}
+	waitEnded(t, "stream", s.Body, r, 10*time.Second)
+}
+
+func TestTicket_BadTopicsAre400(t *testing.T) {
+	t.Parallel()
+	b := setupDB(t)
+	svc := startService(t, b, nil)
+	srv := serveHTTP(t, b, svc)
+	many := url.Values{}
+	for i := 0; i <= events.MaxTicketTopics; i++ {
+		many.Add("topic", "t"+strconv.Itoa(i))
+	}
+	for _, q := range []string{"topic=%20bad", many.Encode()} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/events/tickets?"+q, nil)
+		req.Header = bearerOf(b)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"error"`) {
+			t.Errorf("ticket ?%.40s: %d %s, want 400 with a JSON error", q, resp.StatusCode, body)
+		}
+	}
 }
