@@ -112,9 +112,9 @@ type Events interface {
 	InvokeAsync(ctx context.Context, fn *store.Function, req *protocol.Request) (string, error)
 	Publish(ctx context.Context, topic string, payload json.RawMessage, source string) (events.Published, error)
 	RetryDeadLetter(ctx context.Context, id int64) (store.DeadLetter, error)
-	IssueTicket(ctx context.Context) (string, time.Time, error)
-	CheckTicket(ctx context.Context, ticket string) error
-	Subscribe(topics []string) *events.Subscription
+	IssueTicket(ctx context.Context, tokenID int64, topics []string) (string, time.Time, error)
+	CheckTicket(ctx context.Context, ticket string) (events.Ticket, error)
+	Subscribe(ctx context.Context, tokenID int64, topics []string) (*events.Subscription, error)
 	Unsubscribe(sub *events.Subscription)
 }
 

@@ -49,6 +49,7 @@ func functionView(f *store.Function, withSource bool) Function {
 		Version:     f.CurrentVersion,
 		SHA256:      f.Current.SHA256,
 		Private:     f.Private,
+		AllowAsync:  f.AllowAsync,
 		MaxAttempts: f.MaxAttempts,
 		Limits:      limitsView(f.Current.Limits),
 		URL:         "/fn/" + f.Name,
@@ -76,7 +77,8 @@ func limitsView(l functions.Limits) Limits {
 
 // deployParams validates a FunctionRequest over base (the defaults on
 // create, the current version on update) and returns what the store keeps.
-func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, base functions.Limits, private bool) (store.DeployParams, error) {
+// private and allowAsync are the settings kept when req omits them.
+func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, base functions.Limits, private, allowAsync bool) (store.DeployParams, error) {
 	l := base
 	if req.Memory != nil {
 		l.MemoryBytes = int64(*req.Memory)
@@ -106,7 +108,10 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 	if err != nil {
 		return store.DeployParams{}, err
 	}
-	p := store.DeployParams{Name: name, Source: src, Private: private, Limits: l}
+	if req.AllowAsync != nil {
+		allowAsync = *req.AllowAsync
+	}
+	p := store.DeployParams{Name: name, Source: src, Private: private, AllowAsync: allowAsync, Limits: l}
 	if req.MaxAttempts != nil {
 		if *req.MaxAttempts < minMaxAttempts || *req.MaxAttempts > maxMaxAttempts {
 			return p, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidLimit, Field: "max_attempts",
@@ -234,7 +239,7 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, _ httproute
 	if err := validName("function name", req.Name); err != nil {
 		return err
 	}
-	p, err := a.deployParams(r, req.Name, &req, functions.DefaultLimits(), false)
+	p, err := a.deployParams(r, req.Name, &req, functions.DefaultLimits(), false, false)
 	if err != nil {
 		return err
 	}
@@ -265,7 +270,7 @@ func (a *API) updateFunction(w http.ResponseWriter, r *http.Request, ps httprout
 	if err != nil {
 		return storeError(err, "function "+name)
 	}
-	p, err := a.deployParams(r, name, &req, cur.Current.Limits, cur.Private)
+	p, err := a.deployParams(r, name, &req, cur.Current.Limits, cur.Private, cur.AllowAsync)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,10 @@ type FunctionRequest struct {
 	IdleTimeout *Duration `json:"idle_timeout,omitempty"`
 	// Private functions need a token with the invoke scope on /fn/NAME.
 	Private *bool `json:"private,omitempty"`
+	// AllowAsync lets anyone queue asynchronous calls of a public function
+	// (X-PiCloud-Async: 1 on /fn/NAME); off by default, when only a token
+	// with the invoke scope may. On update, omitted keeps the current value.
+	AllowAsync *bool `json:"allow_async,omitempty"`
 	// MaxAttempts is the number of delivery attempts for event triggers
 	// before a dead letter (events API), 1..100, default 5.
 	MaxAttempts *int `json:"max_attempts,omitempty"`
@@ -89,6 +93,7 @@ type Function struct {
 	Version     int       `json:"version"` // the current version
 	SHA256      string    `json:"sha256"`  // hex sha256 of the current source
 	Private     bool      `json:"private"`
+	AllowAsync  bool      `json:"allow_async"`
 	MaxAttempts int       `json:"max_attempts"`
 	Limits      Limits    `json:"limits"`
 	URL         string    `json:"url"` // path of the endpoint: "/fn/NAME"
@@ -288,6 +293,9 @@ const (
 	CodeWorkerCrashed    = "worker_crashed"     // 502: the worker died or could not start
 	CodeInvalidResponse  = "invalid_response"   // 502: the function answered a status it may not send
 	CodeOverloaded       = "overloaded"         // 503 + Retry-After
+	CodeTooManyStreams   = "too_many_streams"   // 429 + Retry-After: the token holds its cap of event streams
+	CodeAsyncNotAllowed  = "async_not_allowed"  // 403: async call of a public function without opt-in or token
+	CodeQueueFull        = "queue_full"         // 429 + Retry-After: the function's async queue is at its bound
 	CodeUnavailable      = "unavailable"        // 503: not ready / shutting down
 	CodeTimeout          = "timeout"            // 504: the call ran past its timeout
 	CodeInternal         = "internal"           // 500: a bug or a database failure

@@ -47,6 +47,7 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 		minWarm  = fs.Int("min-warm", 0, "keep `N` workers running even when idle (default 0)")
 		maxWork  = fs.Int("max-workers", 0, "run at most `N` workers for the function (default 2 on create)")
 		private  = fs.Bool("private", false, "require a token with the invoke scope to call /fn/NAME (--private=false makes it public)")
+		async    = fs.Bool("allow-async", false, "let anyone queue asynchronous calls of this public function with X-PiCloud-Async: 1 (default off: only a token with the invoke scope may; --allow-async=false turns it off)")
 		attempts = fs.Int("max-attempts", 0, "try event deliveries `N` times before a dead letter (default 5 on create)")
 		asJSON   = fs.Bool("json", false, "print the function as JSON")
 	)
@@ -104,6 +105,9 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 	}
 	if set["max-attempts"] {
 		req.MaxAttempts = attempts
+	}
+	if set["allow-async"] {
+		req.AllowAsync = async
 	}
 
 	cl := a.client()

@@ -55,6 +55,16 @@ const (
 	DefaultClientBuffer        = 1024
 	DefaultTicketTTL           = 5 * time.Minute
 	DefaultRetentionInterval   = time.Hour
+	// DefaultMaxStreamsPerToken caps the event streams one token holds
+	// open on one node.
+	DefaultMaxStreamsPerToken = 32
+	// DefaultMaxQueuedCalls and DefaultMaxQueuedBytes bound the async
+	// calls of one function waiting (queued or running).
+	DefaultMaxQueuedCalls = 1000
+	DefaultMaxQueuedBytes = 64 << 20
+	// DefaultTokenRecheck is how often the tokens of open streams are
+	// re-read (revocations normally arrive at once by NOTIFY).
+	DefaultTokenRecheck = time.Minute
 	// MaxPayloadBytes bounds one event's JSON payload.
 	MaxPayloadBytes = 256 << 10
 )
@@ -109,6 +119,18 @@ type Config struct {
 	Heartbeat    time.Duration
 	ClientBuffer int
 	TicketTTL    time.Duration
+	// MaxStreamsPerToken caps the streams one token holds open on this
+	// node (429 beyond); TokenRecheck is how often the tokens of open
+	// streams are re-read to close those of revoked tokens (revocations
+	// announced on store.TokensChannel close them at once).
+	MaxStreamsPerToken int
+	TokenRecheck       time.Duration
+
+	// MaxQueuedCalls and MaxQueuedBytes bound the async calls of one
+	// function that wait (queued or running), in number and in request
+	// bytes; beyond, EnqueueInvocation returns ErrQueueFull.
+	MaxQueuedCalls int
+	MaxQueuedBytes int64
 
 	// IdleAfter: River is stopped after this long without work and
 	// started again when work arrives (see riverRunner).
@@ -146,6 +168,16 @@ func (c *Config) withDefaults() Config {
 	def(&d.Heartbeat, DefaultHeartbeat)
 	def(&d.TicketTTL, DefaultTicketTTL)
 	def(&d.IdleAfter, DefaultIdleAfter)
+	def(&d.TokenRecheck, DefaultTokenRecheck)
+	if d.MaxQueuedCalls <= 0 {
+		d.MaxQueuedCalls = DefaultMaxQueuedCalls
+	}
+	if d.MaxQueuedBytes <= 0 {
+		d.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if d.MaxStreamsPerToken <= 0 {
+		d.MaxStreamsPerToken = DefaultMaxStreamsPerToken
+	}
 	if d.Workers <= 0 {
 		d.Workers = DefaultWorkers
 	}
@@ -171,6 +203,8 @@ type Service struct {
 	ticket *ticketSigner
 	pub    *publisher
 	runner *riverRunner
+	// recheck wakes watchTokens (capacity 1).
+	recheck chan struct{}
 
 	mu      sync.Mutex
 	started bool
@@ -192,10 +226,11 @@ func New(cfg Config) (*Service, error) {
 	}
 	c := cfg.withDefaults()
 	s := &Service{
-		cfg:    c,
-		st:     c.Store,
-		log:    c.Logger.Named("events"),
-		timers: make(map[clock.Timer]struct{}),
+		cfg:     c,
+		st:      c.Store,
+		log:     c.Logger.Named("events"),
+		timers:  make(map[clock.Timer]struct{}),
+		recheck: make(chan struct{}, 1),
 	}
 	s.pub = newPublisher(s.st)
 	s.runner = newRiverRunner(s)
@@ -283,7 +318,8 @@ func (s *Service) Start(ctx context.Context) error {
 	s.mu.Lock()
 	s.cancel, s.stopRun, s.runDone = cancel, stopRun, runDone
 	s.mu.Unlock()
-	s.wg.Add(4)
+	s.wg.Add(5)
+	go func() { defer s.wg.Done(); s.watchTokens(runCtx) }()
 	go func() { defer s.wg.Done(); s.retention(runCtx) }()
 	go func() { defer s.wg.Done(); s.pub.run(runCtx) }()
 	go func() { defer s.wg.Done(); s.hub.run(runCtx) }()

@@ -38,4 +38,18 @@ func (s *Service) subscribe(n *store.Notifier) {
 			s.runner.poke()
 		}
 	})
+	n.Subscribe(store.TokensChannel, func(payload string) {
+		id, err := strconv.ParseInt(payload, 10, 64)
+		if err != nil {
+			s.pokeRecheck()
+			return
+		}
+		if k := s.hub.RevokeToken(id); k > 0 {
+			s.log.Info("closed streams of a revoked token", "token_id", id, "streams", k)
+		}
+	}, func(up bool) {
+		if up {
+			s.pokeRecheck()
+		}
+	})
 }

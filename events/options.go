@@ -14,6 +14,12 @@ type Options struct {
 	// EventRetention, InvocationRetention: pruning ages.
 	EventRetention      time.Duration
 	InvocationRetention time.Duration
+	// MaxStreamsPerToken is --max-streams-per-token.
+	MaxStreamsPerToken int
+	// MaxQueuedCalls, MaxQueuedBytes are --max-queued-calls and
+	// --max-queued-bytes: the bound of one function's waiting async calls.
+	MaxQueuedCalls int
+	MaxQueuedBytes int64
 }
 
 // WithOptions returns c with the non-zero fields of o set.
@@ -32,6 +38,15 @@ func (c Config) WithOptions(o Options) Config {
 	}
 	if o.InvocationRetention > 0 {
 		c.InvocationRetention = o.InvocationRetention
+	}
+	if o.MaxQueuedCalls > 0 {
+		c.MaxQueuedCalls = o.MaxQueuedCalls
+	}
+	if o.MaxQueuedBytes > 0 {
+		c.MaxQueuedBytes = o.MaxQueuedBytes
+	}
+	if o.MaxStreamsPerToken > 0 {
+		c.MaxStreamsPerToken = o.MaxStreamsPerToken
 	}
 	return c
 }

@@ -62,7 +62,7 @@ func (s *sink) CheckEvents(_ string, evs []protocol.Event) error {
 	return nil
 }
 
-func (s *sink) Commit(_ context.Context, rec functions.Invocation, evs []protocol.Event, then func(*store.Tx) error) error {
+func (s *sink) Commit(_ context.Context, rec functions.Invocation, evs []protocol.Event, _ int, then func(*store.Tx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.committed = append(s.committed, rec)

@@ -24,8 +24,12 @@ const DefaultMaxAttempts = 5
 // Function is a deployed function and its current version. Values returned
 // by FunctionCache are shared: do not modify them.
 type Function struct {
-	Name           string
-	Private        bool
+	Name    string
+	Private bool
+	// AllowAsync lets anyone queue asynchronous calls of a public function
+	// (X-PiCloud-Async: 1); without it only a token with the invoke scope
+	// may.
+	AllowAsync     bool
 	MaxAttempts    int
 	CurrentVersion int
 	CreatedAt      time.Time
@@ -67,6 +71,8 @@ type DeployParams struct {
 	// Private functions need a token with the invoke scope. Every deploy
 	// sets it to the value given.
 	Private bool
+	// AllowAsync: see Function.AllowAsync. Every deploy sets it too.
+	AllowAsync bool
 	// MaxAttempts of event deliveries; 0 means DefaultMaxAttempts on
 	// create and "keep the current value" on a new version.
 	MaxAttempts int
@@ -126,8 +132,8 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 			if maxAttempts == 0 {
 				maxAttempts = DefaultMaxAttempts
 			}
-			tag, err := tx.Exec(ctx, `INSERT INTO functions (name, private, max_attempts, current_version)
-				VALUES ($1, $2, $3, 1) ON CONFLICT (name) DO NOTHING`, p.Name, p.Private, maxAttempts)
+			tag, err := tx.Exec(ctx, `INSERT INTO functions (name, private, max_attempts, current_version, allow_async)
+				VALUES ($1, $2, $3, 1, $4) ON CONFLICT (name) DO NOTHING`, p.Name, p.Private, maxAttempts, p.AllowAsync)
 			if err != nil {
 				return interpretError(err, "insert function")
 			}
@@ -148,8 +154,8 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 				return interpretError(err, "next version of "+p.Name)
 			}
 			if _, err := tx.Exec(ctx, `UPDATE functions SET current_version = $2, private = $3,
-				max_attempts = CASE WHEN $4 > 0 THEN $4 ELSE max_attempts END, updated_at = now()
-				WHERE name = $1`, p.Name, version, p.Private, p.MaxAttempts); err != nil {
+				max_attempts = CASE WHEN $4 > 0 THEN $4 ELSE max_attempts END, allow_async = $5, updated_at = now()
+				WHERE name = $1`, p.Name, version, p.Private, p.MaxAttempts, p.AllowAsync); err != nil {
 				return interpretError(err, "update function "+p.Name)
 			}
 		}
@@ -183,13 +189,13 @@ type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-const functionColumns = `f.name, f.private, f.max_attempts, f.current_version, f.created_at, f.updated_at,
+const functionColumns = `f.name, f.private, f.allow_async, f.max_attempts, f.current_version, f.created_at, f.updated_at,
 	v.sha256, v.limits, v.created_at, v.created_by`
 
 func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 	var f Function
 	var limits []byte
-	dest := []any{&f.Name, &f.Private, &f.MaxAttempts, &f.CurrentVersion, &f.CreatedAt, &f.UpdatedAt,
+	dest := []any{&f.Name, &f.Private, &f.AllowAsync, &f.MaxAttempts, &f.CurrentVersion, &f.CreatedAt, &f.UpdatedAt,
 		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {

@@ -32,7 +32,7 @@ func RiverInsertChannel(schema string) string {
 
 // publishEventSQL appends one event and queues its deliveries: one
 // river_job row per function subscribed to the topic, with the function's
-// max_attempts. The args match events.DeliveryArgs. Writing river_job here
+// max_attempts and the hop count $6. The args match events.DeliveryArgs. Writing river_job here
 // (instead of through River's insert API) keeps a publish to one round
 // trip, which matters because publishes are serialized by the event log's
 // lock; the columns are those of River's schema version riverSchemaVersion (River is
@@ -47,9 +47,9 @@ const publishEventSQL = `WITH input AS (
 	INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
 	SELECT jsonb_build_object(
 			'function', t.function, 'trigger', 'event', 'event_id', ev.id, 'topic', ev.topic,
-			'published_at', ev.published_at, 'payload', ev.payload,
+			'published_at', ev.published_at, 'payload', ev.payload, 'hop', $6::int,
 			'event', jsonb_build_object('id', ev.id, 'topic', ev.topic, 'payload', ev.payload,
-				'published_at', ev.published_at)),
+				'published_at', ev.published_at, 'hop', $6::int)),
 		now(), $4, f.max_attempts, '{}'::jsonb, 1, $5, now(), 'available'::river_job_state, '{}'::varchar(255)[]
 	FROM ev
 	JOIN triggers t ON t.kind = 'topic' AND t.topic = ev.topic

@@ -167,3 +167,20 @@ func (s *Store) CountTokens(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// LiveTokenIDs returns those of ids that name tokens that exist and are
+// not revoked (what a stream opened with a token re-checks).
+func (s *Store) LiveTokenIDs(ctx context.Context, ids []int64) ([]int64, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id FROM tokens WHERE id = ANY($1) AND revoked_at IS NULL`, ids)
+	if err != nil {
+		return nil, interpretError(err, "check tokens")
+	}
+	live, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, interpretError(err, "check tokens")
+	}
+	return live, nil
+}
