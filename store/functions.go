@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,6 +56,37 @@ type Version struct {
 	Limits    functions.Limits
 	CreatedAt time.Time
 	CreatedBy string // name of the token that deployed it
+	// Secrets are the names the version may read with secrets.get, sorted.
+	// Nil with AllSecrets set: a version deployed before per-function
+	// grants existed, which may read every secret.
+	Secrets    []string
+	AllSecrets bool
+}
+
+// Grants reports whether the version may read the secret name.
+func (v *Version) Grants(name string) bool {
+	return v.AllSecrets || slices.Contains(v.Secrets, name)
+}
+
+// secretsColumn is what the secrets column stores for v: NULL for a
+// version that may read every secret, else the (possibly empty) list.
+func secretsColumn(names []string) []string {
+	if names == nil {
+		return []string{}
+	}
+	return names
+}
+
+// scanSecrets fills v's grants from the secrets column.
+func (v *Version) scanSecrets(col *[]string) {
+	v.AllSecrets = col == nil
+	v.Secrets = nil
+	if col != nil {
+		v.Secrets = *col
+		if v.Secrets == nil {
+			v.Secrets = []string{}
+		}
+	}
 }
 
 // DeployParams describe a deploy. Validation of the name, the source and
@@ -72,6 +104,9 @@ type DeployParams struct {
 	MaxAttempts int
 	// Limits of this version; the zero value means supervisor.DefaultLimits().
 	Limits functions.Limits
+	// Secrets the version may read with secrets.get (validated and sorted
+	// by the caller). Nil grants none; a deploy never grants every secret.
+	Secrets []string
 }
 
 type deployMode int
@@ -153,8 +188,9 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 				return interpretError(err, "update function "+p.Name)
 			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by, secrets)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy,
+			secretsColumn(p.Secrets)); err != nil {
 			return interpretError(err, fmt.Sprintf("insert version %d of %s", version, p.Name))
 		}
 		if err := notifyFunction(ctx, tx, p.Name); err != nil {
@@ -184,13 +220,14 @@ type querier interface {
 }
 
 const functionColumns = `f.name, f.private, f.max_attempts, f.current_version, f.created_at, f.updated_at,
-	v.sha256, v.limits, v.created_at, v.created_by`
+	v.sha256, v.limits, v.created_at, v.created_by, v.secrets`
 
 func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 	var f Function
 	var limits []byte
+	var secrets *[]string // NULL: every secret (versions from before grants)
 	dest := []any{&f.Name, &f.Private, &f.MaxAttempts, &f.CurrentVersion, &f.CreatedAt, &f.UpdatedAt,
-		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy}
+		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy, &secrets}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)
@@ -199,6 +236,7 @@ func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 		return nil, err
 	}
 	f.Current.Source = string(src)
+	f.Current.scanSecrets(secrets)
 	l, err := decodeLimits(limits)
 	if err != nil {
 		return nil, err
@@ -268,12 +306,13 @@ func (s *Store) DeleteFunction(ctx context.Context, name string) error {
 	return nil
 }
 
-const versionColumns = `function, version, sha256, limits, created_at, created_by`
+const versionColumns = `function, version, sha256, limits, created_at, created_by, secrets`
 
 func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 	var v Version
 	var limits []byte
-	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy}
+	var secrets *[]string // NULL: every secret (versions from before grants)
+	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy, &secrets}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)
@@ -282,6 +321,7 @@ func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 		return v, err
 	}
 	v.Source = string(src)
+	v.scanSecrets(secrets)
 	l, err := decodeLimits(limits)
 	v.Limits = l
 	return v, err
