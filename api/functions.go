@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -50,6 +53,8 @@ func functionView(f *store.Function, withSource bool) Function {
 		Private:     f.Private,
 		MaxAttempts: f.MaxAttempts,
 		Limits:      limitsView(f.Current.Limits),
+		Secrets:     nonNilStrings(f.Current.Secrets),
+		AllSecrets:  f.Current.AllSecrets,
 		URL:         "/fn/" + f.Name,
 		CreatedAt:   f.CreatedAt,
 		UpdatedAt:   f.UpdatedAt,
@@ -73,9 +78,18 @@ func limitsView(l functions.Limits) Limits {
 	}
 }
 
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // deployParams validates a FunctionRequest over base (the defaults on
 // create, the current version on update) and returns what the store keeps.
-func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, base functions.Limits, private bool) (store.DeployParams, error) {
+// cur is the current version (nil on create): its grants are kept when
+// req.Secrets is omitted, and widening them needs the secrets scope.
+func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, base functions.Limits, private bool, cur *store.Version) (store.DeployParams, error) {
 	l := base
 	if req.Memory != nil {
 		l.MemoryBytes = int64(*req.Memory)
@@ -120,6 +134,12 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 		}
 		return p, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidLimit, Message: err.Error()}
 	}
+	if p.Secrets, err = secretGrants(req.Secrets, cur); err != nil {
+		return p, err
+	}
+	if err := checkGrantWidening(r, name, cur, p.Secrets); err != nil {
+		return p, err
+	}
 	if err := a.validateSource(src); err != nil {
 		return p, err
 	}
@@ -127,6 +147,59 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 		p.CreatedBy = pr.Name
 	}
 	return p, nil
+}
+
+// secretGrants returns the grants of a new version: the validated, sorted,
+// deduplicated names of req, or when omitted the explicit grants of cur
+// (none on create, and none from a version that may read every secret:
+// that is never carried into a new version).
+func secretGrants(req *[]string, cur *store.Version) ([]string, error) {
+	if req == nil {
+		if cur == nil || cur.AllSecrets {
+			return []string{}, nil
+		}
+		return slices.Clone(cur.Secrets), nil
+	}
+	if len(*req) > MaxSecretGrants {
+		return nil, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidValue, Field: "secrets",
+			Message: fmt.Sprintf("secrets: %d names is over the limit of %d", len(*req), MaxSecretGrants)}
+	}
+	out := make([]string, 0, len(*req))
+	for _, n := range *req {
+		if !secretNameRE.MatchString(n) {
+			return nil, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidValue, Field: "secrets",
+				Message: fmt.Sprintf("secrets: name %q is invalid: use 1 to 128 letters, digits, '_', '.', '-', starting with a letter or '_'", truncate(n, 80))}
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// checkGrantWidening refuses, without the secrets scope, grants that the
+// current version cur (nil: none) does not already hold: a deploy token
+// may keep or narrow a function's secrets, never reach new ones.
+func checkGrantWidening(r *http.Request, name string, cur *store.Version, grants []string) error {
+	pr := PrincipalFrom(r.Context())
+	if pr.Has(ScopeSecrets) {
+		return nil
+	}
+	var added []string
+	for _, g := range grants {
+		if cur == nil || !cur.Grants(g) {
+			added = append(added, g)
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	who := "this token"
+	if pr != nil {
+		who = "token " + pr.Name
+	}
+	return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Field: "secrets",
+		Message: fmt.Sprintf("%s lacks the %s scope: granting function %s the secrets %s needs it (a deploy token may keep or narrow the grants of the current version)",
+			who, ScopeSecrets, name, strings.Join(added, ", "))}
 }
 
 // requestSource returns the script of req: Source, or the exact bytes of
@@ -210,7 +283,7 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, _ httproute
 	if err := validName("function name", req.Name); err != nil {
 		return err
 	}
-	p, err := a.deployParams(r, req.Name, &req, functions.DefaultLimits(), false)
+	p, err := a.deployParams(r, req.Name, &req, functions.DefaultLimits(), false, nil)
 	if err != nil {
 		return err
 	}
@@ -241,7 +314,7 @@ func (a *API) updateFunction(w http.ResponseWriter, r *http.Request, ps httprout
 	if err != nil {
 		return storeError(err, "function "+name)
 	}
-	p, err := a.deployParams(r, name, &req, cur.Current.Limits, cur.Private)
+	p, err := a.deployParams(r, name, &req, cur.Current.Limits, cur.Private, &cur.Current)
 	if err != nil {
 		return err
 	}
@@ -303,13 +376,15 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request, ps httprouter
 	out := VersionList{Versions: make([]Version, 0, len(vs))}
 	for _, v := range vs {
 		out.Versions = append(out.Versions, Version{
-			Version:   v.Version,
-			SHA256:    v.SHA256,
-			Limits:    limitsView(v.Limits),
-			Private:   f.Private,
-			Current:   v.Version == f.CurrentVersion,
-			CreatedAt: v.CreatedAt,
-			CreatedBy: v.CreatedBy,
+			Version:    v.Version,
+			SHA256:     v.SHA256,
+			Limits:     limitsView(v.Limits),
+			Secrets:    nonNilStrings(v.Secrets),
+			AllSecrets: v.AllSecrets,
+			Private:    f.Private,
+			Current:    v.Version == f.CurrentVersion,
+			CreatedAt:  v.CreatedAt,
+			CreatedBy:  v.CreatedBy,
 		})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -329,7 +404,19 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidValue, Field: "version",
 			Message: fmt.Sprintf("version %d is invalid: use a version number from `picloud versions %s`, or omit it for the previous one", req.Version, name)}
 	}
-	f, err := a.deps.Store.Rollback(r.Context(), name, req.Version)
+	f, err := a.deps.Store.RollbackChecked(r.Context(), name, req.Version, func(cur, target *store.Version) error {
+		if target.AllSecrets {
+			if cur.AllSecrets {
+				return nil
+			}
+			return checkGrantWidening(r, name, cur, []string{"(every secret: version " + strconv.Itoa(target.Version) + " is from before grants)"})
+		}
+		return checkGrantWidening(r, name, cur, target.Secrets)
+	})
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			if _, gerr := a.deps.Store.GetFunction(r.Context(), name); gerr != nil {

@@ -370,6 +370,14 @@ func (s *Store) GetVersion(ctx context.Context, name string, version int) (*Vers
 // ErrNotFound if the function or the version does not exist, or if 0 is
 // asked and there is no older version.
 func (s *Store) Rollback(ctx context.Context, name string, version int) (*Function, error) {
+	return s.RollbackChecked(ctx, name, version, nil)
+}
+
+// RollbackChecked is Rollback that first calls check (if not nil) with the
+// current and the target version (without source), in the transaction
+// that holds the function's lock; an error from check aborts the rollback
+// and is returned as is (wrapped).
+func (s *Store) RollbackChecked(ctx context.Context, name string, version int, check func(cur, target *Version) error) (*Function, error) {
 	var f *Function
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var cur int
@@ -391,6 +399,11 @@ func (s *Store) Rollback(ctx context.Context, name string, version int) (*Functi
 				return interpretError(err, fmt.Sprintf("version %d", version))
 			}
 		}
+		if check != nil {
+			if err := checkRollback(ctx, tx, name, cur, *target, check); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, `UPDATE functions SET current_version = $2, updated_at = now() WHERE name = $1`,
 			name, *target); err != nil {
 			return interpretError(err, "update current version")
@@ -406,4 +419,18 @@ func (s *Store) Rollback(ctx context.Context, name string, version int) (*Functi
 		return nil, fmt.Errorf("roll back %s: %w", name, err)
 	}
 	return f, nil
+}
+
+// checkRollback loads versions cur and target of name and calls check.
+func checkRollback(ctx context.Context, q querier, name string, cur, target int, check func(cur, target *Version) error) error {
+	var vs [2]Version
+	for i, n := range []int{cur, target} {
+		v, err := scanVersion(q.QueryRow(ctx, `SELECT `+versionColumns+` FROM function_versions
+			WHERE function = $1 AND version = $2`, name, n), false)
+		if err != nil {
+			return interpretError(err, fmt.Sprintf("version %d", n))
+		}
+		vs[i] = v
+	}
+	return check(&vs[0], &vs[1])
 }
