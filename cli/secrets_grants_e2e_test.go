@@ -120,9 +120,7 @@ func TestE2E_SecretsNeedTheSecretsScope(t *testing.T) {
 	b := startServer(t)
 	b.ok("secrets", "set", "TARGET", "original")
 	deployTok := strings.TrimSpace(b.ok("token", "create", "ci", "--scope", "deploy,read"))
-	secretsTok := strings.TrimSpace(b.ok("token", "create", "vault", "--scope", "secrets"))
 	asDeploy := map[string]string{"PICLOUD_TOKEN": deployTok}
-	asSecrets := map[string]string{"PICLOUD_TOKEN": secretsTok}
 
 	// A deploy token can neither overwrite nor delete a secret.
 	r := b.cli(asDeploy, "", "secrets", "set", "TARGET", "overwritten")
@@ -146,7 +144,9 @@ func TestE2E_SecretsNeedTheSecretsScope(t *testing.T) {
 		t.Fatalf("deploy --secrets with a deploy token: exit %d, %q, %q", r.code, r.stdout, r.stderr)
 	}
 
-	// The secrets token sets and deletes secrets.
+	// A token with the secrets scope sets and deletes secrets.
+	secretsTok := strings.TrimSpace(b.ok("token", "create", "vault", "--scope", "secrets"))
+	asSecrets := map[string]string{"PICLOUD_TOKEN": secretsTok}
 	if r := b.cli(asSecrets, "", "secrets", "set", "TARGET", "rotated"); r.code != 0 {
 		t.Fatalf("secrets set with a secrets token: exit %d, %q, %q", r.code, r.stdout, r.stderr)
 	}
