@@ -177,8 +177,10 @@ func secretGrants(req *[]string, cur *store.Version) ([]string, error) {
 }
 
 // checkGrantWidening refuses, without the secrets scope, grants that the
-// current version cur (nil: none) does not already hold: a deploy token
-// may keep or narrow a function's secrets, never reach new ones.
+// current version cur (nil: none) does not already hold by name: a deploy
+// token may keep or narrow a function's secrets, never reach new ones. A
+// version from before grants (AllSecrets) holds no name here, so a deploy
+// token cannot turn its blanket access into grants of its own choosing.
 func checkGrantWidening(r *http.Request, name string, cur *store.Version, grants []string) error {
 	pr := PrincipalFrom(r.Context())
 	if pr.Has(ScopeSecrets) {
@@ -186,7 +188,7 @@ func checkGrantWidening(r *http.Request, name string, cur *store.Version, grants
 	}
 	var added []string
 	for _, g := range grants {
-		if cur == nil || !cur.Grants(g) {
+		if cur == nil || !slices.Contains(cur.Secrets, g) {
 			added = append(added, g)
 		}
 	}
