@@ -407,10 +407,12 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 			Message: fmt.Sprintf("version %d is invalid: use a version number from `picloud versions %s`, or omit it for the previous one", req.Version, name)}
 	}
 	f, err := a.deps.Store.RollbackChecked(r.Context(), name, req.Version, func(cur, target *store.Version) error {
-		if target.AllSecrets {
-			if cur.AllSecrets {
-				return nil
-			}
+		// The target's grants were chosen when it was deployed; a rollback
+		// may narrow the current ones, widening them needs the scope.
+		switch {
+		case cur.AllSecrets:
+			return nil
+		case target.AllSecrets:
 			return checkGrantWidening(r, name, cur, []string{"(every secret: version " + strconv.Itoa(target.Version) + " is from before grants)"})
 		}
 		return checkGrantWidening(r, name, cur, target.Secrets)
