@@ -87,9 +87,9 @@ func nonNilStrings(s []string) []string {
 
 // deployParams validates a FunctionRequest over base (the defaults on
 // create, the current version on update) and returns what the store keeps.
-// cur is the current version (nil on create): its grants are kept when
-// req.Secrets is omitted, and widening them needs the secrets scope.
-func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, base functions.Limits, private bool, cur *store.Version) (store.DeployParams, error) {
+// Omitted secrets keep the current version's grants; widening them needs
+// the secrets scope (both checked by the store in the deploy).
+func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, base functions.Limits, private bool) (store.DeployParams, error) {
 	l := base
 	if req.Memory != nil {
 		l.MemoryBytes = int64(*req.Memory)
@@ -134,11 +134,15 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 		}
 		return p, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidLimit, Message: err.Error()}
 	}
-	if p.Secrets, err = secretGrants(req.Secrets, cur); err != nil {
+	if p.Secrets, err = secretGrants(req.Secrets); err != nil {
 		return p, err
 	}
-	if err := checkGrantWidening(r, name, cur, p.Secrets); err != nil {
-		return p, err
+	// Omitted grants are the current version's, and the widening check is
+	// against the current version, both settled by the store with the
+	// function locked (a concurrent deploy or rollback cannot slip in).
+	p.KeepSecrets = req.Secrets == nil
+	p.CheckSecrets = func(cur *store.Version, grants []string) error {
+		return checkGrantWidening(r, name, cur, grants)
 	}
 	if err := a.validateSource(src); err != nil {
 		return p, err
@@ -149,16 +153,11 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 	return p, nil
 }
 
-// secretGrants returns the grants of a new version: the validated, sorted,
-// deduplicated names of req, or when omitted the explicit grants of cur
-// (none on create, and none from a version that may read every secret:
-// that is never carried into a new version).
-func secretGrants(req *[]string, cur *store.Version) ([]string, error) {
+// secretGrants returns the validated, sorted, deduplicated names of req;
+// nil when omitted (the store then keeps the current version's grants).
+func secretGrants(req *[]string) ([]string, error) {
 	if req == nil {
-		if cur == nil || cur.AllSecrets {
-			return []string{}, nil
-		}
-		return slices.Clone(cur.Secrets), nil
+		return nil, nil
 	}
 	if len(*req) > MaxSecretGrants {
 		return nil, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidValue, Field: "secrets",
@@ -285,11 +284,14 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, _ httproute
 	if err := validName("function name", req.Name); err != nil {
 		return err
 	}
-	p, err := a.deployParams(r, req.Name, &req, functions.DefaultLimits(), false, nil)
+	p, err := a.deployParams(r, req.Name, &req, functions.DefaultLimits(), false)
 	if err != nil {
 		return err
 	}
 	f, err := a.deps.Store.CreateFunction(r.Context(), p)
+	if ae := (*Error)(nil); errors.As(err, &ae) {
+		return ae
+	}
 	if err != nil {
 		return storeError(err, "function "+req.Name)
 	}
@@ -316,11 +318,14 @@ func (a *API) updateFunction(w http.ResponseWriter, r *http.Request, ps httprout
 	if err != nil {
 		return storeError(err, "function "+name)
 	}
-	p, err := a.deployParams(r, name, &req, cur.Current.Limits, cur.Private, &cur.Current)
+	p, err := a.deployParams(r, name, &req, cur.Current.Limits, cur.Private)
 	if err != nil {
 		return err
 	}
 	f, err := a.deps.Store.DeployVersion(r.Context(), p)
+	if ae := (*Error)(nil); errors.As(err, &ae) {
+		return ae
+	}
 	if err != nil {
 		return storeError(err, "function "+name)
 	}

@@ -10,27 +10,23 @@ import (
 	"github.com/picloud/picloud/store"
 )
 
-func TestSecretGrants_ValidatesSortsAndKeeps(t *testing.T) {
+func TestSecretGrants_ValidatesAndSorts(t *testing.T) {
 	list := func(s ...string) *[]string { return &s }
-	cur := &store.Version{Secrets: []string{"A", "B"}}
-	legacy := &store.Version{AllSecrets: true}
 	for _, c := range []struct {
 		name string
 		req  *[]string
-		cur  *store.Version
-		want string
+		want []string
 		bad  bool
 	}{
-		{name: "omitted on create grants none", want: ""},
-		{name: "omitted on update keeps the current grants", cur: cur, want: "A,B"},
-		{name: "omitted over a version from before grants grants none", cur: legacy, want: ""},
-		{name: "empty grants none", req: list(), cur: cur, want: ""},
-		{name: "sorted and deduplicated", req: list("Z", "A", "Z"), want: "A,Z"},
+		{name: "omitted is nil (the store keeps the current grants)", want: nil},
+		{name: "empty grants none", req: list(), want: []string{}},
+		{name: "sorted and deduplicated", req: list("Z", "A", "Z"), want: []string{"A", "Z"}},
 		{name: "bad name", req: list("no spaces"), bad: true},
 		{name: "empty name", req: list(""), bad: true},
+		{name: "too many", req: list(strings.Split(strings.Repeat("A,", MaxSecretGrants)+"B", ",")...), bad: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := secretGrants(c.req, c.cur)
+			got, err := secretGrants(c.req)
 			if c.bad {
 				var e *Error
 				if !errors.As(err, &e) || e.Status != http.StatusUnprocessableEntity || e.Field != "secrets" {
@@ -38,8 +34,8 @@ func TestSecretGrants_ValidatesSortsAndKeeps(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got == nil || strings.Join(got, ",") != c.want {
-				t.Fatalf("got %q, %v; want %q", got, err, c.want)
+			if err != nil || (got == nil) != (c.want == nil) || strings.Join(got, ",") != strings.Join(c.want, ",") {
+				t.Fatalf("got %#v, %v; want %#v", got, err, c.want)
 			}
 		})
 	}

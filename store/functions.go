@@ -107,6 +107,15 @@ type DeployParams struct {
 	// Secrets the version may read with secrets.get (validated and sorted
 	// by the caller). Nil grants none; a deploy never grants every secret.
 	Secrets []string
+	// KeepSecrets gives the new version the current version's grants
+	// instead of Secrets: none on create, and none if the current version
+	// reads every secret (that is never carried into a new version).
+	KeepSecrets bool
+	// CheckSecrets, if set, is called in the deploy's transaction, with
+	// the function locked, with the current version (nil on create) and
+	// the grants the new version gets; an error aborts the deploy and is
+	// returned wrapped.
+	CheckSecrets func(cur *Version, grants []string) error
 }
 
 type deployMode int
@@ -155,7 +164,7 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 	var f *Function
 	created := false
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		version := 1
+		version, cur := 1, 0
 		if mode != deployUpdate {
 			maxAttempts := p.MaxAttempts
 			if maxAttempts == 0 {
@@ -174,7 +183,6 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 		if !created {
 			// Lock the function so concurrent deploys number their
 			// versions one after the other.
-			var cur int
 			err := tx.QueryRow(ctx, `SELECT current_version FROM functions WHERE name = $1 FOR UPDATE`, p.Name).Scan(&cur)
 			if err != nil {
 				return interpretError(err, "function "+p.Name)
@@ -187,6 +195,9 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 				WHERE name = $1`, p.Name, version, p.Private, p.MaxAttempts); err != nil {
 				return interpretError(err, "update function "+p.Name)
 			}
+		}
+		if err := resolveSecrets(ctx, tx, &p, created, cur); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by, secrets)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy,
@@ -203,6 +214,34 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 		return nil, false, fmt.Errorf("deploy %s: %w", p.Name, err)
 	}
 	return f, created, nil
+}
+
+// resolveSecrets settles the grants of the version being deployed (the
+// current version's with KeepSecrets) and runs CheckSecrets, with the
+// function locked; cur is the current version number unless created.
+func resolveSecrets(ctx context.Context, q querier, p *DeployParams, created bool, cur int) error {
+	if !p.KeepSecrets && p.CheckSecrets == nil {
+		return nil
+	}
+	var curV *Version
+	if !created {
+		v, err := scanVersion(q.QueryRow(ctx, `SELECT `+versionColumns+` FROM function_versions
+			WHERE function = $1 AND version = $2`, p.Name, cur), false)
+		if err != nil {
+			return interpretError(err, fmt.Sprintf("version %d", cur))
+		}
+		curV = &v
+	}
+	if p.KeepSecrets {
+		p.Secrets = nil
+		if curV != nil && !curV.AllSecrets {
+			p.Secrets = slices.Clone(curV.Secrets)
+		}
+	}
+	if p.CheckSecrets != nil {
+		return p.CheckSecrets(curV, p.Secrets)
+	}
+	return nil
 }
 
 func notifyFunction(ctx context.Context, tx pgx.Tx, name string) error {

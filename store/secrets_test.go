@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -183,15 +184,37 @@ func TestHost_SecretGetNeedsTheCurrentVersionsGrant(t *testing.T) {
 	granted("fn", "A", "a-value")
 	notGranted("fn", "B")
 
-	_, err = s.DeployVersion(ctx, store.DeployParams{Name: "fn", Source: "v3"})
+	f, err = s.DeployVersion(ctx, store.DeployParams{Name: "fn", Source: "v3", KeepSecrets: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{"A"}, f.Current.Secrets, "KeepSecrets takes the current version's grants")
+	_, err = s.DeployVersion(ctx, store.DeployParams{Name: "fn", Source: "v4"})
 	require.NoError(t, err)
 	notGranted("fn", "A") // a deploy without grants grants nothing
 
+	// CheckSecrets sees the locked current version and the new grants,
+	// and its error aborts the deploy.
+	refused := errors.New("refused")
+	_, err = s.DeployVersion(ctx, store.DeployParams{Name: "fn", Source: "v5", Secrets: []string{"B"},
+		CheckSecrets: func(cur *store.Version, grants []string) error {
+			require.Equal(t, 4, cur.Version)
+			require.Equal(t, []string{"B"}, grants)
+			return refused
+		}})
+	require.ErrorIs(t, err, refused)
+	_, err = s.CreateFunction(ctx, store.DeployParams{Name: "fresh", Source: "v1", KeepSecrets: true,
+		CheckSecrets: func(cur *store.Version, grants []string) error {
+			require.Nil(t, cur)
+			require.Empty(t, grants)
+			return nil
+		}})
+	require.NoError(t, err)
+
 	vs, err := s.ListVersions(ctx, "fn")
 	require.NoError(t, err)
+	require.Len(t, vs, 4, "the refused deploy added no version")
 	require.Equal(t, []string{}, vs[0].Secrets)
-	require.Equal(t, []string{"B", "C"}, vs[1].Secrets)
-	require.False(t, vs[2].AllSecrets)
+	require.Equal(t, []string{"B", "C"}, vs[2].Secrets)
+	require.False(t, vs[3].AllSecrets)
 
 	// A version from before migration 012 (NULL) may read every secret.
 	_, err = s.Pool().Exec(ctx, `ALTER TABLE function_versions DISABLE TRIGGER function_versions_immutable`)
@@ -202,6 +225,10 @@ func TestHost_SecretGetNeedsTheCurrentVersionsGrant(t *testing.T) {
 	require.NoError(t, err)
 	granted("fn", "A", "a-value")
 	granted("fn", "B", "b-value")
+	f, err = s.DeployVersion(ctx, store.DeployParams{Name: "fn", Source: "v5", KeepSecrets: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{}, f.Current.Secrets, "every secret is never carried into a new version")
+	require.False(t, f.Current.AllSecrets)
 	v1, err := s.GetVersion(ctx, "fn", 1)
 	require.NoError(t, err)
 	require.True(t, v1.AllSecrets)
