@@ -7,14 +7,14 @@
 //	GET  /healthz, /readyz                         public
 //	ANY  /fn/:name, /fn/:name/*rest                public, or invoke for private functions
 //	GET  /api/v1/functions[/:name[/versions]]      read
-//	POST /api/v1/functions                         deploy
-//	PUT, DELETE /api/v1/functions/:name            deploy
-//	POST /api/v1/functions/:name/rollback          deploy
+//	POST /api/v1/functions                         deploy (+ secrets to grant new secrets)
+//	PUT, DELETE /api/v1/functions/:name            deploy (+ secrets to grant new secrets)
+//	POST /api/v1/functions/:name/rollback          deploy (+ secrets if the version has more grants)
 //	POST /api/v1/functions/:name/invoke            invoke
 //	GET  /api/v1/invocations[/:id]                 read
 //	GET  /api/v1/workers                           read
 //	GET  /api/v1/secrets                           read (names only, never values)
-//	PUT, DELETE /api/v1/secrets/:name              deploy
+//	PUT, DELETE /api/v1/secrets/:name              secrets
 //	GET, POST /api/v1/tokens, DELETE .../:name     admin
 package api
 
@@ -251,8 +251,8 @@ func (a *API) routes() {
 	a.eventRoutes()
 
 	a.handle(http.MethodGet, "/api/v1/secrets", ScopeRead, a.listSecrets)
-	a.handle(http.MethodPut, "/api/v1/secrets/:name", ScopeDeploy, a.setSecret)
-	a.handle(http.MethodDelete, "/api/v1/secrets/:name", ScopeDeploy, a.deleteSecret)
+	a.handle(http.MethodPut, "/api/v1/secrets/:name", ScopeSecrets, a.setSecret)
+	a.handle(http.MethodDelete, "/api/v1/secrets/:name", ScopeSecrets, a.deleteSecret)
 
 	// The data plane: any method. Auth depends on the function, so these
 	// routes are public here and fnHandler checks private functions.

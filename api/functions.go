@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -52,6 +55,8 @@ func functionView(f *store.Function, withSource bool) Function {
 		AllowAsync:  f.AllowAsync,
 		MaxAttempts: f.MaxAttempts,
 		Limits:      limitsView(f.Current.Limits),
+		Secrets:     nonNilStrings(f.Current.Secrets),
+		AllSecrets:  f.Current.AllSecrets,
 		URL:         "/fn/" + f.Name,
 		CreatedAt:   f.CreatedAt,
 		UpdatedAt:   f.UpdatedAt,
@@ -75,9 +80,18 @@ func limitsView(l functions.Limits) Limits {
 	}
 }
 
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // deployParams validates a FunctionRequest over base (the defaults on
 // create, the current version on update) and returns what the store keeps.
 // private and allowAsync are the settings kept when req omits them.
+// Omitted secrets keep the current version's grants; widening them needs
+// the secrets scope (both checked by the store in the deploy).
 func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, base functions.Limits, private, allowAsync bool) (store.DeployParams, error) {
 	l := base
 	if req.Memory != nil {
@@ -130,6 +144,16 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 		}
 		return p, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidLimit, Message: err.Error()}
 	}
+	if p.Secrets, err = secretGrants(req.Secrets); err != nil {
+		return p, err
+	}
+	// Omitted grants are the current version's, and the widening check is
+	// against the current version, both settled by the store with the
+	// function locked (a concurrent deploy or rollback cannot slip in).
+	p.KeepSecrets = req.Secrets == nil
+	p.CheckSecrets = func(cur *store.Version, grants []string) error {
+		return checkGrantWidening(r, name, cur, grants)
+	}
 	if err := a.validateSource(r.Context(), src); err != nil {
 		return p, err
 	}
@@ -137,6 +161,56 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 		p.CreatedBy = pr.Name
 	}
 	return p, nil
+}
+
+// secretGrants returns the validated, sorted, deduplicated names of req;
+// nil when omitted (the store then keeps the current version's grants).
+func secretGrants(req *[]string) ([]string, error) {
+	if req == nil {
+		return nil, nil
+	}
+	if len(*req) > MaxSecretGrants {
+		return nil, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidValue, Field: "secrets",
+			Message: fmt.Sprintf("secrets: %d names is over the limit of %d", len(*req), MaxSecretGrants)}
+	}
+	out := make([]string, 0, len(*req))
+	for _, n := range *req {
+		if !secretNameRE.MatchString(n) {
+			return nil, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidValue, Field: "secrets",
+				Message: fmt.Sprintf("secrets: name %q is invalid: use 1 to 128 letters, digits, '_', '.', '-', starting with a letter or '_'", truncate(n, 80))}
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// checkGrantWidening refuses, without the secrets scope, grants that the
+// current version cur (nil: none) does not already hold by name: a deploy
+// token may keep or narrow a function's secrets, never reach new ones. A
+// version from before grants (AllSecrets) holds no name here, so a deploy
+// token cannot turn its blanket access into grants of its own choosing.
+func checkGrantWidening(r *http.Request, name string, cur *store.Version, grants []string) error {
+	pr := PrincipalFrom(r.Context())
+	if pr.Has(ScopeSecrets) {
+		return nil
+	}
+	var added []string
+	for _, g := range grants {
+		if cur == nil || !slices.Contains(cur.Secrets, g) {
+			added = append(added, g)
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	who := "this token"
+	if pr != nil {
+		who = "token " + pr.Name
+	}
+	return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Field: "secrets",
+		Message: fmt.Sprintf("%s lacks the %s scope: granting function %s the secrets %s needs it (a deploy token may keep or narrow the grants of the current version)",
+			who, ScopeSecrets, name, strings.Join(added, ", "))}
 }
 
 // requestSource returns the script of req: Source, or the exact bytes of
@@ -244,6 +318,9 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, _ httproute
 		return err
 	}
 	f, err := a.deps.Store.CreateFunction(r.Context(), p)
+	if ae := (*Error)(nil); errors.As(err, &ae) {
+		return ae
+	}
 	if err != nil {
 		return storeError(err, "function "+req.Name)
 	}
@@ -275,6 +352,9 @@ func (a *API) updateFunction(w http.ResponseWriter, r *http.Request, ps httprout
 		return err
 	}
 	f, err := a.deps.Store.DeployVersion(r.Context(), p)
+	if ae := (*Error)(nil); errors.As(err, &ae) {
+		return ae
+	}
 	if err != nil {
 		return storeError(err, "function "+name)
 	}
@@ -332,13 +412,15 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request, ps httprouter
 	out := VersionList{Versions: make([]Version, 0, len(vs))}
 	for _, v := range vs {
 		out.Versions = append(out.Versions, Version{
-			Version:   v.Version,
-			SHA256:    v.SHA256,
-			Limits:    limitsView(v.Limits),
-			Private:   f.Private,
-			Current:   v.Version == f.CurrentVersion,
-			CreatedAt: v.CreatedAt,
-			CreatedBy: v.CreatedBy,
+			Version:    v.Version,
+			SHA256:     v.SHA256,
+			Limits:     limitsView(v.Limits),
+			Secrets:    nonNilStrings(v.Secrets),
+			AllSecrets: v.AllSecrets,
+			Private:    f.Private,
+			Current:    v.Version == f.CurrentVersion,
+			CreatedAt:  v.CreatedAt,
+			CreatedBy:  v.CreatedBy,
 		})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -358,7 +440,21 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidValue, Field: "version",
 			Message: fmt.Sprintf("version %d is invalid: use a version number from `picloud versions %s`, or omit it for the previous one", req.Version, name)}
 	}
-	f, err := a.deps.Store.Rollback(r.Context(), name, req.Version)
+	f, err := a.deps.Store.RollbackChecked(r.Context(), name, req.Version, func(cur, target *store.Version) error {
+		// The target's grants were chosen when it was deployed; a rollback
+		// may narrow the current ones, widening them needs the scope.
+		switch {
+		case cur.AllSecrets:
+			return nil
+		case target.AllSecrets:
+			return checkGrantWidening(r, name, cur, []string{"(every secret: version " + strconv.Itoa(target.Version) + " is from before grants)"})
+		}
+		return checkGrantWidening(r, name, cur, target.Secrets)
+	})
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			if _, gerr := a.deps.Store.GetFunction(r.Context(), name); gerr != nil {

@@ -14,10 +14,14 @@ const (
 	ScopeInvoke  = "invoke"  // POST .../invoke and private /fn/NAME
 	ScopeRead    = "read"    // every GET route of the control plane
 	ScopePublish = "publish" // publish events (reserved for the events API)
+	// ScopeSecrets sets and deletes secrets, and grants a function a
+	// secret its current version does not already hold (deploy --secrets,
+	// or a rollback to a version with more grants).
+	ScopeSecrets = "secrets"
 )
 
 // AllScopes lists the scopes a token may be created with.
-var AllScopes = []string{ScopeAdmin, ScopeDeploy, ScopeInvoke, ScopeRead, ScopePublish}
+var AllScopes = []string{ScopeAdmin, ScopeDeploy, ScopeInvoke, ScopeRead, ScopePublish, ScopeSecrets}
 
 // Headers set or read by the API.
 const (
@@ -72,7 +76,17 @@ type FunctionRequest struct {
 	// MaxAttempts is the number of delivery attempts for event triggers
 	// before a dead letter (events API), 1..100, default 5.
 	MaxAttempts *int `json:"max_attempts,omitempty"`
+	// Secrets are the names of the secrets this version may read with
+	// secrets.get (at most MaxSecretGrants); [] grants none. Omitted on
+	// create grants none; omitted on update keeps the current version's
+	// grants (a version from before grants, which reads every secret,
+	// passes on none: list them). Granting a name the current version
+	// does not hold needs the secrets scope.
+	Secrets *[]string `json:"secrets,omitempty"`
 }
+
+// MaxSecretGrants bounds FunctionRequest.Secrets.
+const MaxSecretGrants = 64
 
 // Limits are a function version's resource limits as the API shows them.
 type Limits struct {
@@ -89,16 +103,21 @@ type Limits struct {
 // (GET /api/v1/functions/:name, and the answer of create, update and
 // rollback).
 type Function struct {
-	Name        string    `json:"name"`
-	Version     int       `json:"version"` // the current version
-	SHA256      string    `json:"sha256"`  // hex sha256 of the current source
-	Private     bool      `json:"private"`
-	AllowAsync  bool      `json:"allow_async"`
-	MaxAttempts int       `json:"max_attempts"`
-	Limits      Limits    `json:"limits"`
-	URL         string    `json:"url"` // path of the endpoint: "/fn/NAME"
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"` // when the current version became current
+	Name        string `json:"name"`
+	Version     int    `json:"version"` // the current version
+	SHA256      string `json:"sha256"`  // hex sha256 of the current source
+	Private     bool   `json:"private"`
+	AllowAsync  bool   `json:"allow_async"`
+	MaxAttempts int    `json:"max_attempts"`
+	Limits      Limits `json:"limits"`
+	// Secrets the current version may read with secrets.get, sorted.
+	Secrets []string `json:"secrets"`
+	// AllSecrets: the current version was deployed before per-function
+	// grants and may read every secret (Secrets is empty).
+	AllSecrets bool      `json:"all_secrets,omitempty"`
+	URL        string    `json:"url"` // path of the endpoint: "/fn/NAME"
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"` // when the current version became current
 	// Source of the current version; only in GET .../:name?source=1 and
 	// in the answers of create and update it is omitted. It is the stored
 	// bytes as a JSON string (bytes that are not UTF-8 become U+FFFD);
@@ -119,6 +138,9 @@ type Version struct {
 	Version int    `json:"version"`
 	SHA256  string `json:"sha256"`
 	Limits  Limits `json:"limits"`
+	// Secrets the version may read; AllSecrets as in Function.
+	Secrets    []string `json:"secrets"`
+	AllSecrets bool     `json:"all_secrets,omitempty"`
 	// Private is the function's access setting; it belongs to the
 	// function, not the version, so every version shows the same value.
 	Private   bool      `json:"private"`

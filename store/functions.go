@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -59,6 +60,37 @@ type Version struct {
 	Limits    functions.Limits
 	CreatedAt time.Time
 	CreatedBy string // name of the token that deployed it
+	// Secrets are the names the version may read with secrets.get, sorted.
+	// Nil with AllSecrets set: a version deployed before per-function
+	// grants existed, which may read every secret.
+	Secrets    []string
+	AllSecrets bool
+}
+
+// Grants reports whether the version may read the secret name.
+func (v *Version) Grants(name string) bool {
+	return v.AllSecrets || slices.Contains(v.Secrets, name)
+}
+
+// secretsColumn is what the secrets column stores for v: NULL for a
+// version that may read every secret, else the (possibly empty) list.
+func secretsColumn(names []string) []string {
+	if names == nil {
+		return []string{}
+	}
+	return names
+}
+
+// scanSecrets fills v's grants from the secrets column.
+func (v *Version) scanSecrets(col *[]string) {
+	v.AllSecrets = col == nil
+	v.Secrets = nil
+	if col != nil {
+		v.Secrets = *col
+		if v.Secrets == nil {
+			v.Secrets = []string{}
+		}
+	}
 }
 
 // DeployParams describe a deploy. Validation of the name, the source and
@@ -78,6 +110,18 @@ type DeployParams struct {
 	MaxAttempts int
 	// Limits of this version; the zero value means supervisor.DefaultLimits().
 	Limits functions.Limits
+	// Secrets the version may read with secrets.get (validated and sorted
+	// by the caller). Nil grants none; a deploy never grants every secret.
+	Secrets []string
+	// KeepSecrets gives the new version the current version's grants
+	// instead of Secrets: none on create, and none if the current version
+	// reads every secret (that is never carried into a new version).
+	KeepSecrets bool
+	// CheckSecrets, if set, is called in the deploy's transaction, with
+	// the function locked, with the current version (nil on create) and
+	// the grants the new version gets; an error aborts the deploy and is
+	// returned wrapped.
+	CheckSecrets func(cur *Version, grants []string) error
 }
 
 type deployMode int
@@ -126,7 +170,7 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 	var f *Function
 	created := false
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		version := 1
+		version, cur := 1, 0
 		if mode != deployUpdate {
 			maxAttempts := p.MaxAttempts
 			if maxAttempts == 0 {
@@ -145,7 +189,6 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 		if !created {
 			// Lock the function so concurrent deploys number their
 			// versions one after the other.
-			var cur int
 			err := tx.QueryRow(ctx, `SELECT current_version FROM functions WHERE name = $1 FOR UPDATE`, p.Name).Scan(&cur)
 			if err != nil {
 				return interpretError(err, "function "+p.Name)
@@ -159,8 +202,12 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 				return interpretError(err, "update function "+p.Name)
 			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy); err != nil {
+		if err := resolveSecrets(ctx, tx, &p, created, cur); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by, secrets)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy,
+			secretsColumn(p.Secrets)); err != nil {
 			return interpretError(err, fmt.Sprintf("insert version %d of %s", version, p.Name))
 		}
 		if err := notifyFunction(ctx, tx, p.Name); err != nil {
@@ -173,6 +220,34 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 		return nil, false, fmt.Errorf("deploy %s: %w", p.Name, err)
 	}
 	return f, created, nil
+}
+
+// resolveSecrets settles the grants of the version being deployed (the
+// current version's with KeepSecrets) and runs CheckSecrets, with the
+// function locked; cur is the current version number unless created.
+func resolveSecrets(ctx context.Context, q querier, p *DeployParams, created bool, cur int) error {
+	if !p.KeepSecrets && p.CheckSecrets == nil {
+		return nil
+	}
+	var curV *Version
+	if !created {
+		v, err := scanVersion(q.QueryRow(ctx, `SELECT `+versionColumns+` FROM function_versions
+			WHERE function = $1 AND version = $2`, p.Name, cur), false)
+		if err != nil {
+			return interpretError(err, fmt.Sprintf("version %d", cur))
+		}
+		curV = &v
+	}
+	if p.KeepSecrets {
+		p.Secrets = nil
+		if curV != nil && !curV.AllSecrets {
+			p.Secrets = slices.Clone(curV.Secrets)
+		}
+	}
+	if p.CheckSecrets != nil {
+		return p.CheckSecrets(curV, p.Secrets)
+	}
+	return nil
 }
 
 func notifyFunction(ctx context.Context, tx pgx.Tx, name string) error {
@@ -190,13 +265,14 @@ type querier interface {
 }
 
 const functionColumns = `f.name, f.private, f.allow_async, f.max_attempts, f.current_version, f.created_at, f.updated_at,
-	v.sha256, v.limits, v.created_at, v.created_by`
+	v.sha256, v.limits, v.created_at, v.created_by, v.secrets`
 
 func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 	var f Function
 	var limits []byte
+	var secrets *[]string // NULL: every secret (versions from before grants)
 	dest := []any{&f.Name, &f.Private, &f.AllowAsync, &f.MaxAttempts, &f.CurrentVersion, &f.CreatedAt, &f.UpdatedAt,
-		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy}
+		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy, &secrets}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)
@@ -205,6 +281,7 @@ func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 		return nil, err
 	}
 	f.Current.Source = string(src)
+	f.Current.scanSecrets(secrets)
 	l, err := decodeLimits(limits)
 	if err != nil {
 		return nil, err
@@ -285,12 +362,13 @@ func (s *Store) DeleteFunction(ctx context.Context, name string) error {
 	return nil
 }
 
-const versionColumns = `function, version, sha256, limits, created_at, created_by`
+const versionColumns = `function, version, sha256, limits, created_at, created_by, secrets`
 
 func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 	var v Version
 	var limits []byte
-	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy}
+	var secrets *[]string // NULL: every secret (versions from before grants)
+	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy, &secrets}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)
@@ -299,6 +377,7 @@ func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 		return v, err
 	}
 	v.Source = string(src)
+	v.scanSecrets(secrets)
 	l, err := decodeLimits(limits)
 	v.Limits = l
 	return v, err
@@ -347,6 +426,14 @@ func (s *Store) GetVersion(ctx context.Context, name string, version int) (*Vers
 // ErrNotFound if the function or the version does not exist, or if 0 is
 // asked and there is no older version.
 func (s *Store) Rollback(ctx context.Context, name string, version int) (*Function, error) {
+	return s.RollbackChecked(ctx, name, version, nil)
+}
+
+// RollbackChecked is Rollback that first calls check (if not nil) with the
+// current and the target version (without source), in the transaction
+// that holds the function's lock; an error from check aborts the rollback
+// and is returned as is (wrapped).
+func (s *Store) RollbackChecked(ctx context.Context, name string, version int, check func(cur, target *Version) error) (*Function, error) {
 	var f *Function
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var cur int
@@ -368,6 +455,11 @@ func (s *Store) Rollback(ctx context.Context, name string, version int) (*Functi
 				return interpretError(err, fmt.Sprintf("version %d", version))
 			}
 		}
+		if check != nil {
+			if err := checkRollback(ctx, tx, name, cur, *target, check); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, `UPDATE functions SET current_version = $2, updated_at = now() WHERE name = $1`,
 			name, *target); err != nil {
 			return interpretError(err, "update current version")
@@ -383,4 +475,18 @@ func (s *Store) Rollback(ctx context.Context, name string, version int) (*Functi
 		return nil, fmt.Errorf("roll back %s: %w", name, err)
 	}
 	return f, nil
+}
+
+// checkRollback loads versions cur and target of name and calls check.
+func checkRollback(ctx context.Context, q querier, name string, cur, target int, check func(cur, target *Version) error) error {
+	var vs [2]Version
+	for i, n := range []int{cur, target} {
+		v, err := scanVersion(q.QueryRow(ctx, `SELECT `+versionColumns+` FROM function_versions
+			WHERE function = $1 AND version = $2`, name, n), false)
+		if err != nil {
+			return interpretError(err, fmt.Sprintf("version %d", n))
+		}
+		vs[i] = v
+	}
+	return check(&vs[0], &vs[1])
 }
