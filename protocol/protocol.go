@@ -57,6 +57,8 @@ type (
 	FunctionSpec = wire.FunctionSpec
 	// WorkerInfo is what a worker says about itself after the handshake.
 	WorkerInfo = wire.WorkerInfo
+	// SandboxReport is what a worker's process sandbox applied.
+	SandboxReport = wire.SandboxReport
 	// WorkerStats are a worker's counters.
 	WorkerStats = wire.WorkerStats
 )

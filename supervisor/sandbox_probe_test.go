@@ -25,7 +25,12 @@ import (
 // gopher-lua. CGO_ENABLED=0, as the release build.
 func buildProbeWorker(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "picloud-worker-probe")
+	// Executable by the workers' own uid, as /usr/bin is.
+	dir, err := os.MkdirTemp("", "picloud-probe-bin-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "picloud-worker-probe")
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = "/usr/local/go/bin/go"
@@ -49,6 +54,9 @@ type probeTargets struct {
 	socket string
 }
 
+// inheritedContent is what the inherited descriptor's file holds.
+const inheritedContent = "inherited secret"
+
 func makeProbeTargets(t *testing.T) probeTargets {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "picloud-probe-")
@@ -56,7 +64,7 @@ func makeProbeTargets(t *testing.T) probeTargets {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	require.NoError(t, os.Chmod(dir, 0o755))
 	inherited := filepath.Join(dir, "inherited")
-	require.NoError(t, os.WriteFile(inherited, []byte("inherited secret"), 0o600))
+	require.NoError(t, os.WriteFile(inherited, []byte(inheritedContent), 0o600))
 	fd, err := syscall.Open(inherited, syscall.O_RDONLY, 0) // no O_CLOEXEC
 	require.NoError(t, err)
 	t.Cleanup(func() { syscall.Close(fd) })
@@ -83,6 +91,7 @@ func makeProbeTargets(t *testing.T) probeTargets {
 type probeAttempt struct{ name, arg string }
 
 func (pt probeTargets) attempts() []probeAttempt {
+	serve := strconv.Itoa(os.Getpid()) // this test process is serve
 	return []probeAttempt{
 		{"io_uring_socket", pt.socket},
 		{"socket", ""},
@@ -92,18 +101,18 @@ func (pt probeTargets) attempts() []probeAttempt {
 		{"clone_newns", ""},
 		{"clone3", ""},
 		{"unshare", ""},
-		{"prlimit_parent", ""},
-		{"setpriority_parent", ""},
+		{"prlimit_parent", serve},
+		{"setpriority_parent", serve},
 		{"memfd_create", ""},
 		{"modify_ldt", ""},
 		{"mknod_block", ""},
 		{"execve", ""},
-		{"inherited_fd", strconv.Itoa(pt.fd)},
+		{"inherited_fd", strconv.Itoa(pt.fd) + ":" + inheritedContent},
 		{"read_file", pt.token},
-		{"parent_environ", ""},
+		{"parent_environ", serve},
 		{"bpf", ""},
 		{"keyctl", ""},
-		{"ptrace", ""},
+		{"ptrace", serve},
 		{"setuid_root", ""},
 	}
 }
@@ -162,5 +171,16 @@ func TestSandboxProbe_EveryEscapeFails(t *testing.T) {
 // underQEMU is set by scripts/test-arm.sh: tests run under qemu-user.
 func underQEMU() bool { return os.Getenv("PICLOUD_UNDER_QEMU") == "1" }
 
-// sandboxProbeConfig sets what the probe's supervisor needs.
-func sandboxProbeConfig(t *testing.T, c *Config) {}
+// probeWorkerUser is the uid:gid the probe's workers run as: nobody's
+// numbers, which need no passwd entry.
+const probeWorkerUser = "65534:65534"
+
+// sandboxProbeConfig runs the probe's workers as their own user, with
+// every layer required (a worker lacking one fails to start).
+func sandboxProbeConfig(t *testing.T, c *Config) {
+	if os.Getuid() != 0 {
+		t.Skip("the probe runs workers as their own uid, which needs root")
+	}
+	c.WorkerUser = probeWorkerUser
+	c.RequireSandbox = true
+}

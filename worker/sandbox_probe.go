@@ -50,13 +50,19 @@ var probeAttempts = map[string]func(arg string) error{
 	"execve":             func(string) error { return syscall.Exec("/bin/true", []string{"true"}, nil) },
 	"inherited_fd":       probeInheritedFD,
 	"read_file":          func(arg string) error { _, err := os.ReadFile(arg); return err },
-	"parent_environ": func(string) error {
-		_, err := os.ReadFile("/proc/" + strconv.Itoa(os.Getppid()) + "/environ")
+	"parent_environ": func(arg string) error {
+		_, err := os.ReadFile("/proc/" + arg + "/environ")
 		return err
 	},
 	"bpf":    func(string) error { return rawErr(unix.SYS_BPF, unix.BPF_PROG_LOAD, 0, 0) },
 	"keyctl": func(string) error { return rawErr(unix.SYS_KEYCTL, unix.KEYCTL_GET_KEYRING_ID, 0, 0) },
-	"ptrace": func(string) error { return rawErr(unix.SYS_PTRACE, unix.PTRACE_PEEKDATA, uintptr(os.Getppid()), 0) },
+	"ptrace": func(arg string) error {
+		pid, err := strconv.Atoi(arg)
+		if err != nil {
+			return err
+		}
+		return rawErr(unix.SYS_PTRACE, unix.PTRACE_PEEKDATA, uintptr(pid), 0)
+	},
 	"setuid_root": func(string) error {
 		return rawErr(unix.SYS_SETRESUID, 0, 0, 0)
 	},
@@ -120,22 +126,32 @@ func probeClone3(string) error {
 
 func probeUnshare(string) error { return unix.Unshare(unix.CLONE_NEWUTS | unix.CLONE_NEWNET) }
 
-// probePrlimitParent reads the parent's core limit and writes it back.
-func probePrlimitParent(string) error {
-	var lim unix.Rlimit
-	if err := unix.Prlimit(os.Getppid(), unix.RLIMIT_CORE, nil, &lim); err != nil {
-		return err
-	}
-	return unix.Prlimit(os.Getppid(), unix.RLIMIT_CORE, &lim, nil)
-}
-
-// probeSetpriorityParent writes the parent's nice value back unchanged.
-func probeSetpriorityParent(string) error {
-	prio, err := unix.Getpriority(unix.PRIO_PROCESS, os.Getppid())
+// probePrlimitParent reads the core limit of process arg (serve) and
+// writes it back.
+func probePrlimitParent(arg string) error {
+	pid, err := strconv.Atoi(arg)
 	if err != nil {
 		return err
 	}
-	return unix.Setpriority(unix.PRIO_PROCESS, os.Getppid(), 20-prio)
+	var lim unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_CORE, nil, &lim); err != nil {
+		return err
+	}
+	return unix.Prlimit(pid, unix.RLIMIT_CORE, &lim, nil)
+}
+
+// probeSetpriorityParent writes the nice value of process arg (serve)
+// back unchanged.
+func probeSetpriorityParent(arg string) error {
+	pid, err := strconv.Atoi(arg)
+	if err != nil {
+		return err
+	}
+	prio, err := unix.Getpriority(unix.PRIO_PROCESS, pid)
+	if err != nil {
+		return err
+	}
+	return unix.Setpriority(unix.PRIO_PROCESS, pid, 20-prio)
 }
 
 func probeModifyLDT(string) error {
@@ -171,15 +187,23 @@ func probeMknodBlock(string) error {
 	return nil
 }
 
-// probeInheritedFD reads from descriptor arg.
+// probeInheritedFD reads descriptor N of arg "N:CONTENT" and succeeds if
+// it holds CONTENT (the number may have been reused by the worker).
 func probeInheritedFD(arg string) error {
-	fd, err := strconv.Atoi(arg)
+	num, want, _ := strings.Cut(arg, ":")
+	fd, err := strconv.Atoi(num)
 	if err != nil {
 		return err
 	}
-	var b [16]byte
-	_, err = unix.Pread(fd, b[:], 0)
-	return err
+	b := make([]byte, len(want))
+	n, err := unix.Pread(fd, b, 0)
+	if err != nil {
+		return err
+	}
+	if string(b[:n]) != want {
+		return fmt.Errorf("descriptor %d is not the inherited file", fd)
+	}
+	return nil
 }
 
 func probeConnectUnix(arg string) error {

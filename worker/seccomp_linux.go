@@ -31,7 +31,8 @@ import (
 // (exit and exit_group never return, so strace -c does not count them.)
 // To these the list adds what Go's runtime may call on rarer paths
 // (rt_sigaction, clock_gettime and gettimeofday when the vDSO is not used,
-// getrandom, brk, exit, exit_group) and what os.RemoveAll of the socket
+// getrandom, brk, exit, exit_group), what a cgo build's threads need, and
+// what os.RemoveAll of the socket
 // directory needs when the worker stops (openat, fstat, newfstatat,
 // getdents64, fcntl; Landlock and the worker's own uid bound what openat
 // reaches). The arm64 and armhf lists are the same names in each
@@ -54,6 +55,10 @@ var allowedSyscalls = []uintptr{
 	unix.SYS_RT_SIGACTION, unix.SYS_CLOCK_GETTIME, unix.SYS_GETTIMEOFDAY, unix.SYS_GETRANDOM, unix.SYS_BRK,
 	unix.SYS_EXIT, unix.SYS_EXIT_GROUP,
 	unix.SYS_OPENAT, unix.SYS_GETDENTS64, unix.SYS_UNLINKAT, unix.SYS_FCNTL, unix.SYS_FSTAT,
+	// A cgo build's threads (glibc's pthread_create: clone3 gets ENOSYS and
+	// it falls back to clone; the stack's guard page, the robust futex
+	// list, restartable sequences). Release builds are CGO_ENABLED=0.
+	unix.SYS_MPROTECT, unix.SYS_SET_ROBUST_LIST, unix.SYS_RSEQ,
 }
 
 // Flags clone must not have: every namespace.
