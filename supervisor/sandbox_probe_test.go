@@ -184,3 +184,91 @@ func sandboxProbeConfig(t *testing.T, c *Config) {
 	c.WorkerUser = probeWorkerUser
 	c.RequireSandbox = true
 }
+
+func TestSupervisor_StatusReadsBackWorkerSandbox(t *testing.T) {
+	if underQEMU() {
+		t.Skip("qemu-user installs no seccomp filter or Landlock ruleset for the guest")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("running workers as their own uid needs root")
+	}
+	tb := setup(t, func(c *Config) {
+		c.WorkerPath = shareableWorker(t)
+		c.WorkerUser = probeWorkerUser
+	})
+	mustInvoke(t, tb.sup, testFn("readback", 1, nil), "x")
+	st := tb.sup.Status()
+	require.Equal(t, "65534 (uid 65534, gid 65534)", strings.Replace(st.WorkerUser, "nobody", "65534", 1))
+	ws := workersOf(st, "readback")
+	require.Len(t, ws, 1)
+	sb := ws[0].Sandbox
+	t.Logf("sandbox: %s", sb.Summary())
+	require.True(t, sb.Complete(), "missing: %v", sb.Missing)
+	require.Equal(t, 65534, sb.UID)
+	require.Equal(t, "none", sb.Capabilities)
+	require.Equal(t, "filter", sb.Seccomp)
+	require.True(t, strings.HasPrefix(sb.Landlock, "enforced"), sb.Landlock)
+	require.True(t, sb.NoNewPrivs)
+}
+
+func TestSupervisor_WorkersAsServesUIDAreReportedAndRefusedWhenRequired(t *testing.T) {
+	if underQEMU() {
+		t.Skip("qemu-user installs no seccomp filter or Landlock ruleset for the guest")
+	}
+	// No worker user (picloud-worker does not exist on a test machine):
+	// workers run as serve's uid, and the read-back says so.
+	if _, _, _, err := lookupUser(DefaultWorkerUser); err == nil {
+		t.Skip("user picloud-worker exists here")
+	}
+	tb := setup(t, nil)
+	mustInvoke(t, tb.sup, testFn("asserve", 1, nil), "x")
+	st := tb.sup.Status()
+	require.True(t, strings.HasPrefix(st.WorkerUser, "none: no user picloud-worker"), st.WorkerUser)
+	ws := workersOf(st, "asserve")
+	require.Len(t, ws, 1)
+	require.False(t, ws[0].Sandbox.Complete())
+	require.Contains(t, strings.Join(ws[0].Sandbox.Missing, "; "), "uid: runs as")
+
+	// Required: Start refuses.
+	sup, err := New(Config{WorkerPath: workerBin, Logger: testLogger(t), CgroupName: "picloud-test", RequireSandbox: true})
+	require.NoError(t, err)
+	err = sup.Start(context.Background())
+	require.ErrorContains(t, err, "a complete worker sandbox is required but workers cannot get their own uid")
+	sup.Stop()
+}
+
+func TestSupervisor_RequireSandboxRefusesAWorkerLackingALayer(t *testing.T) {
+	if underQEMU() {
+		t.Skip("qemu-user installs no seccomp filter or Landlock ruleset for the guest")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("running workers as their own uid needs root")
+	}
+	// Workers as serve's uid (root here: no worker user) lack the uid
+	// layer; Start would refuse that under RequireSandbox, so the launcher
+	// gets the flag afterwards to show that the launch-time check refuses
+	// the worker itself.
+	tb := setup(t, func(c *Config) { c.WorkerPath = shareableWorker(t) })
+	l := tb.sup.launcher.(*pluginLauncher)
+	l.requireSandbox = true // as --require-sandbox, with workers as serve's uid (root)
+	_, err := invoke(t, tb.sup, testFn("refused", 1, nil), "x")
+	var ie *InvokeError
+	require.ErrorAs(t, err, &ie)
+	require.Equal(t, KindStart, ie.Kind)
+	require.Contains(t, ie.Message, "worker sandbox incomplete (--require-sandbox): uid: runs as root")
+}
+
+// shareableWorker copies the worker binary where another uid may run it.
+func shareableWorker(t *testing.T) string {
+	t.Helper()
+	requireWorker(t)
+	dir, err := os.MkdirTemp("", "picloud-worker-bin-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	b, err := os.ReadFile(workerBin)
+	require.NoError(t, err)
+	bin := filepath.Join(dir, "picloud-worker")
+	require.NoError(t, os.WriteFile(bin, b, 0o755))
+	return bin
+}
