@@ -131,7 +131,7 @@ func checkSandbox(rep *protocol.SandboxReport, serveUID, serveGID int) WorkerSan
 
 // ownFD reports whether a descriptor ("N target") is one a worker opens
 // itself: its standard streams (/dev/null, pipes), sockets, the runtime's
-// poller, and its memory sampler's /proc/self/statm.
+// poller and cgroup CPU files, and its memory sampler's /proc/self/statm.
 func ownFD(fd string) bool {
 	_, target, _ := strings.Cut(fd, " ")
 	switch {
@@ -143,8 +143,18 @@ func ownFD(fd string) bool {
 		target == "anon_inode:[pidfd]":
 		return true
 	}
-	ok, _ := path.Match("/proc/[0-9]*/statm", target)
-	return ok
+	if ok, _ := path.Match("/proc/[0-9]*/statm", target); ok {
+		return true
+	}
+	// The Go runtime keeps its cgroup CPU limit files open (GOMAXPROCS
+	// follows the quota when not set).
+	if strings.HasPrefix(target, "/sys/fs/cgroup/") {
+		switch path.Base(target) {
+		case "cpu.max", "cpu.cfs_quota_us", "cpu.cfs_period_us":
+			return true
+		}
+	}
+	return false
 }
 
 // workerIdentity resolves Config.WorkerUser, says once in the log who

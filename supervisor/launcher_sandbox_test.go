@@ -14,7 +14,8 @@ func completeReport() *protocol.SandboxReport {
 		UID: [4]int{998, 998, 998, 998}, GID: [4]int{997, 997, 997, 997},
 		NoNewPrivs: true, SeccompMode: 2, LandlockABI: 6, Landlock: "enforced",
 		FDs: []string{"0 /dev/null", "1 pipe:[1]", "2 pipe:[2]", "3 anon_inode:[eventpoll]", "4 pipe:[3]",
-			"5 socket:[4]", "6 /proc/42/statm", "7 socket:[5]"},
+			"5 socket:[4]", "6 /proc/42/statm", "7 socket:[5]", "8 /sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+			"9 /sys/fs/cgroup/picloud/w1/cpu.max"},
 	}
 }
 
@@ -37,8 +38,11 @@ func TestCheckSandbox_NamesEachMissingLayer(t *testing.T) {
 		{"no_landlock", func(r *protocol.SandboxReport) {
 			r.LandlockABI, r.Landlock = 0, "landlock unavailable: function not implemented"
 		}, "landlock: landlock unavailable"},
-		{"inherited_file", func(r *protocol.SandboxReport) { r.FDs = append(r.FDs, "9 /var/lib/picloud/admin.token") }, "fds: 9 /var/lib/picloud/admin.token"},
-		{"inherited_dir", func(r *protocol.SandboxReport) { r.FDs = append(r.FDs, "9 /") }, "fds: 9 /"},
+		{"inherited_file", func(r *protocol.SandboxReport) { r.FDs = append(r.FDs, "10 /var/lib/picloud/admin.token") }, "fds: 10 /var/lib/picloud/admin.token"},
+		{"inherited_dir", func(r *protocol.SandboxReport) { r.FDs = append(r.FDs, "10 /") }, "fds: 10 /"},
+		{"inherited_cgroup_file", func(r *protocol.SandboxReport) {
+			r.FDs = append(r.FDs, "10 /sys/fs/cgroup/picloud/cgroup.procs")
+		}, "fds: 10 /sys/fs/cgroup/picloud/cgroup.procs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := completeReport()

@@ -8,15 +8,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// closeInheritedFDs closes every descriptor above 2 and returns how many
-// it closed. The worker calls it first thing: whatever is open then was
-// inherited (from the supervisor, or from whoever started the supervisor),
-// not opened by us. The supervisor also marks its own descriptors
-// close-on-exec; this is the worker's half.
+// closeInheritedFDs closes every descriptor above 2 that came through
+// exec and returns how many it closed. Those are exactly the ones without
+// close-on-exec: whatever this process opened itself since (the Go
+// runtime keeps its cgroup CPU limit files open) has it, as Go opens
+// everything close-on-exec. The worker calls it first thing; the
+// supervisor also marks its own descriptors close-on-exec, this is the
+// worker's half.
 func closeInheritedFDs() int {
 	n := 0
 	for _, fd := range openFDs() {
-		if fd > 2 && unix.Close(fd) == nil {
+		if fd <= 2 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue
+		}
+		if unix.Close(fd) == nil {
 			n++
 		}
 	}

@@ -355,3 +355,35 @@ func TestProcessSandbox_SeccompAloneDeniesExecAndSockets(t *testing.T) {
 		t.Errorf("tcp listen: %q, want operation not permitted", got["tcp_listen"])
 	}
 }
+
+// A descriptor the worker's parent left open without close-on-exec (as a
+// shell or service manager may leave one to serve) is closed by the
+// worker before anything else, and the report lists only its own.
+func TestSubprocess_InheritedDescriptorIsClosed(t *testing.T) {
+	if underQEMU() {
+		t.Skip("qemu-user keeps descriptors of its own")
+	}
+	secret := t.TempDir() + "/inherited"
+	if err := os.WriteFile(secret, []byte("inherited secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := syscall.Open(secret, syscall.O_RDONLY, 0) // no O_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := workertest.StartT(t, workerBin, subprocessSpec(`function handle(req) return "ok" end`))
+	syscall.Close(fd)
+	rep := w.Client.Info().SandboxReport
+	if rep == nil {
+		t.Fatal("no sandbox report")
+	}
+	t.Logf("fds: %q, inherited closed: %d", rep.FDs, rep.InheritedFDsClosed)
+	if rep.InheritedFDsClosed < 1 {
+		t.Errorf("inherited descriptors closed: %d, want at least 1", rep.InheritedFDsClosed)
+	}
+	for _, f := range rep.FDs {
+		if strings.HasSuffix(f, secret) {
+			t.Errorf("the worker still holds %s", f)
+		}
+	}
+}
