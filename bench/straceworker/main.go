@@ -1,4 +1,6 @@
-// Temporary: a busy worker for strace -f -c (not committed).
+// Command straceworker keeps one worker busy while strace -f -c counts its
+// system calls: the measurement behind the seccomp allow-list in
+// worker/seccomp_linux.go. Run it with scripts/strace-worker.sh.
 package main
 
 import (
@@ -14,7 +16,12 @@ import (
 	"github.com/picloud/picloud/protocol/workertest"
 )
 
+// Usage: straceworker WORKER_BINARY STRACE_OUTPUT
 func main() {
+	if len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: straceworker WORKER_BINARY STRACE_OUTPUT (see scripts/strace-worker.sh)")
+		os.Exit(2)
+	}
 	bin := os.Args[1]
 	ctx := context.Background()
 	spec := protocol.FunctionSpec{Name: "busy", Version: 1, Timeout: 300 * time.Millisecond, MemoryBytes: 48 << 20, Concurrency: 4, Source: `
