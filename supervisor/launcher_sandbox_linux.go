@@ -80,7 +80,7 @@ func lookupUser(spec string) (uid, gid int, name string, err error) {
 			gid, _ = strconv.Atoi(g.Gid)
 		}
 	}
-	if uid < 0 || gid < 0 || uid >= math.MaxUint32 || gid >= math.MaxUint32 {
+	if uid < 0 || gid < 0 || int64(uid) >= math.MaxUint32 || int64(gid) >= math.MaxUint32 {
 		return 0, 0, "", fmt.Errorf("uid %d gid %d out of range", uid, gid)
 	}
 	return uid, gid, name, nil
