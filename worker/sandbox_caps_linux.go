@@ -40,9 +40,16 @@ func dropCapabilities() error {
 		if _, _, e := psx.Syscall3(unix.SYS_PRCTL, unix.PR_SET_SECUREBITS, lockedSecurebits, 0); e != 0 {
 			errs = append(errs, fmt.Errorf("set securebits: %w", e))
 		}
+		// Each all-threads call stops every thread: drop only what the
+		// bounding set holds (4 capabilities under picloud.service, all of
+		// them under a root shell).
 		for c := 0; ; c++ {
-			if _, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err != nil {
+			in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0)
+			if err != nil {
 				break // past the kernel's last capability
+			}
+			if in == 0 {
+				continue
 			}
 			if _, _, e := psx.Syscall3(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0); e != 0 {
 				errs = append(errs, fmt.Errorf("drop capability %d from the bounding set: %w", c, e))
