@@ -15,11 +15,11 @@ import (
 // its package init (~0.6 ms on every worker start), and the filter we need
 // is a short list of compile-time syscall numbers.
 //
-// What a worker calls once sandboxed (its listeners exist, its function is
-// not loaded yet) was measured on amd64 with strace on a busy worker: 8
-// clients × 300 calls with kv/secrets/events host calls, logs, json, script
-// errors, timeouts (300 ms busy loops) and a memory bomb against a 48 MiB
-// limit, Stats calls, 3 s idle, then a graceful stop:
+// What a worker calls once sandboxed was measured on amd64 with strace on
+// a busy worker (bench/straceworker, `make strace-worker`): 8 clients × 300
+// calls with kv/secrets/events host calls, logs, json, script errors,
+// timeouts (300 ms busy loops) and a memory bomb against a 48 MiB limit,
+// Stats calls, 3 s idle, then a graceful stop:
 //
 //	strace -f -c -S calls -p <worker pid>   (attached after Load)
 //
@@ -29,22 +29,31 @@ import (
 //	munmap restart_syscall
 //
 // (exit and exit_group never return, so strace -c does not count them.)
+// The same load on arm64 and armhf binaries under qemu-user (`qemu-aarch64
+// -strace`, `qemu-arm -strace`; qemu has no vDSO, hence clock_gettime)
+// called, after the sandbox:
+//
+//	arm64: clock_gettime nanosleep futex tgkill getpid rt_sigreturn pread64
+//	       epoll_pwait sched_yield read write madvise epoll_ctl accept4
+//	       sched_getaffinity close getsockname mmap rt_sigprocmask
+//	       sigaltstack gettid unlinkat clone openat exit_group
+//	armhf: the same with futex_time64 and mmap2
+//
 // To these the list adds what Go's runtime may call on rarer paths
 // (rt_sigaction, clock_gettime and gettimeofday when the vDSO is not used,
 // getrandom, brk, exit, exit_group), what a cgo build's threads need, and
-// what os.RemoveAll of the socket
-// directory needs when the worker stops (openat, fstat, newfstatat,
-// getdents64, fcntl; Landlock and the worker's own uid bound what openat
-// reaches). The arm64 and armhf lists are the same names in each
-// architecture's numbering (x/sys/unix zsysnum_linux_<arch>.go, see
-// seccomp_linux_<arch>.go), plus the 32-bit time and file variants armhf
-// has. Everything else fails with EPERM, clone3 with ENOSYS (so that Go's
-// runtime, were it to try, falls back to clone); clone only makes threads
-// (CLONE_THREAD, no namespace flags); kill and tgkill reach only this
-// process; prlimit64 only this process (pid 0). So io_uring_*, socket,
-// connect, unshare, setns, clone with namespaces, memfd_create,
-// modify_ldt, mknod, ptrace, bpf, keyctl, setpriority, execve and the
-// rest are refused. scripts/strace-worker.sh repeats the measurement.
+// what os.RemoveAll of the socket directory needs when the worker stops
+// (openat, fstat, newfstatat, getdents64, fcntl; Landlock and the worker's
+// own uid bound what openat reaches). The arm64 and armhf lists are the
+// same names in each architecture's numbering (x/sys/unix
+// zsysnum_linux_<arch>.go, see seccomp_linux_<arch>.go), plus the 32-bit
+// time and file variants armhf has. Everything else fails with EPERM,
+// clone3 with ENOSYS (so that Go's runtime, or glibc's pthread_create in a
+// cgo build, falls back to clone); clone only makes threads (CLONE_THREAD,
+// no namespace flags); kill and tgkill reach only this process; prlimit64
+// only this process (pid 0). So io_uring_*, socket, connect, unshare,
+// setns, clone with namespaces, memfd_create, modify_ldt, mknod, ptrace,
+// bpf, keyctl, setpriority, execve and the rest are refused.
 var allowedSyscalls = []uintptr{
 	// The busy path first (the filter is a linear scan).
 	unix.SYS_FUTEX, unix.SYS_SCHED_YIELD, unix.SYS_NANOSLEEP, unix.SYS_READ, unix.SYS_WRITE,
