@@ -219,10 +219,21 @@ func (a *API) workers(w http.ResponseWriter, _ *http.Request, _ httprouter.Param
 		LimitsEnforced:  st.LimitsEnforced,
 		LimitsMode:      st.LimitsMode,
 		MaxWorkersTotal: st.MaxWorkersTotal,
+		WorkerUser:      st.WorkerUser,
+		SandboxRequired: st.SandboxRequired,
 		Workers:         make([]WorkerStatus, 0, len(st.Workers)),
 	}
 	for _, ws := range st.Workers {
+		var sb *WorkerSandbox
+		if s := ws.Sandbox; s.Seccomp != "" {
+			sb = &WorkerSandbox{UID: s.UID, GID: s.GID, Capabilities: s.Capabilities, NoNewPrivs: s.NoNewPrivs,
+				Seccomp: s.Seccomp, Landlock: s.Landlock, FDs: s.FDs, Complete: s.Complete(), Missing: s.Missing}
+			if sb.Missing == nil {
+				sb.Missing = []string{}
+			}
+		}
 		out.Workers = append(out.Workers, WorkerStatus{
+			Sandbox:        sb,
 			PID:            ws.PID,
 			Function:       ws.Function,
 			Version:        ws.Version,

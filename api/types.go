@@ -279,13 +279,33 @@ type WorkerStatus struct {
 	RSSBytes       int64     `json:"rss_bytes"`
 	CPUSeconds     float64   `json:"cpu_seconds"`
 	LimitsEnforced bool      `json:"limits_enforced"`
+	// Sandbox is what the worker's process sandbox applied, read back at
+	// its start (absent while starting).
+	Sandbox *WorkerSandbox `json:"sandbox,omitempty"`
+}
+
+// WorkerSandbox is one worker's process sandbox, layer by layer.
+type WorkerSandbox struct {
+	UID          int      `json:"uid"`
+	GID          int      `json:"gid"`
+	Capabilities string   `json:"capabilities"` // "none" or the sets left
+	NoNewPrivs   bool     `json:"no_new_privs"`
+	Seccomp      string   `json:"seccomp"`  // filter, strict, off
+	Landlock     string   `json:"landlock"` // "enforced (abi N)" or why not
+	FDs          []string `json:"fds"`
+	Complete     bool     `json:"complete"`
+	Missing      []string `json:"missing"` // one line per missing layer
 }
 
 // WorkersStatus is the body of GET /api/v1/workers: this node's workers.
 type WorkersStatus struct {
-	LimitsEnforced  bool           `json:"limits_enforced"`
-	LimitsMode      string         `json:"limits_mode"` // cgroup2, cgroup1, or "none: <reason>"
-	MaxWorkersTotal int            `json:"max_workers_total"`
+	LimitsEnforced  bool   `json:"limits_enforced"`
+	LimitsMode      string `json:"limits_mode"` // cgroup2, cgroup1, or "none: <reason>"
+	MaxWorkersTotal int    `json:"max_workers_total"`
+	// WorkerUser is who workers run as, or "none: <why they run as
+	// serve's uid>"; SandboxRequired mirrors --require-sandbox.
+	WorkerUser      string         `json:"worker_user"`
+	SandboxRequired bool           `json:"sandbox_required"`
 	Workers         []WorkerStatus `json:"workers"`
 }
 

@@ -112,6 +112,8 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	ef.Duration(&cfg.WriteTimeout, "write-timeout", "PICLOUD_WRITE_TIMEOUT", server.DefaultWriteTimeout, "how long one answer may take to send; slower clients are cut off")
 	ef.Int(&cfg.MaxWorkersTotal, "max-workers-total", "PICLOUD_MAX_WORKERS_TOTAL", 0, "run at most `N` worker processes on this node (0: the supervisor's default)")
 	ef.String(&cfg.WorkerPath, "worker-path", "PICLOUD_WORKER_PATH", "", "run workers from `BINARY` (default: picloud-worker next to picloud, else picloud itself)")
+	ef.String(&cfg.WorkerUser, "worker-user", "PICLOUD_WORKER_USER", "", "run workers as `USER` (NAME[:GROUP] or UID[:GID]; default: picloud-worker if it exists); needs root or CAP_SETUID and CAP_SETGID")
+	ef.Bool(&cfg.RequireSandbox, "require-sandbox", "PICLOUD_REQUIRE_SANDBOX", "refuse workers lacking any sandbox layer (own uid, no capabilities, no_new_privs, seccomp, Landlock, closed descriptors)")
 	ef.Duration(&cfg.QueueTimeout, "queue-timeout", "PICLOUD_QUEUE_TIMEOUT", server.DefaultQueueTimeout, "how long a call waits for a busy function before a 503")
 	ef.Duration(&cfg.ShutdownTimeout, "shutdown-timeout", "PICLOUD_SHUTDOWN_TIMEOUT", server.DefaultShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
 	ef.String(&logLevel, "log-level", "PICLOUD_LOG_LEVEL", "info", "log at `LEVEL`: trace, debug, info, warn or error")

@@ -66,6 +66,8 @@ type (
 	FunctionSpec = wire.FunctionSpec
 	// WorkerInfo is what a worker says about itself after the handshake.
 	WorkerInfo = wire.WorkerInfo
+	// SandboxReport is what a worker's process sandbox applied.
+	SandboxReport = wire.SandboxReport
 	// WorkerStats are a worker's counters.
 	WorkerStats = wire.WorkerStats
 	// SyntaxError is a source's syntax or compile error with its position.

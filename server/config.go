@@ -58,6 +58,12 @@ type Config struct {
 	// (picloud-worker next to the running executable when present, else
 	// the executable itself re-executed as `picloud worker`).
 	WorkerPath string
+	// WorkerUser is who workers run as (supervisor.Config.WorkerUser);
+	// empty means picloud-worker when that user exists.
+	WorkerUser string
+	// RequireSandbox refuses workers lacking any sandbox layer
+	// (supervisor.Config.RequireSandbox).
+	RequireSandbox bool
 	// QueueTimeout is how long a call waits for a busy pool before 503.
 	QueueTimeout time.Duration
 	// ShutdownTimeout bounds the drain on ctx cancellation: in-flight

@@ -85,6 +85,8 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxWorkersTotal: cfg.MaxWorkersTotal,
 		QueueTimeout:    cfg.QueueTimeout,
 		RequireLimits:   cfg.RequireLimits,
+		WorkerUser:      cfg.WorkerUser,
+		RequireSandbox:  cfg.RequireSandbox,
 	})
 	if err != nil {
 		return fmt.Errorf("configure supervisor: %w", err)

@@ -64,6 +64,18 @@ type Config struct {
 	// memory controller off) an error from Start instead of a loud warning.
 	RequireLimits bool
 
+	// WorkerUser is who workers run as: "NAME", "NAME:GROUP", "UID" or
+	// "UID:GID". Empty means DefaultWorkerUser when that user exists.
+	// Switching needs root or CAP_SETUID and CAP_SETGID; where serve cannot
+	// switch, workers run as its own uid and the status and log say so.
+	WorkerUser string
+
+	// RequireSandbox refuses workers whose sandbox lacks any layer (own
+	// uid, no capabilities, no_new_privs, seccomp, Landlock, closed
+	// descriptors), and makes a worker user that cannot be switched to an
+	// error from Start.
+	RequireSandbox bool
+
 	// CgroupName is the name of the parent cgroup created under the
 	// supervisor's own cgroup; empty means DefaultCgroupName.
 	CgroupName string

@@ -100,6 +100,9 @@ func (w *worker) statusLocked() WorkerStatus {
 	}
 	if w.proc != nil {
 		st.PID = w.proc.PID()
+		if sp, ok := w.proc.(interface{ sandboxStatus() WorkerSandbox }); ok {
+			st.Sandbox = sp.sandboxStatus()
+		}
 	}
 	switch {
 	case w.state == workerStarting:

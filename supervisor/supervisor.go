@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -39,6 +40,12 @@ type Status struct {
 	LimitsMode string
 	// MaxWorkersTotal is the node-wide cap on worker processes.
 	MaxWorkersTotal int
+	// WorkerUser is who workers run as: "NAME (uid U, gid G)", or "none:
+	// <why they run as serve's uid>".
+	WorkerUser string
+	// SandboxRequired says workers lacking a sandbox layer are refused
+	// (Config.RequireSandbox).
+	SandboxRequired bool
 	// Workers lists every worker process, ordered by function and start.
 	Workers []WorkerStatus
 }
@@ -58,6 +65,9 @@ type WorkerStatus struct {
 	RSSBytes       int64
 	CPUTime        time.Duration
 	LimitsEnforced bool
+	// Sandbox is what the worker's process sandbox applied, read back at
+	// its start (zero while starting).
+	Sandbox WorkerSandbox
 }
 
 // Supervisor owns every worker process of the node. Create it with New,
@@ -73,6 +83,7 @@ type Supervisor struct {
 	// set by Start
 	launcher launcher
 	cgroups  *cgroupManager
+	workerID workerIdentity
 
 	mu       sync.Mutex
 	state    lifecycle
@@ -167,6 +178,12 @@ func (s *Supervisor) Start(ctx context.Context) error {
 		s.log.Info("worker limits enforced", "mode", cg.mode())
 	}
 	if s.launcher == nil { // tests may inject one
+		id, err := s.workerIdentity()
+		if err != nil {
+			cg.close()
+			return err
+		}
+		s.workerID = id
 		path, args, err := s.cfg.workerCommand()
 		if err != nil {
 			cg.close()
@@ -177,7 +194,12 @@ func (s *Supervisor) Start(ctx context.Context) error {
 			cg.close()
 			return err
 		}
-		s.launcher = newPluginLauncher(path, args, runDir, s.cfg.Host, s.log)
+		if err := shareRunDir(runDir, id); err != nil {
+			cg.close()
+			_ = os.RemoveAll(runDir)
+			return err
+		}
+		s.launcher = newPluginLauncher(path, args, runDir, s.cfg.Host, s.log, id, s.cfg.RequireSandbox)
 	}
 	s.cgroups = cg
 	s.startCtx, s.cancelStart = context.WithCancel(context.Background())
@@ -312,7 +334,8 @@ func (s *Supervisor) Status() Status {
 		pid int
 	}
 	s.mu.Lock()
-	st := Status{MaxWorkersTotal: s.maxTotal, LimitsMode: "none: supervisor not started"}
+	st := Status{MaxWorkersTotal: s.maxTotal, LimitsMode: "none: supervisor not started",
+		WorkerUser: s.workerID.desc, SandboxRequired: s.cfg.RequireSandbox}
 	if s.cgroups != nil {
 		st.LimitsEnforced = s.cgroups.enforced()
 		st.LimitsMode = s.cgroups.mode()

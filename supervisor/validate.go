@@ -94,9 +94,14 @@ func (l *pluginLauncher) validate(ctx context.Context, source string, cg *worker
 		return fmt.Errorf("create validator directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	// The validator runs as a worker does: its own user, no capabilities.
+	if err := shareSockDir(dir, l.id); err != nil {
+		return err
+	}
 	cmd := exec.Command(l.path, append(slices.Clone(l.args), wire.ValidateArg)...)
 	cmd.Env = append(workerEnv(validateLimits, dir), wire.MagicCookieKey+"="+wire.MagicCookieValue)
 	cmd.SysProcAttr = workerSysProcAttr(cg)
+	credentialAttr(cmd.SysProcAttr, l.id)
 	cmd.Stdin = strings.NewReader(source)
 	out := &cappedBuffer{max: validateAnswerBytes}
 	errOut := &cappedBuffer{max: validateAnswerBytes}

@@ -27,6 +27,8 @@ type Server struct {
 
 	sandboxOnce sync.Once
 	sandbox     sandboxResult
+	// inheritedFDs is how many inherited descriptors Main closed.
+	inheritedFDs int
 
 	mu    sync.Mutex
 	fn    *function
@@ -50,7 +52,15 @@ func NewServer(logger Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("make socket directory: %w", err)
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
+	// 0700, or 0770 inside a setgid directory: that is how a supervisor
+	// running as another uid shares our sockets through the worker's group
+	// (supervisor/launcher_sandbox.go); its directory keeps everyone else
+	// out.
+	mode := os.FileMode(0o700)
+	if st, err := os.Stat(filepath.Dir(dir)); err == nil && st.Mode()&os.ModeSetgid != 0 {
+		mode = 0o770
+	}
+	if err := os.Chmod(dir, mode); err != nil {
 		return nil, fmt.Errorf("make socket directory: %w", err)
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, "data.sock"), Net: "unix"})
@@ -78,11 +88,12 @@ func (s *Server) Close() error {
 func (s *Server) Info() (wire.WorkerInfo, error) {
 	s.applySandbox()
 	return wire.WorkerInfo{
-		PID:         os.Getpid(),
-		SocketDir:   s.dir,
-		SocketPath:  s.ln.Addr().String(),
-		LandlockABI: s.sandbox.landlockABI,
-		Sandbox:     s.sandbox.summary,
+		PID:           os.Getpid(),
+		SocketDir:     s.dir,
+		SocketPath:    s.ln.Addr().String(),
+		LandlockABI:   s.sandbox.landlockABI,
+		Sandbox:       s.sandbox.summary,
+		SandboxReport: &s.sandbox.report,
 	}, nil
 }
 
@@ -92,7 +103,7 @@ func (s *Server) applySandbox() {
 	}
 	s.sandboxOnce.Do(func() {
 		start := time.Now()
-		s.sandbox = applyProcessSandbox(s.dir)
+		s.sandbox = applyProcessSandbox(s.dir, s.inheritedFDs)
 		s.logger.Info("worker sandbox applied", "landlock_abi", s.sandbox.landlockABI, "summary", s.sandbox.summary,
 			"took", time.Since(start).String())
 	})

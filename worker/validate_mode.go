@@ -23,7 +23,7 @@ const (
 // validateMain is validate mode (wire.ValidateArg): limit and sandbox the
 // process, read the source on in, compile it, write a wire.ValidateResult
 // on out. It returns the exit status: 0 when it answered.
-func validateMain(in io.Reader, out io.Writer, logger Logger) int {
+func validateMain(in io.Reader, out io.Writer, logger Logger, inheritedFDs int) int {
 	limitValidator(validateMemory, validateCPUSeconds)
 	debug.SetMaxStack(validateMaxStack)
 	debug.SetMemoryLimit(validateMemory / 2)
@@ -34,7 +34,7 @@ func validateMain(in io.Reader, out io.Writer, logger Logger) int {
 		logger.Error("validate: make a private directory", "error", err)
 		return 1
 	}
-	sb := applyProcessSandbox(dir)
+	sb := applyProcessSandbox(dir, inheritedFDs)
 	logger.Debug("validator sandbox applied", "summary", sb.summary)
 
 	src, err := io.ReadAll(io.LimitReader(in, MaxSourceBytes+1))

@@ -53,6 +53,9 @@ type WorkerInfo struct {
 	// a one-line summary of the defenses applied.
 	LandlockABI int
 	Sandbox     string
+	// SandboxReport is what the sandbox applied, layer by layer (nil from
+	// a worker that predates it).
+	SandboxReport *SandboxReport
 }
 
 // WorkerStats are a worker's counters.
