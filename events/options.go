@@ -14,6 +14,12 @@ type Options struct {
 	// EventRetention, InvocationRetention: pruning ages.
 	EventRetention      time.Duration
 	InvocationRetention time.Duration
+	// NoJobs: this node queues jobs but never works them (a node without
+	// the data role).
+	NoJobs bool
+	// NoScheduler: this node does not fire cron ticks (a node without the
+	// control role).
+	NoScheduler bool
 }
 
 // WithOptions returns c with the non-zero fields of o set.
@@ -33,5 +39,7 @@ func (c Config) WithOptions(o Options) Config {
 	if o.InvocationRetention > 0 {
 		c.InvocationRetention = o.InvocationRetention
 	}
+	c.NoJobs = c.NoJobs || o.NoJobs
+	c.NoScheduler = c.NoScheduler || o.NoScheduler
 	return c
 }

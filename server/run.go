@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -120,7 +121,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Notifier:  notifier,
 		Logger:    log,
 		Stopping:  stopping,
+		NodeID:    cfg.NodeID,
 	}.WithOptions(cfg.Events)
+	evCfg.NoJobs = evCfg.NoJobs || !cfg.Roles.Data              // only data nodes work jobs
+	evCfg.NoScheduler = evCfg.NoScheduler || !cfg.Roles.Control // only control nodes fire cron
 	evs, err := events.New(evCfg)
 	if err != nil {
 		return fmt.Errorf("build events service: %w", err)
@@ -138,6 +142,8 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxResponse:    cfg.MaxResponseBytes,
 		WriteTimeout:   cfg.WriteTimeout,
 		Stopping:       stopping,
+		Roles:          cfg.Roles,
+		NodeID:         cfg.NodeID,
 	})
 	if err != nil {
 		return fmt.Errorf("build api: %w", err)
@@ -160,17 +166,29 @@ func Run(ctx context.Context, cfg Config) error {
 	// the writer flushes the records of every drained call, then the
 	// notifier, the supervisor (its workers) and the store.
 	defer writer.Stop()
-	if err := evs.Start(ctx); err != nil {
-		return fmt.Errorf("start events: %w", err)
-	}
-	defer evs.Stop()
 
 	ln := cfg.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 		}
+		defer ln.Close() // closed by Serve, or here if start-up fails
 	}
+	// The registry: heartbeats (and the reaping of dead nodes) run until
+	// the events service has drained, then the node leaves.
+	agent := newNodeAgent(st, sup, store.Node{
+		ID: cfg.NodeID, Address: cmp.Or(cfg.Advertise, ln.Addr().String()), Roles: cfg.Roles.List(),
+		Version: cfg.Version, StartedAt: time.Now(), Lease: cfg.Lease,
+	}, cfg.Heartbeat, log)
+	agentCtx, stopAgent := context.WithCancel(context.WithoutCancel(ctx))
+	go agent.run(agentCtx)
+	defer func() { stopAgent(); agent.wait() }()
+
+	if err := evs.Start(ctx); err != nil {
+		return fmt.Errorf("start events: %w", err)
+	}
+	defer evs.Stop()
+
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -181,7 +199,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String())
+	log.Info("serving", "addr", ln.Addr().String(), "node", cfg.NodeID, "roles", cfg.Roles.String())
 	if cfg.OnReady != nil {
 		cfg.OnReady()
 	}

@@ -9,8 +9,11 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // riverSchemaVersion is River's migration version the SQL below was written
@@ -114,6 +117,54 @@ func (s *Store) CountPendingJobs(ctx context.Context) (int64, error) {
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available', 'scheduled', 'retryable')`).Scan(&n)
 	if err != nil {
 		return 0, interpretError(err, "count pending jobs")
+	}
+	return n, nil
+}
+
+// ErrFenced: a job's completion came from a node that no longer holds the
+// job (its lease expired and the job was re-queued, maybe already claimed
+// by another node). The transaction that tried must roll back.
+var ErrFenced = errors.New("job is no longer held by this node")
+
+// checkJobHolderTx locks job id's row inside tx and checks that it is
+// still running the attempt this node claimed (attempt and the last entry
+// of attempted_by, River's record of the claiming client). The lock makes
+// a concurrent re-queue wait for tx, and then find the job finished.
+func checkJobHolderTx(ctx context.Context, tx pgx.Tx, id int64, attempt int, holder string) error {
+	var held bool
+	err := tx.QueryRow(ctx, `SELECT state = 'running' AND attempt = $2
+			AND attempted_by[array_upper(attempted_by, 1)] = $3
+		FROM river_job WHERE id = $1 FOR UPDATE`, id, attempt, holder).Scan(&held)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("complete job %d: it no longer exists: %w", id, ErrFenced)
+	}
+	if err != nil {
+		return interpretError(err, fmt.Sprintf("check the holder of job %d", id))
+	}
+	if !held {
+		return fmt.Errorf("complete job %d attempt %d as %s: %w", id, attempt, holder, ErrFenced)
+	}
+	return nil
+}
+
+// requeueJobsOfTx makes the jobs node was running available again at once
+// (River's rescuer would wait for RescueAfter): the attempt stays spent
+// and its error says why. It wakes the queues' producers on commit.
+func requeueJobsOfTx(ctx context.Context, tx pgx.Tx, node string) (int64, error) {
+	var n int64
+	err := tx.QueryRow(ctx, `WITH requeued AS (
+			UPDATE river_job SET state = 'available', scheduled_at = now(),
+				errors = array_append(errors, jsonb_build_object('at', now(), 'attempt', attempt,
+					'error', 'node ' || $1 || ' stopped heartbeating (lease expired): job re-queued', 'trace', ''))
+			WHERE state = 'running' AND attempted_by[array_upper(attempted_by, 1)] = $1
+			RETURNING queue
+		), woken AS (
+			SELECT pg_notify(current_schema() || '.' || $2, json_build_object('queue', queue)::text)
+			FROM (SELECT DISTINCT queue FROM requeued) q
+		)
+		SELECT (SELECT count(*) FROM requeued) + 0 * (SELECT count(*) FROM woken)`, node, riverInsertChannel).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("re-queue the jobs of node %s: %w", node, err)
 	}
 	return n, nil
 }
