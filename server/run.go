@@ -62,7 +62,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("load secret key: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, log, store.WithSecretKey(key))
+	st, err := store.Open(ctx, cfg.DatabaseURL, log, store.WithSecretKey(key), store.WithNodeID(cfg.NodeID))
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}

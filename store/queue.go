@@ -157,5 +157,8 @@ func (s *EventStore) MigrateQueue(ctx context.Context) error {
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("apply river migrations: %w", err)
 	}
+	if _, err := conn.Exec(ctx, fenceRiverJobSQL); err != nil {
+		return fmt.Errorf("install the job fence on river_job: %w", err)
+	}
 	return nil
 }

@@ -151,6 +151,11 @@ func checkJobHolderTx(ctx context.Context, tx pgx.Tx, id int64, attempt int, hol
 // (River's rescuer would wait for RescueAfter): the attempt stays spent
 // and its error says why. It wakes the queues' producers on commit.
 func requeueJobsOfTx(ctx context.Context, tx pgx.Tx, node string) (int64, error) {
+	// The re-queue is not a completion by a former holder: lift the fence
+	// for this transaction (the reaper may have held the job before).
+	if _, err := tx.Exec(ctx, `SELECT set_config($1, '', true)`, NodeSetting); err != nil {
+		return 0, fmt.Errorf("re-queue the jobs of node %s: %w", node, err)
+	}
 	var n int64
 	err := tx.QueryRow(ctx, `WITH requeued AS (
 			UPDATE river_job SET state = 'available', scheduled_at = now(),
@@ -168,3 +173,29 @@ func requeueJobsOfTx(ctx context.Context, tx pgx.Tx, node string) (int64, error)
 	}
 	return n, nil
 }
+
+// NodeSetting is the session setting (sent at connect by WithNodeID) that
+// names the node of a connection, for the job fence.
+const NodeSetting = "picloud.node"
+
+// fenceRiverJobSQL installs the fence on River's completions: River's own
+// completer finishes a job with an UPDATE guarded only by state =
+// 'running', so a node whose lease expired, whose job was re-queued and
+// claimed again by another node, would otherwise finish (or fail) the
+// other node's attempt. The trigger skips such an update when the session
+// belongs to a node that held the job before but is not its last holder.
+// Sessions without a node (tools, the reaper) are not fenced.
+const fenceRiverJobSQL = `CREATE OR REPLACE FUNCTION picloud_fence_river_job() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+	me text := coalesce(current_setting('picloud.node', true), '');
+BEGIN
+	IF me <> '' AND me = ANY (OLD.attempted_by)
+		AND OLD.attempted_by[array_upper(OLD.attempted_by, 1)] IS DISTINCT FROM me THEN
+		RETURN NULL; -- a former holder: the job was taken from it, leave the row
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE OR REPLACE TRIGGER picloud_fence BEFORE UPDATE ON river_job FOR EACH ROW
+	WHEN (OLD.state = 'running' AND NEW.state <> 'running')
+	EXECUTE FUNCTION picloud_fence_river_job();`
