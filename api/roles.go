@@ -9,8 +9,8 @@ import (
 
 // Node roles (picloud serve --roles).
 const (
-	// RoleControl serves the control-plane API (/api/v1 but invoke) and
-	// runs the cron scheduler.
+	// RoleControl serves the control-plane API (/api/v1 but invoke), the
+	// dashboard (/ui) and runs the cron scheduler.
 	RoleControl = "control"
 	// RoleData serves /fn/* and /api/v1/functions/NAME/invoke, works
 	// event deliveries and async invocations, and owns workers.
@@ -89,8 +89,8 @@ func RoleOf(path string) string {
 		return RoleData
 	case invokeRouteRE.MatchString(path):
 		return RoleData
-	case strings.HasPrefix(path, "/api/"):
-		return RoleControl
+	case strings.HasPrefix(path, "/api/"), path == "/ui", strings.HasPrefix(path, "/ui/"):
+		return RoleControl // the API and the dashboard
 	}
 	return ""
 }
