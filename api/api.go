@@ -13,9 +13,14 @@
 //	POST /api/v1/functions/:name/invoke            invoke
 //	GET  /api/v1/invocations[/:id]                 read
 //	GET  /api/v1/workers                           read
+//	GET  /api/v1/nodes                             read
 //	GET  /api/v1/secrets                           read (names only, never values)
 //	PUT, DELETE /api/v1/secrets/:name              secrets
 //	GET, POST /api/v1/tokens, DELETE .../:name     admin
+//
+// Roles (Deps.Roles): a data node serves /fn/* and .../invoke, a control
+// node the rest of /api; a request for a role the node lacks gets 421
+// with code wrong_role. Health and metrics are served by every node.
 package api
 
 import (
@@ -79,6 +84,20 @@ type Deps struct {
 	Stopping <-chan struct{}
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Roles are the node's roles; requests for another role get 421. The
+	// zero value serves everything.
+	Roles Roles
+	// Nodes lists the cluster's nodes (GET /api/v1/nodes) and their
+	// workers (GET /api/v1/workers); nil means Store, or this node alone
+	// without a Store.
+	Nodes Nodes
+	// NodeID is this node's id in the registry.
+	NodeID string
+}
+
+// Nodes is the node registry (store.Store).
+type Nodes interface {
+	ListNodes(ctx context.Context) ([]store.Node, error)
 }
 
 // FunctionGetter returns a function with its current version's source,
@@ -158,6 +177,7 @@ func New(d Deps) (*API, error) {
 	if d.StreamHeartbeat <= 0 {
 		d.StreamHeartbeat = 15 * time.Second
 	}
+	d.Roles = d.Roles.orAll()
 	a := &API{
 		deps:    d,
 		log:     d.Logger.Named("api"),
@@ -173,6 +193,9 @@ func New(d Deps) (*API, error) {
 	}
 	if d.Store != nil {
 		a.evst = d.Store.Events()
+		if d.Nodes == nil {
+			a.deps.Nodes = d.Store
+		}
 	}
 	a.router.RedirectFixedPath = false
 	a.router.HandleOPTIONS = false
@@ -247,6 +270,7 @@ func (a *API) routes() {
 	a.handle(http.MethodDelete, "/api/v1/tokens/:name", ScopeAdmin, a.revokeToken)
 
 	a.handle(http.MethodGet, "/api/v1/workers", ScopeRead, a.workers)
+	a.handle(http.MethodGet, "/api/v1/nodes", ScopeRead, a.listNodes)
 
 	a.eventRoutes()
 
@@ -285,6 +309,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength != 0 {
 		r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+	}
+	if role := RoleOf(r.URL.Path); !a.deps.Roles.has(role) {
+		WriteError(w, wrongRole(role, a.deps.Roles))
+		return
 	}
 	a.router.ServeHTTP(w, r)
 }

@@ -374,6 +374,9 @@ func (a *API) updateFunction(w http.ResponseWriter, r *http.Request, ps httprout
 // (replace), so the older version can take its place.
 func (a *API) deployToSupervisor(r *http.Request, f *store.Function, replace bool) {
 	a.deps.Functions.Invalidate(f.Name)
+	if !a.deps.Roles.Data {
+		return // a control node owns no workers
+	}
 	if replace {
 		a.deps.Supervisor.Remove(f.Name)
 	}

@@ -268,6 +268,8 @@ type TokenList struct {
 
 // WorkerStatus is one worker process of the supervisor.
 type WorkerStatus struct {
+	// Node is the id of the node running the worker (GET /api/v1/nodes).
+	Node           string    `json:"node,omitempty"`
 	PID            int       `json:"pid"`
 	Function       string    `json:"function"`
 	Version        int       `json:"version"`
@@ -297,7 +299,9 @@ type WorkerSandbox struct {
 	Missing      []string `json:"missing"` // one line per missing layer
 }
 
-// WorkersStatus is the body of GET /api/v1/workers: this node's workers.
+// WorkersStatus is the body of GET /api/v1/workers: the workers of every
+// live node of the cluster (each row names its node); the limits fields
+// are those of the node that answered.
 type WorkersStatus struct {
 	LimitsEnforced  bool   `json:"limits_enforced"`
 	LimitsMode      string `json:"limits_mode"` // cgroup2, cgroup1, or "none: <reason>"
@@ -307,6 +311,32 @@ type WorkersStatus struct {
 	WorkerUser      string         `json:"worker_user"`
 	SandboxRequired bool           `json:"sandbox_required"`
 	Workers         []WorkerStatus `json:"workers"`
+}
+
+// NodeView is one node of the cluster in GET /api/v1/nodes.
+type NodeView struct {
+	ID      string   `json:"id"`
+	Address string   `json:"address"`
+	Roles   []string `json:"roles"`
+	Version string   `json:"version"`
+	// StartedAt and HeartbeatAt are the node's start and its last
+	// heartbeat (database clock).
+	StartedAt   time.Time `json:"started_at"`
+	HeartbeatAt time.Time `json:"heartbeat_at"`
+	// LeaseSeconds: a node silent for longer is dead and its jobs are
+	// re-queued; Alive says it is within its lease.
+	LeaseSeconds float64 `json:"lease_seconds"`
+	Alive        bool    `json:"alive"`
+	// Self marks the node that answered.
+	Self     bool    `json:"self,omitempty"`
+	Workers  int     `json:"workers"`
+	InFlight int     `json:"inflight"`
+	Load     float64 `json:"load"`
+}
+
+// NodeList is the body of GET /api/v1/nodes.
+type NodeList struct {
+	Nodes []NodeView `json:"nodes"`
 }
 
 // Health is the body of /healthz and /readyz.

@@ -90,8 +90,14 @@ type Config struct {
 	Notifier *store.Notifier
 	// Logger receives the service's logs; nil discards them.
 	Logger hclog.Logger
-	// NodeID names this node in tick records (default: River's client id).
+	// NodeID names this node in tick records and is its River client id
+	// (default: River's own).
 	NodeID string
+	// NoJobs: queue jobs, never work them (a node without the data role).
+	NoJobs bool
+	// NoScheduler: do not fire cron ticks (a node without the control
+	// role).
+	NoScheduler bool
 
 	// RetryBase is the first retry delay; attempt n waits about
 	// RetryBase·2^(n-1), with ±25% jitter, at most MaxRetryDelay.
@@ -310,7 +316,7 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	runnerCtx, stopRun := context.WithCancel(runCtx)
 	runDone := make(chan struct{})
-	if s.cfg.Invoker != nil {
+	if s.cfg.Invoker != nil && !s.cfg.NoJobs {
 		go func() { defer close(runDone); s.runner.run(runnerCtx) }()
 	} else {
 		close(runDone)
@@ -318,12 +324,15 @@ func (s *Service) Start(ctx context.Context) error {
 	s.mu.Lock()
 	s.cancel, s.stopRun, s.runDone = cancel, stopRun, runDone
 	s.mu.Unlock()
-	s.wg.Add(5)
+	s.wg.Add(4)
 	go func() { defer s.wg.Done(); s.watchTokens(runCtx) }()
 	go func() { defer s.wg.Done(); s.retention(runCtx) }()
 	go func() { defer s.wg.Done(); s.pub.run(runCtx) }()
 	go func() { defer s.wg.Done(); s.hub.run(runCtx) }()
-	go func() { defer s.wg.Done(); s.sched.run(runCtx) }()
+	if !s.cfg.NoScheduler {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.sched.run(runCtx) }()
+	}
 	s.log.Info("events started", "node", s.cfg.NodeID, "workers", s.cfg.Workers, "retry_base", s.cfg.RetryBase.String())
 	return nil
 }

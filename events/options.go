@@ -20,6 +20,12 @@ type Options struct {
 	// --max-queued-bytes: the bound of one function's waiting async calls.
 	MaxQueuedCalls int
 	MaxQueuedBytes int64
+	// NoJobs: this node queues jobs but never works them (a node without
+	// the data role).
+	NoJobs bool
+	// NoScheduler: this node does not fire cron ticks (a node without the
+	// control role).
+	NoScheduler bool
 }
 
 // WithOptions returns c with the non-zero fields of o set.
@@ -48,5 +54,7 @@ func (c Config) WithOptions(o Options) Config {
 	if o.MaxStreamsPerToken > 0 {
 		c.MaxStreamsPerToken = o.MaxStreamsPerToken
 	}
+	c.NoJobs = c.NoJobs || o.NoJobs
+	c.NoScheduler = c.NoScheduler || o.NoScheduler
 	return c
 }

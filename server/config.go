@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/events"
 )
 
@@ -72,6 +74,22 @@ type Config struct {
 	// Logger receives the server's logs; default hclog to stderr.
 	Logger hclog.Logger
 
+	// Roles are the node's roles (--roles, PICLOUD_ROLES); the zero value
+	// is all of them, today's single-node product.
+	Roles api.Roles
+	// Advertise is the address other nodes and operators reach this node
+	// at (--advertise); default the listen address.
+	Advertise string
+	// NodeID names the node in the registry; default the host name and a
+	// random suffix, new on every start.
+	NodeID string
+	// Heartbeat is the registry's heartbeat interval (default 2s); Lease
+	// how long a silent node counts as alive (default 10s), after which
+	// its running jobs are re-queued. Lease must be at least twice
+	// Heartbeat.
+	Heartbeat time.Duration
+	Lease     time.Duration
+
 	// Events tunes the events service (retries, job workers, retention);
 	// zero fields keep its defaults.
 	Events events.Options
@@ -111,6 +129,21 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.Lease <= 0 {
+		c.Lease = DefaultLease
+	}
+	if c.Lease < 2*c.Heartbeat {
+		return c, fmt.Errorf("lease %s is shorter than two heartbeats (%s): a live node would be reaped", c.Lease, c.Heartbeat)
+	}
+	if c.NodeID == "" {
+		c.NodeID = newNodeID()
+	}
+	if !c.Roles.Control && !c.Roles.Data {
+		c.Roles = api.AllRoles
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "picloud", Output: os.Stderr, Level: hclog.Info})

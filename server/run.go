@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,7 +62,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("load secret key: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, log, store.WithSecretKey(key))
+	st, err := store.Open(ctx, cfg.DatabaseURL, log, store.WithSecretKey(key), store.WithNodeID(cfg.NodeID))
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -122,7 +123,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Notifier:  notifier,
 		Logger:    log,
 		Stopping:  stopping,
+		NodeID:    cfg.NodeID,
 	}.WithOptions(cfg.Events)
+	evCfg.NoJobs = evCfg.NoJobs || !cfg.Roles.Data              // only data nodes work jobs
+	evCfg.NoScheduler = evCfg.NoScheduler || !cfg.Roles.Control // only control nodes fire cron
 	evs, err := events.New(evCfg)
 	if err != nil {
 		return fmt.Errorf("build events service: %w", err)
@@ -140,6 +144,8 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxResponse:    cfg.MaxResponseBytes,
 		WriteTimeout:   cfg.WriteTimeout,
 		Stopping:       stopping,
+		Roles:          cfg.Roles,
+		NodeID:         cfg.NodeID,
 	})
 	if err != nil {
 		return fmt.Errorf("build api: %w", err)
@@ -162,17 +168,29 @@ func Run(ctx context.Context, cfg Config) error {
 	// the writer flushes the records of every drained call, then the
 	// notifier, the supervisor (its workers) and the store.
 	defer writer.Stop()
-	if err := evs.Start(ctx); err != nil {
-		return fmt.Errorf("start events: %w", err)
-	}
-	defer evs.Stop()
 
 	ln := cfg.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 		}
+		defer ln.Close() // closed by Serve, or here if start-up fails
 	}
+	// The registry: heartbeats (and the reaping of dead nodes) run until
+	// the events service has drained, then the node leaves.
+	agent := newNodeAgent(st, sup, store.Node{
+		ID: cfg.NodeID, Address: cmp.Or(cfg.Advertise, ln.Addr().String()), Roles: cfg.Roles.List(),
+		Version: cfg.Version, StartedAt: time.Now(), Lease: cfg.Lease,
+	}, cfg.Heartbeat, log)
+	agentCtx, stopAgent := context.WithCancel(context.WithoutCancel(ctx))
+	go agent.run(agentCtx)
+	defer func() { stopAgent(); agent.wait() }()
+
+	if err := evs.Start(ctx); err != nil {
+		return fmt.Errorf("start events: %w", err)
+	}
+	defer evs.Stop()
+
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -183,7 +201,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String())
+	log.Info("serving", "addr", ln.Addr().String(), "node", cfg.NodeID, "roles", cfg.Roles.String())
 	if cfg.OnReady != nil {
 		cfg.OnReady()
 	}

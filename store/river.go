@@ -9,8 +9,11 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // riverSchemaVersion is River's migration version the SQL below was written
@@ -117,3 +120,82 @@ func (s *Store) CountPendingJobs(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// ErrFenced: a job's completion came from a node that no longer holds the
+// job (its lease expired and the job was re-queued, maybe already claimed
+// by another node). The transaction that tried must roll back.
+var ErrFenced = errors.New("job is no longer held by this node")
+
+// checkJobHolderTx locks job id's row inside tx and checks that it is
+// still running the attempt this node claimed (attempt and the last entry
+// of attempted_by, River's record of the claiming client). The lock makes
+// a concurrent re-queue wait for tx, and then find the job finished.
+func checkJobHolderTx(ctx context.Context, tx pgx.Tx, id int64, attempt int, holder string) error {
+	var held bool
+	err := tx.QueryRow(ctx, `SELECT state = 'running' AND attempt = $2
+			AND attempted_by[array_upper(attempted_by, 1)] = $3
+		FROM river_job WHERE id = $1 FOR UPDATE`, id, attempt, holder).Scan(&held)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("complete job %d: it no longer exists: %w", id, ErrFenced)
+	}
+	if err != nil {
+		return interpretError(err, fmt.Sprintf("check the holder of job %d", id))
+	}
+	if !held {
+		return fmt.Errorf("complete job %d attempt %d as %s: %w", id, attempt, holder, ErrFenced)
+	}
+	return nil
+}
+
+// requeueJobsOfTx makes the jobs node was running available again at once
+// (River's rescuer would wait for RescueAfter): the attempt stays spent
+// and its error says why. It wakes the queues' producers on commit.
+func requeueJobsOfTx(ctx context.Context, tx pgx.Tx, node string) (int64, error) {
+	// The re-queue is not a completion by a former holder: lift the fence
+	// for this transaction (the reaper may have held the job before).
+	if _, err := tx.Exec(ctx, `SELECT set_config($1, '', true)`, NodeSetting); err != nil {
+		return 0, fmt.Errorf("re-queue the jobs of node %s: %w", node, err)
+	}
+	var n int64
+	err := tx.QueryRow(ctx, `WITH requeued AS (
+			UPDATE river_job SET state = 'available', scheduled_at = now(),
+				errors = array_append(errors, jsonb_build_object('at', now(), 'attempt', attempt,
+					'error', 'node ' || $1 || ' stopped heartbeating (lease expired): job re-queued', 'trace', ''))
+			WHERE state = 'running' AND attempted_by[array_upper(attempted_by, 1)] = $1
+			RETURNING queue
+		), woken AS (
+			SELECT pg_notify(current_schema() || '.' || $2, json_build_object('queue', queue)::text)
+			FROM (SELECT DISTINCT queue FROM requeued) q
+		)
+		SELECT (SELECT count(*) FROM requeued) + 0 * (SELECT count(*) FROM woken)`, node, riverInsertChannel).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("re-queue the jobs of node %s: %w", node, err)
+	}
+	return n, nil
+}
+
+// NodeSetting is the session setting (sent at connect by WithNodeID) that
+// names the node of a connection, for the job fence.
+const NodeSetting = "picloud.node"
+
+// fenceRiverJobSQL installs the fence on River's completions: River's own
+// completer finishes a job with an UPDATE guarded only by state =
+// 'running', so a node whose lease expired, whose job was re-queued and
+// claimed again by another node, would otherwise finish (or fail) the
+// other node's attempt. The trigger skips such an update when the session
+// belongs to a node that held the job before but is not its last holder.
+// Sessions without a node (tools, the reaper) are not fenced.
+const fenceRiverJobSQL = `CREATE OR REPLACE FUNCTION picloud_fence_river_job() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+	me text := coalesce(current_setting('picloud.node', true), '');
+BEGIN
+	IF me <> '' AND me = ANY (OLD.attempted_by)
+		AND OLD.attempted_by[array_upper(OLD.attempted_by, 1)] IS DISTINCT FROM me THEN
+		RETURN NULL; -- a former holder: the job was taken from it, leave the row
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE OR REPLACE TRIGGER picloud_fence BEFORE UPDATE ON river_job FOR EACH ROW
+	WHEN (OLD.state = 'running' AND NEW.state <> 'running')
+	EXECUTE FUNCTION picloud_fence_river_job();`
