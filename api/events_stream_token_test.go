@@ -14,6 +14,7 @@ import (
 
 	"github.com/picloud/picloud/events"
 	"github.com/picloud/picloud/internal/ssetest"
+	"github.com/picloud/picloud/store"
 )
 
 // Streams are bound to the token that opened them (directly or through a
@@ -281,5 +282,48 @@ func TestTicket_BadTopicsAre400(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"error"`) {
 			t.Errorf("ticket ?%.40s: %d %s, want 400 with a JSON error", q, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestStream_TokenNotificationOfALiveTokenClosesNothing: every change to a
+// token is announced on the tokens channel (a creation too, which can
+// arrive after the new token already opened a stream): only a token found
+// revoked loses its streams.
+func TestStream_TokenNotificationOfALiveTokenClosesNothing(t *testing.T) {
+	t.Parallel()
+	b := setupDB(t)
+	svc := startService(t, b, nil)
+	srv := serveHTTP(t, b, svc)
+	viewer := newToken(t, b, "viewer", ScopeRead)
+	doomed := newToken(t, b, "doomed", ScopeRead)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	s1, r1 := ssetest.Open(t, ctx, srv.URL+"/api/v1/events/stream?topic=t", bearer(viewer))
+	defer s1.Body.Close()
+	s2, r2 := ssetest.Open(t, ctx, srv.URL+"/api/v1/events/stream?topic=t", bearer(doomed))
+	defer s2.Body.Close()
+
+	tok, err := b.st.TokenByHash(ctx, func() []byte { h := HashToken(viewer); return h[:] }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The viewer's token changes without being revoked (as its creation
+	// does), then another token is revoked: notifications arrive in order,
+	// so once the doomed stream ended the viewer's notification was handled.
+	if err := b.st.Events().Notify(ctx, store.TokensChannel, strconv.FormatInt(tok.ID, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.RevokeToken(ctx, "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	waitEnded(t, "the revoked token's stream", s2.Body, r2, 10*time.Second)
+
+	pub, err := svc.Publish(ctx, "t", json.RawMessage(`1`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := r1.Next()
+	if err != nil || m.ID != pub.Event.ID {
+		t.Fatalf("the live token's stream: id %d (%v), want event %d", m.ID, err, pub.Event.ID)
 	}
 }

@@ -163,6 +163,18 @@ func (h *Hub) RevokeToken(tokenID int64) int {
 	return n
 }
 
+// hasToken says whether token tokenID has an open subscription.
+func (h *Hub) hasToken(tokenID int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for sub := range h.subs {
+		if sub.token == tokenID {
+			return true
+		}
+	}
+	return false
+}
+
 // tokens returns the ids of the tokens with open subscriptions.
 func (h *Hub) tokens() []int64 {
 	h.mu.Lock()

@@ -39,13 +39,12 @@ func (s *Service) subscribe(n *store.Notifier) {
 		}
 	})
 	n.Subscribe(store.TokensChannel, func(payload string) {
-		id, err := strconv.ParseInt(payload, 10, 64)
-		if err != nil {
+		// A notification says a token changed (created or revoked): the
+		// re-check reads the liveness of the tokens with open streams and
+		// closes those of a revoked one. A new token's notification must
+		// not close anything, so nothing is dropped on the payload alone.
+		if id, err := strconv.ParseInt(payload, 10, 64); err != nil || s.hub.hasToken(id) {
 			s.pokeRecheck()
-			return
-		}
-		if k := s.hub.RevokeToken(id); k > 0 {
-			s.log.Info("closed streams of a revoked token", "token_id", id, "streams", k)
 		}
 	}, func(up bool) {
 		if up {
