@@ -85,7 +85,11 @@ func main() {
 			middle = s.sample()
 		}
 	})
-	run(s.every(time.Minute, func() { fmt.Printf("soak: %s\n", s.summary()) }))
+	run(s.every(time.Minute, func() {
+		m := s.sample()
+		fmt.Printf("soak: %s; serve RSS %.1f MiB, %0.f goroutines, %0.f fds\n", s.summary(),
+			m["process_resident_memory_bytes"]/(1<<20), m["go_goroutines"], m["process_open_fds"])
+	}))
 	wg.Wait()
 	time.Sleep(2 * time.Second) // let the last calls' records settle
 	end := s.sample()
