@@ -228,18 +228,44 @@ func withDB(serverURL, name string) string {
 // drops it in t.Cleanup.
 func newDB(t testing.TB, serverURL, template string) string {
 	t.Helper()
-	u, err := url.Parse(serverURL)
-	if err != nil {
-		t.Fatalf("storetest: parse DATABASE_URL: %v", err)
-	}
-	name := tempDBName(t.Name())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	dbURL, drop, err := createDB(ctx, serverURL, tempDBName(t.Name()), template)
+	if err != nil {
+		t.Fatalf("storetest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Errorf("storetest: %v", err)
+		}
+	})
+	return dbURL
+}
+
+// Create is NewDBFrom for code that has no testing.TB, such as a TestMain
+// that shares one server between its tests: a database named after name,
+// a copy of tmpl's template, on serverURL's server. It returns the
+// database's URL and how to drop it.
+func Create(ctx context.Context, serverURL, name string, tmpl Template) (dbURL string, drop func() error, err error) {
+	template, err := templates.get(serverURL, tmpl)
+	if err != nil {
+		return "", nil, err
+	}
+	return createDB(ctx, serverURL, tempDBName(name), template)
+}
+
+// createDB creates the database name, a copy of template unless it is "",
+// and returns its URL and how to drop it (with any connection left).
+func createDB(ctx context.Context, serverURL, name, template string) (string, func() error, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
 	admin, err := pgx.Connect(ctx, serverURL)
 	if err != nil {
-		t.Fatalf("storetest: connect to %s: %v", u.Redacted(), err)
+		return "", nil, fmt.Errorf("connect to %s: %w", u.Redacted(), err)
 	}
-	defer admin.Close(ctx)
+	defer admin.Close(context.Background())
 	if template == "" {
 		dropStale(ctx, admin)
 	}
@@ -249,22 +275,22 @@ func newDB(t testing.TB, serverURL, template string) string {
 		create += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
 	}
 	if _, err := admin.Exec(ctx, create); err != nil {
-		t.Fatalf("storetest: create database %s: %v", name, err)
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
-	t.Cleanup(func() {
+	drop := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		admin, err := pgx.Connect(ctx, serverURL)
 		if err != nil {
-			t.Errorf("storetest: connect to drop %s: %v", name, err)
-			return
+			return fmt.Errorf("connect to drop %s: %w", name, err)
 		}
 		defer admin.Close(ctx)
 		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
-			t.Errorf("storetest: drop database %s: %v", name, err)
+			return fmt.Errorf("drop database %s: %w", name, err)
 		}
-	})
-	return withDB(serverURL, name)
+		return nil
+	}
+	return withDB(serverURL, name), drop, nil
 }
 
 // dropStale drops test databases older than staleAfter; best effort.
