@@ -28,9 +28,9 @@ type route struct {
 
 func TestServe_AuthMatrix(t *testing.T) {
 	hh := need(t)
-	hh.deploy(t, map[string]any{"name": "authm", "source": "function handle(req) return \"ok\" end"})
-	hh.deploy(t, map[string]any{"name": "authm-private", "private": true, "source": "function handle(req) return \"ok\" end"})
-	tokens := map[string]string{"admin": hh.admin}
+	hh.Deploy(t, map[string]any{"name": "authm", "source": "function handle(req) return \"ok\" end"})
+	hh.Deploy(t, map[string]any{"name": "authm-private", "private": true, "source": "function handle(req) return \"ok\" end"})
+	tokens := map[string]string{"admin": hh.Admin}
 	for _, s := range []string{"read", "deploy", "invoke", "publish", "secrets"} {
 		tokens[s] = hh.token(t, "matrix-"+s, s)
 	}
@@ -71,30 +71,30 @@ func TestServe_AuthMatrix(t *testing.T) {
 		probe := rt.mk("probe")
 		t.Run(fmt.Sprintf("%s %s", probe.Method, probe.Path), func(t *testing.T) {
 			// No token, a malformed header, a token that does not exist.
-			r := hh.do(t, rt.mk("anon"))
-			if _, code := r.errorBody(t); r.Status != 401 || code != "unauthorized" || r.Header.Get("WWW-Authenticate") == "" {
+			r := hh.Do(t, rt.mk("anon"))
+			if _, code := r.ErrorBody(t); r.Status != 401 || code != "unauthorized" || r.Header.Get("WWW-Authenticate") == "" {
 				t.Errorf("no token: %d %s", r.Status, r.Body)
 			}
 			q := rt.mk("anon")
 			q.Header = map[string]string{"Authorization": "Basic YWRtaW46YWRtaW4="}
-			if r := hh.do(t, q); r.Status != 401 {
+			if r := hh.Do(t, q); r.Status != 401 {
 				t.Errorf("basic auth: %d %s", r.Status, r.Body)
 			}
 			q = rt.mk("anon")
 			q.Token = "pc_thisisnotatoken"
-			if r := hh.do(t, q); r.Status != 401 {
+			if r := hh.Do(t, q); r.Status != 401 {
 				t.Errorf("bad token: %d %s", r.Status, r.Body)
 			}
 			for _, who := range []string{"admin", "read", "deploy", "invoke", "publish", "secrets"} {
 				q := rt.mk(who)
 				q.Token = tokens[who]
-				r := hh.do(t, q)
+				r := hh.Do(t, q)
 				allowed := who == "admin" || who == rt.scope
 				switch {
 				case allowed && r.Status != rt.ok:
 					t.Errorf("%s token: %d %s, want %d", who, r.Status, r.Body, rt.ok)
 				case !allowed:
-					msg, code := r.errorBody(t)
+					msg, code := r.ErrorBody(t)
 					if r.Status != 403 || code != "forbidden" {
 						t.Errorf("%s token: %d %s, want 403", who, r.Status, r.Body)
 					} else if want := rt.scope; !contains(msg, want) {
@@ -106,7 +106,7 @@ func TestServe_AuthMatrix(t *testing.T) {
 	}
 	// Health endpoints and public functions need no token.
 	for _, p := range []string{"/healthz", "/readyz", "/fn/authm"} {
-		if r := hh.do(t, req{Method: "GET", Path: p}); r.Status != http.StatusOK {
+		if r := hh.Do(t, req{Method: "GET", Path: p}); r.Status != http.StatusOK {
 			t.Errorf("GET %s without token: %d %s", p, r.Status, r.Body)
 		}
 	}

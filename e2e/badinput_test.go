@@ -12,8 +12,8 @@ import (
 
 func TestServe_BadInputsGetTheirStatusAndAMessage(t *testing.T) {
 	hh := need(t)
-	adm := hh.admin
-	hh.deploy(t, map[string]any{"name": "taken", "source": "function handle(req) return \"ok\" end"})
+	adm := hh.Admin
+	hh.Deploy(t, map[string]any{"name": "taken", "source": "function handle(req) return \"ok\" end"})
 	ok := "function handle(req) return \"ok\" end"
 	fn := func(extra map[string]any) map[string]any {
 		m := map[string]any{"name": "bad-input", "source": ok}
@@ -96,8 +96,8 @@ func TestServe_BadInputsGetTheirStatusAndAMessage(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := hh.do(t, c.req)
-			msg, code := r.errorBody(t)
+			r := hh.Do(t, c.req)
+			msg, code := r.ErrorBody(t)
 			if r.Status != c.status || code != c.code {
 				t.Errorf("got %d %s, want %d %s", r.Status, r.Body, c.status, c.code)
 			}
@@ -111,7 +111,7 @@ func TestServe_BadInputsGetTheirStatusAndAMessage(t *testing.T) {
 
 func TestServe_ErrorsSayWhere(t *testing.T) {
 	hh := need(t)
-	r := hh.do(t, req{Method: "POST", Path: "/api/v1/functions", Token: hh.admin, Body: "{\n  \"name\": \"x\",\n  \"source\" 1\n}"})
+	r := hh.Do(t, req{Method: "POST", Path: "/api/v1/functions", Token: hh.Admin, Body: "{\n  \"name\": \"x\",\n  \"source\" 1\n}"})
 	var eb struct {
 		Error        string
 		Line, Column int
@@ -120,13 +120,13 @@ func TestServe_ErrorsSayWhere(t *testing.T) {
 	if r.Status != 400 || eb.Line != 3 || !strings.Contains(eb.Error, "line 3") {
 		t.Errorf("bad JSON: %d %s, want line 3", r.Status, r.Body)
 	}
-	r = hh.do(t, req{Method: "POST", Path: "/api/v1/functions", Token: hh.admin,
+	r = hh.Do(t, req{Method: "POST", Path: "/api/v1/functions", Token: hh.Admin,
 		Body: map[string]any{"name": "where", "source": "function handle(req)\n  local x = = 1\nend\n"}})
 	r.JSON(t, &eb)
 	if r.Status != 422 || eb.Line != 2 || !strings.Contains(eb.Error, "line 2") {
 		t.Errorf("syntax error: %d %s, want line 2", r.Status, r.Body)
 	}
-	r = hh.do(t, req{Method: "POST", Path: "/api/v1/functions", Token: hh.admin,
+	r = hh.Do(t, req{Method: "POST", Path: "/api/v1/functions", Token: hh.Admin,
 		Body: map[string]any{"name": "where", "source": "x", "cpu": 99}})
 	var fe struct{ Field string }
 	r.JSON(t, &fe)
@@ -139,7 +139,7 @@ func TestServe_ErrorsSayWhere(t *testing.T) {
 // MaxHeaderBytes over a raw connection (net/http's client refuses to).
 func TestServe_HugeHeadersGet431(t *testing.T) {
 	hh := need(t)
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(hh.base, "http://"), 10*time.Second)
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(hh.URL, "http://"), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,80 +2,49 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/picloud/picloud/internal/e2etest"
+	"github.com/picloud/picloud/store/storetest"
 )
 
 // cluster is several picloud serve processes on one database of their own.
 type cluster struct {
-	hh    *harness
 	dbURL string
 	db    *pgx.Conn
 	admin string
-	nodes []*node
+	nodes []*e2etest.Node
 }
 
 // clusterFlags make a dead node noticed within a second or two.
 var clusterFlags = []string{"--heartbeat", "250ms", "--lease", "2s"}
 
-// newCluster creates a fresh database and starts a node per roles entry,
-// the first one writing the admin token. Every node is stopped, and the
-// database dropped, when the test ends.
+// newCluster creates a database of its own and starts a node per roles
+// entry, the first one writing the admin token. Every node is stopped, and
+// the database dropped, when the test ends.
 func newCluster(t *testing.T, roles ...string) *cluster {
 	t.Helper()
-	hh := need(t)
-	ctx := context.Background()
-	base := os.Getenv("DATABASE_URL")
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "picloud_cluster_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			t.Errorf("drop %s: %v", name, err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	c := &cluster{hh: hh, dbURL: u.String()}
+	need(t)
+	c := &cluster{dbURL: storetest.NewDB(t)}
 	dir := t.TempDir()
 	for i, r := range roles {
-		c.start(t, filepath.Join(dir, fmt.Sprintf("node%d", i)), r)
+		n := c.start(t, filepath.Join(dir, fmt.Sprintf("node%d", i)), r)
 		if i == 0 {
-			tok, err := os.ReadFile(filepath.Join(dir, "node0", "admin.token"))
-			if err != nil {
-				t.Fatalf("read the first node's admin token: %v", err)
+			if n.Admin == "" {
+				t.Fatal("the first node wrote no admin token")
 			}
-			c.admin = strings.TrimSpace(string(tok))
+			c.admin = n.Admin
 		}
 	}
-	if c.db, err = pgx.Connect(ctx, c.dbURL); err != nil {
+	var err error
+	if c.db, err = pgx.Connect(context.Background(), c.dbURL); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.db.Close(context.Background()) })
@@ -83,22 +52,10 @@ func newCluster(t *testing.T, roles ...string) *cluster {
 }
 
 // start runs one more node with roles; it is stopped when the test ends.
-func (c *cluster) start(t *testing.T, dataDir, roles string) *node {
+func (c *cluster) start(t *testing.T, dataDir, roles string) *e2etest.Node {
 	t.Helper()
-	n, err := startServe(c.hh.binDir, c.dbURL, dataDir, append([]string{"--roles", roles}, clusterFlags...)...)
-	if err != nil {
-		t.Fatalf("start a %s node: %v", roles, err)
-	}
-	t.Cleanup(func() {
-		select {
-		case <-n.exited:
-			return // killed by the test
-		default:
-		}
-		if err := n.stop(); err != nil {
-			t.Errorf("%s node did not stop cleanly: %v\n%s", roles, err, n.logs())
-		}
-	})
+	n := e2etest.Start(t, e2etest.Config{DatabaseURL: c.dbURL, DataDir: dataDir,
+		Args: append([]string{"--log-level", "debug", "--roles", roles}, clusterFlags...)})
 	c.nodes = append(c.nodes, n)
 	return n
 }
@@ -112,9 +69,9 @@ type nodeView struct {
 	Self    bool     `json:"self"`
 }
 
-func (c *cluster) listNodes(t *testing.T, via *node) map[string]nodeView {
+func (c *cluster) listNodes(t *testing.T, via *e2etest.Node) map[string]nodeView {
 	t.Helper()
-	r := via.do(t, req{Method: "GET", Path: "/api/v1/nodes", Token: c.admin})
+	r := via.Do(t, req{Method: "GET", Path: "/api/v1/nodes", Token: c.admin})
 	if r.Status != http.StatusOK {
 		t.Fatalf("list nodes: %d %s", r.Status, r.Body)
 	}
@@ -128,12 +85,12 @@ func (c *cluster) listNodes(t *testing.T, via *node) map[string]nodeView {
 }
 
 // addr is n's address as it advertises it (the listen address).
-func (n *node) addr() string { return strings.TrimPrefix(n.base, "http://") }
+func addr(n *e2etest.Node) string { return strings.TrimPrefix(n.URL, "http://") }
 
 // workersByNode counts the workers of GET /api/v1/workers per node id.
-func (c *cluster) workersByNode(t *testing.T, via *node) map[string]int {
+func (c *cluster) workersByNode(t *testing.T, via *e2etest.Node) map[string]int {
 	t.Helper()
-	r := via.do(t, req{Method: "GET", Path: "/api/v1/workers", Token: c.admin})
+	r := via.Do(t, req{Method: "GET", Path: "/api/v1/workers", Token: c.admin})
 	if r.Status != http.StatusOK {
 		t.Fatalf("workers: %d %s", r.Status, r.Body)
 	}
@@ -156,10 +113,10 @@ func TestCluster_RolesGateRoutesAndEveryNodeIsListed(t *testing.T) {
 	c := newCluster(t, "control", "data", "data")
 	ctl, d1, d2 := c.nodes[0], c.nodes[1], c.nodes[2]
 
-	wrong := func(n *node, r req, role string) {
+	wrong := func(n *e2etest.Node, r req, role string) {
 		t.Helper()
-		got := n.do(t, r)
-		msg, code := got.errorBody(t)
+		got := n.Do(t, r)
+		msg, code := got.ErrorBody(t)
 		if got.Status != http.StatusMisdirectedRequest || code != "wrong_role" || !strings.Contains(msg, "the "+role+" role") {
 			t.Errorf("%s %s on a node without %s: %d %s", r.Method, r.Path, role, got.Status, got.Body)
 		}
@@ -169,36 +126,36 @@ func TestCluster_RolesGateRoutesAndEveryNodeIsListed(t *testing.T) {
 	wrong(d1, req{Method: "GET", Path: "/api/v1/functions", Token: c.admin}, "control")
 	wrong(d2, req{Method: "GET", Path: "/api/v1/nodes", Token: c.admin}, "control")
 	for _, n := range c.nodes {
-		if r := n.do(t, req{Method: "GET", Path: "/readyz"}); r.Status != http.StatusOK {
+		if r := n.Do(t, req{Method: "GET", Path: "/readyz"}); r.Status != http.StatusOK {
 			t.Errorf("readyz: %d %s", r.Status, r.Body)
 		}
 	}
 
 	nodes := c.listNodes(t, ctl)
-	for n, roles := range map[*node]string{ctl: "control", d1: "data", d2: "data"} {
-		v, ok := nodes[n.addr()]
+	for n, roles := range map[*e2etest.Node]string{ctl: "control", d1: "data", d2: "data"} {
+		v, ok := nodes[addr(n)]
 		if !ok || strings.Join(v.Roles, ",") != roles || !v.Alive || v.Self != (n == ctl) {
-			t.Errorf("node %s: %+v (present %v), want roles %s, alive", n.addr(), v, ok, roles)
+			t.Errorf("node %s: %+v (present %v), want roles %s, alive", addr(n), v, ok, roles)
 		}
 	}
 	if len(nodes) != 3 {
 		t.Errorf("%d nodes listed, want 3: %v", len(nodes), nodes)
 	}
 
-	r := ctl.do(t, req{Method: "POST", Path: "/api/v1/functions", Token: c.admin,
+	r := ctl.Do(t, req{Method: "POST", Path: "/api/v1/functions", Token: c.admin,
 		Body: map[string]any{"name": "hello", "source": `function handle(req) return "hi" end`}})
 	if r.Status != http.StatusCreated {
 		t.Fatalf("deploy through the control node: %d %s", r.Status, r.Body)
 	}
-	for _, d := range []*node{d1, d2} {
-		if r := d.do(t, req{Method: "GET", Path: "/fn/hello"}); r.Status != 200 || string(r.Body) != "hi" {
+	for _, d := range []*e2etest.Node{d1, d2} {
+		if r := d.Do(t, req{Method: "GET", Path: "/fn/hello"}); r.Status != 200 || string(r.Body) != "hi" {
 			t.Fatalf("call on a data node: %d %s", r.Status, r.Body)
 		}
 	}
-	id1, id2 := nodes[d1.addr()].ID, nodes[d2.addr()].ID
+	id1, id2 := nodes[addr(d1)].ID, nodes[addr(d2)].ID
 	eventually(t, "the control node shows both data nodes' workers", func() bool {
 		w := c.workersByNode(t, ctl)
-		return w[id1] > 0 && w[id2] > 0 && w[nodes[ctl.addr()].ID] == 0
+		return w[id1] > 0 && w[id2] > 0 && w[nodes[addr(ctl)].ID] == 0
 	})
 }
 
@@ -211,7 +168,7 @@ func TestCluster_RolesGateRoutesAndEveryNodeIsListed(t *testing.T) {
 func TestCluster_KilledDataNodesDeliveriesAreRequeuedAndCompleteOnce(t *testing.T) {
 	c := newCluster(t, "control", "data")
 	ctl, d1 := c.nodes[0], c.nodes[1]
-	r := ctl.do(t, req{Method: "POST", Path: "/api/v1/functions", Token: c.admin, Body: map[string]any{
+	r := ctl.Do(t, req{Method: "POST", Path: "/api/v1/functions", Token: c.admin, Body: map[string]any{
 		"name": "sink", "cpu": 0.1, "max_workers": 4, "timeout": "60s",
 		"source": `function handle(req)
   local e = json.decode(req.body)
@@ -222,18 +179,18 @@ end`}})
 	if r.Status != http.StatusCreated {
 		t.Fatalf("deploy: %d %s", r.Status, r.Body)
 	}
-	if r = ctl.do(t, req{Method: "POST", Path: "/api/v1/triggers", Token: c.admin,
+	if r = ctl.Do(t, req{Method: "POST", Path: "/api/v1/triggers", Token: c.admin,
 		Body: map[string]any{"function": "sink", "topic": "work"}}); r.Status != http.StatusCreated {
 		t.Fatalf("trigger: %d %s", r.Status, r.Body)
 	}
 	const events = 4
 	for i := range events {
-		if r = ctl.do(t, req{Method: "POST", Path: "/api/v1/events/work", Token: c.admin,
+		if r = ctl.Do(t, req{Method: "POST", Path: "/api/v1/events/work", Token: c.admin,
 			Body: map[string]any{"i": i}}); r.Status/100 != 2 {
 			t.Fatalf("publish: %d %s", r.Status, r.Body)
 		}
 	}
-	id1 := c.listNodes(t, ctl)[d1.addr()].ID
+	id1 := c.listNodes(t, ctl)[addr(d1)].ID
 	ctx := context.Background()
 	running := func() int {
 		var n int
@@ -246,11 +203,11 @@ end`}})
 	eventually(t, "the data node runs deliveries", func() bool { return running() > 0 })
 	eventually(t, "the control node shows the data node's workers", func() bool { return c.workersByNode(t, ctl)[id1] > 0 })
 	inFlight := running()
-	d1.kill()
+	d1.Kill()
 	killed := time.Now()
 
 	eventually(t, "the killed node leaves the registry", func() bool {
-		_, ok := c.listNodes(t, ctl)[d1.addr()]
+		_, ok := c.listNodes(t, ctl)[addr(d1)]
 		return !ok
 	})
 	t.Logf("killed node reaped %s after the kill (lease 2s, heartbeat 250ms)", time.Since(killed).Round(10*time.Millisecond))

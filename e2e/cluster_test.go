@@ -13,35 +13,27 @@ import (
 // first node reach the second node's warm pool through LISTEN/NOTIFY.
 func TestServe_SecondNodeFollowsRollbackAndDelete(t *testing.T) {
 	hh := need(t)
-	b, err := hh.startNode(filepath.Join(t.TempDir(), "node-b"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.stop(); err != nil {
-			t.Errorf("second node did not stop cleanly: %v\n%s", err, b.logs())
-		}
-	})
-	hh.deploy(t, map[string]any{"name": "multi", "source": `function handle(req) return "one" end`})
-	r := hh.do(t, req{Method: "PUT", Path: "/api/v1/functions/multi", Token: hh.admin,
+	b := hh.startNode(t, filepath.Join(t.TempDir(), "node-b"))
+	hh.Deploy(t, map[string]any{"name": "multi", "source": `function handle(req) return "one" end`})
+	r := hh.Do(t, req{Method: "PUT", Path: "/api/v1/functions/multi", Token: hh.Admin,
 		Body: map[string]any{"source": `function handle(req) return "two" end`}})
 	if r.Status != 200 {
 		t.Fatalf("update: %d %s", r.Status, r.Body)
 	}
 	eventually(t, "node b serves version 2", func() bool {
-		return string(b.do(t, req{Method: "GET", Path: "/fn/multi"}).Body) == "two"
+		return string(b.Do(t, req{Method: "GET", Path: "/fn/multi"}).Body) == "two"
 	})
-	if r = hh.do(t, req{Method: "POST", Path: "/api/v1/functions/multi/rollback", Token: hh.admin}); r.Status != 200 {
+	if r = hh.Do(t, req{Method: "POST", Path: "/api/v1/functions/multi/rollback", Token: hh.Admin}); r.Status != 200 {
 		t.Fatalf("rollback: %d %s", r.Status, r.Body)
 	}
 	eventually(t, "node b serves version 1 after the rollback", func() bool {
-		return string(b.do(t, req{Method: "GET", Path: "/fn/multi"}).Body) == "one"
+		return string(b.Do(t, req{Method: "GET", Path: "/fn/multi"}).Body) == "one"
 	})
-	if r = hh.do(t, req{Method: "DELETE", Path: "/api/v1/functions/multi", Token: hh.admin}); r.Status != 204 {
+	if r = hh.Do(t, req{Method: "DELETE", Path: "/api/v1/functions/multi", Token: hh.Admin}); r.Status != 204 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
 	eventually(t, "node b answers 404 after the delete", func() bool {
-		return b.do(t, req{Method: "GET", Path: "/fn/multi"}).Status == 404
+		return b.Do(t, req{Method: "GET", Path: "/fn/multi"}).Status == 404
 	})
 }
 
@@ -49,12 +41,8 @@ func TestServe_SecondNodeFollowsRollbackAndDelete(t *testing.T) {
 // slow call runs on it: the call completes, then the node exits 0.
 func TestServe_SIGTERMFinishesInFlightCalls(t *testing.T) {
 	hh := need(t)
-	n, err := hh.startNode(filepath.Join(t.TempDir(), "node-drain"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.kill()
-	hh.deploy(t, map[string]any{"name": "slow", "cpu": 1, "source": `function handle(req)
+	n := hh.startNode(t, filepath.Join(t.TempDir(), "node-drain"))
+	hh.Deploy(t, map[string]any{"name": "slow", "cpu": 1, "source": `function handle(req)
   log.info("started")
   local t = os.clock()
   while os.clock() - t < 2 do end
@@ -67,7 +55,7 @@ end`})
 	}
 	got := make(chan answer, 1)
 	go func() {
-		resp, err := http.Get(n.base + "/fn/slow")
+		resp, err := http.Get(n.URL + "/fn/slow")
 		if err != nil {
 			got <- answer{err: err}
 			return
@@ -84,7 +72,7 @@ end`})
 				InFlight int `json:"inflight"`
 			}
 		}
-		n.do(t, req{Method: "GET", Path: "/api/v1/workers", Token: hh.admin}).JSON(t, &st)
+		n.Do(t, req{Method: "GET", Path: "/api/v1/workers", Token: hh.Admin}).JSON(t, &st)
 		for _, w := range st.Workers {
 			if w.Function == "slow" && w.InFlight > 0 {
 				return true
@@ -92,8 +80,8 @@ end`})
 		}
 		return false
 	})
-	if err := n.stop(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, n.logs())
+	if err := n.Stop(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, n.Logs())
 	}
 	select {
 	case a := <-got:

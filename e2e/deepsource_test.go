@@ -20,9 +20,9 @@ func TestServe_DeepSourcesAreRefusedAndServeSurvives(t *testing.T) {
 		"nested elseif chain":  "function handle(req)\n  if a then " + strings.Repeat("elseif a then ", n/14-2) + "end\nend",
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := hh.do(t, req{Method: "POST", Path: "/api/v1/functions", Token: deployer,
+			r := hh.Do(t, req{Method: "POST", Path: "/api/v1/functions", Token: deployer,
 				Body: map[string]any{"name": "deep", "source": src}})
-			msg, code := r.errorBody(t)
+			msg, code := r.ErrorBody(t)
 			var eb struct{ Line, Column int }
 			r.JSON(t, &eb)
 			if r.Status != 422 || code != "syntax_error" || eb.Line < 1 || eb.Column < 1 ||
@@ -34,8 +34,8 @@ func TestServe_DeepSourcesAreRefusedAndServeSurvives(t *testing.T) {
 	}
 	// A normal deploy still works, and reports syntax errors with their
 	// position.
-	hh.deploy(t, map[string]any{"name": "deep", "source": "function handle(req) return \"ok\" end"})
-	r := hh.do(t, req{Method: "PUT", Path: "/api/v1/functions/deep", Token: deployer,
+	hh.Deploy(t, map[string]any{"name": "deep", "source": "function handle(req) return \"ok\" end"})
+	r := hh.Do(t, req{Method: "PUT", Path: "/api/v1/functions/deep", Token: deployer,
 		Body: map[string]any{"source": "function handle(req)\n  return (1\nend\n"}})
 	var eb struct{ Line, Column int }
 	r.JSON(t, &eb)

@@ -21,7 +21,7 @@ type eventLog struct {
 // events returns the event log of topic.
 func (hh *harness) events(t *testing.T, topic string) eventLog {
 	t.Helper()
-	r := hh.do(t, req{Method: "GET", Path: "/api/v1/events?topic=" + topic, Token: hh.admin})
+	r := hh.Do(t, req{Method: "GET", Path: "/api/v1/events?topic=" + topic, Token: hh.Admin})
 	if r.Status != http.StatusOK {
 		t.Fatalf("list events of %s: %d %s", topic, r.Status, r.Body)
 	}
@@ -33,7 +33,7 @@ func (hh *harness) events(t *testing.T, topic string) eventLog {
 // addTrigger subscribes function to topic.
 func (hh *harness) addTrigger(t *testing.T, function, topic string) {
 	t.Helper()
-	r := hh.do(t, req{Method: "POST", Path: "/api/v1/triggers", Token: hh.admin,
+	r := hh.Do(t, req{Method: "POST", Path: "/api/v1/triggers", Token: hh.Admin,
 		Body: map[string]any{"function": function, "topic": topic}})
 	if r.Status != http.StatusCreated {
 		t.Fatalf("add trigger %s on %s: %d %s", function, topic, r.Status, r.Body)
@@ -43,7 +43,7 @@ func (hh *harness) addTrigger(t *testing.T, function, topic string) {
 // invocationsOf lists the invocations of function (newest first).
 func (hh *harness) invocationsOf(t *testing.T, function string) []map[string]any {
 	t.Helper()
-	r := hh.do(t, req{Method: "GET", Path: "/api/v1/invocations?function=" + function, Token: hh.admin})
+	r := hh.Do(t, req{Method: "GET", Path: "/api/v1/invocations?function=" + function, Token: hh.Admin})
 	if r.Status != http.StatusOK {
 		t.Fatalf("list invocations of %s: %d %s", function, r.Status, r.Body)
 	}
@@ -55,7 +55,7 @@ func (hh *harness) invocationsOf(t *testing.T, function string) []map[string]any
 // getInvocation reads one invocation, which must exist.
 func (hh *harness) getInvocation(t *testing.T, id string) map[string]any {
 	t.Helper()
-	r := hh.do(t, req{Method: "GET", Path: "/api/v1/invocations/" + id, Token: hh.admin})
+	r := hh.Do(t, req{Method: "GET", Path: "/api/v1/invocations/" + id, Token: hh.Admin})
 	if r.Status != http.StatusOK {
 		t.Fatalf("invocation %s: %d %s", id, r.Status, r.Body)
 	}
@@ -87,28 +87,28 @@ end
 // that fails after emitting publishes nothing.
 func TestServe_SyncCallPublishesEmittedEvents(t *testing.T) {
 	hh := need(t)
-	hh.deploy(t, map[string]any{"name": "sync-emitter", "source": syncEmitter})
-	hh.deploy(t, map[string]any{"name": "sync-sub", "source": syncSubscriber})
+	hh.Deploy(t, map[string]any{"name": "sync-emitter", "source": syncEmitter})
+	hh.Deploy(t, map[string]any{"name": "sync-sub", "source": syncSubscriber})
 	hh.addTrigger(t, "sync-sub", "sync-orders")
 
 	// A failing call first: its event must never appear.
-	r := hh.do(t, req{Method: "POST", Path: "/fn/sync-emitter?fail=1", Body: "99"})
+	r := hh.Do(t, req{Method: "POST", Path: "/fn/sync-emitter?fail=1", Body: "99"})
 	if r.Status != http.StatusInternalServerError {
 		t.Fatalf("failing call: %d %s", r.Status, r.Body)
 	}
-	if _, code := r.errorBody(t); code != "script_error" {
+	if _, code := r.ErrorBody(t); code != "script_error" {
 		t.Fatalf("failing call code = %q", code)
 	}
 
 	// A handler that answers 5xx failed by its own account: nothing is
 	// published either.
-	r = hh.do(t, req{Method: "POST", Path: "/fn/sync-emitter?answer=503", Body: "98"})
+	r = hh.Do(t, req{Method: "POST", Path: "/fn/sync-emitter?answer=503", Body: "98"})
 	if r.Status != http.StatusServiceUnavailable || string(r.Body) != "refused" {
 		t.Fatalf("5xx call: %d %s", r.Status, r.Body)
 	}
 
 	// /fn/NAME: the event is in the log when the answer arrives.
-	r = hh.do(t, req{Method: "POST", Path: "/fn/sync-emitter", Body: "1"})
+	r = hh.Do(t, req{Method: "POST", Path: "/fn/sync-emitter", Body: "1"})
 	if r.Status != http.StatusOK || string(r.Body) != "emitted 1" {
 		t.Fatalf("call: %d %q", r.Status, r.Body)
 	}
@@ -123,7 +123,7 @@ func TestServe_SyncCallPublishesEmittedEvents(t *testing.T) {
 	}
 
 	// POST /api/v1/functions/NAME/invoke publishes too.
-	r = hh.do(t, req{Method: "POST", Path: "/api/v1/functions/sync-emitter/invoke", Token: hh.admin, Body: "2"})
+	r = hh.Do(t, req{Method: "POST", Path: "/api/v1/functions/sync-emitter/invoke", Token: hh.Admin, Body: "2"})
 	if r.Status != http.StatusOK || string(r.Body) != "emitted 2" {
 		t.Fatalf("invoke: %d %q", r.Status, r.Body)
 	}
@@ -160,17 +160,17 @@ func TestServe_SyncCallPublishesEmittedEvents(t *testing.T) {
 // the call with the reason, recorded as failed; nothing is published.
 func TestServe_SyncCallWithInvalidEventFails(t *testing.T) {
 	hh := need(t)
-	hh.deploy(t, map[string]any{"name": "sync-badtopic", "source": `function handle(req)
+	hh.Deploy(t, map[string]any{"name": "sync-badtopic", "source": `function handle(req)
   events.emit("sync-good", 1)
   events.emit("bad topic!", 2)
   return "should not be seen"
 end
 `})
-	r := hh.do(t, req{Method: "GET", Path: "/fn/sync-badtopic"})
+	r := hh.Do(t, req{Method: "GET", Path: "/fn/sync-badtopic"})
 	if r.Status != http.StatusInternalServerError {
 		t.Fatalf("call: %d %s", r.Status, r.Body)
 	}
-	msg, code := r.errorBody(t)
+	msg, code := r.ErrorBody(t)
 	if code != "script_error" || !strings.Contains(msg, `"bad topic!"`) {
 		t.Fatalf("error = %q %q", code, msg)
 	}
@@ -187,15 +187,15 @@ end
 // but not in the list.
 func TestServe_AsyncCallResultIsShown(t *testing.T) {
 	hh := need(t)
-	hh.deploy(t, map[string]any{"name": "async-result", "allow_async": true, "source": `function handle(req)
+	hh.Deploy(t, map[string]any{"name": "async-result", "allow_async": true, "source": `function handle(req)
   return { status = 201, headers = { ["content-type"] = "text/plain" }, body = "done " .. req.body }
 end
 `})
 	for _, c := range []req{
 		{Method: "POST", Path: "/fn/async-result", Body: "via fn", Header: map[string]string{"X-PiCloud-Async": "1"}},
-		{Method: "POST", Path: "/api/v1/functions/async-result/invoke?async=1", Token: hh.admin, Body: "via invoke"},
+		{Method: "POST", Path: "/api/v1/functions/async-result/invoke?async=1", Token: hh.Admin, Body: "via invoke"},
 	} {
-		r := hh.do(t, c)
+		r := hh.Do(t, c)
 		if r.Status != http.StatusAccepted {
 			t.Fatalf("%s %s: %d %s", c.Method, c.Path, r.Status, r.Body)
 		}
@@ -243,26 +243,26 @@ func jsonEqual(t *testing.T, got json.RawMessage, want string) bool {
 func TestServe_EventsRoutesUseTheAPIAuth(t *testing.T) {
 	hh := need(t)
 	for _, p := range []string{"/api/v1/_events/auth/read", "/api/v1/_events/auth/publish"} {
-		if r := hh.do(t, req{Method: "GET", Path: p, Token: hh.admin}); r.Status != http.StatusNotFound {
+		if r := hh.Do(t, req{Method: "GET", Path: p, Token: hh.Admin}); r.Status != http.StatusNotFound {
 			t.Fatalf("GET %s: %d %s, want 404", p, r.Status, r.Body)
 		}
 	}
-	r := hh.do(t, req{Method: "POST", Path: "/api/v1/events/auth-topic", Body: `{}`})
-	if _, code := r.errorBody(t); r.Status != http.StatusUnauthorized || code != "unauthorized" ||
+	r := hh.Do(t, req{Method: "POST", Path: "/api/v1/events/auth-topic", Body: `{}`})
+	if _, code := r.ErrorBody(t); r.Status != http.StatusUnauthorized || code != "unauthorized" ||
 		!strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
 		t.Fatalf("publish without a token: %d %s %v", r.Status, r.Body, r.Header)
 	}
 	reader := hh.token(t, "events-reader", "read")
-	r = hh.do(t, req{Method: "POST", Path: "/api/v1/events/auth-topic", Token: reader, Body: `{}`})
-	if msg, code := r.errorBody(t); r.Status != http.StatusForbidden || code != "forbidden" || !strings.Contains(msg, "publish") {
+	r = hh.Do(t, req{Method: "POST", Path: "/api/v1/events/auth-topic", Token: reader, Body: `{}`})
+	if msg, code := r.ErrorBody(t); r.Status != http.StatusForbidden || code != "forbidden" || !strings.Contains(msg, "publish") {
 		t.Fatalf("publish with a read token: %d %s", r.Status, r.Body)
 	}
-	r = hh.do(t, req{Method: "POST", Path: "/api/v1/events/tickets", Token: reader})
+	r = hh.Do(t, req{Method: "POST", Path: "/api/v1/events/tickets", Token: reader})
 	if r.Status != http.StatusCreated {
 		t.Fatalf("ticket with a read token: %d %s", r.Status, r.Body)
 	}
 	publisher := hh.token(t, "events-publisher", "publish")
-	r = hh.do(t, req{Method: "POST", Path: "/api/v1/events/auth-topic", Token: publisher, Body: `{"a":1}`})
+	r = hh.Do(t, req{Method: "POST", Path: "/api/v1/events/auth-topic", Token: publisher, Body: `{"a":1}`})
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("publish with a publish token: %d %s", r.Status, r.Body)
 	}

@@ -12,19 +12,19 @@ import (
 func TestServe_FunctionListPages(t *testing.T) {
 	h := need(t)
 	for _, n := range []string{"page-a", "page-b", "page-c"} {
-		h.deploy(t, map[string]any{"name": n, "source": "function handle() return 'x' end"})
+		h.Deploy(t, map[string]any{"name": n, "source": "function handle() return 'x' end"})
 	}
 	type list struct {
 		Functions []struct{ Name string }
 		Next      string
 	}
 	var all list
-	h.do(t, req{Method: "GET", Path: "/api/v1/functions?limit=1000", Token: h.admin}).JSON(t, &all)
+	h.Do(t, req{Method: "GET", Path: "/api/v1/functions?limit=1000", Token: h.Admin}).JSON(t, &all)
 	var paged []string
 	after := ""
 	for i := 0; ; i++ {
 		var l list
-		r := h.do(t, req{Method: "GET", Path: "/api/v1/functions?limit=2&after=" + url.QueryEscape(after), Token: h.admin})
+		r := h.Do(t, req{Method: "GET", Path: "/api/v1/functions?limit=2&after=" + url.QueryEscape(after), Token: h.Admin})
 		if r.Status != http.StatusOK {
 			t.Fatalf("page %d: %d %s", i, r.Status, r.Body)
 		}
@@ -48,7 +48,7 @@ func TestServe_FunctionListPages(t *testing.T) {
 			t.Fatalf("paged %v differs from %+v", paged, all.Functions)
 		}
 	}
-	if r := h.do(t, req{Method: "GET", Path: "/api/v1/functions?limit=0", Token: h.admin}); r.Status != http.StatusBadRequest {
+	if r := h.Do(t, req{Method: "GET", Path: "/api/v1/functions?limit=0", Token: h.Admin}); r.Status != http.StatusBadRequest {
 		t.Errorf("limit=0: %d %s", r.Status, r.Body)
 	}
 }

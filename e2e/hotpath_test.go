@@ -48,10 +48,10 @@ func TestServe_WarmCallsRunNoQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	hh.deploy(t, map[string]any{"name": "hot", "source": "function handle(req) return \"hot\" end"})
+	hh.Deploy(t, map[string]any{"name": "hot", "source": "function handle(req) return \"hot\" end"})
 	client := &http.Client{Timeout: 30 * time.Second}
 	call := func() string {
-		resp, err := client.Get(hh.base + "/fn/hot")
+		resp, err := client.Get(hh.URL + "/fn/hot")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +63,7 @@ func TestServe_WarmCallsRunNoQuery(t *testing.T) {
 	}
 	// Warm: the worker started, the function cached, and its record
 	// written (so the writer is idle when we start counting).
-	hh.waitInvocation(t, call())
+	hh.WaitInvocation(t, call())
 
 	before := statements(t, conn)
 	var last string

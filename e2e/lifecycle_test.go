@@ -23,9 +23,9 @@ end
 
 func TestServe_DeployCallLogsRedeployRollbackRemove(t *testing.T) {
 	hh := need(t)
-	adm := hh.admin
+	adm := hh.Admin
 
-	r := hh.do(t, req{Method: "POST", Path: "/api/v1/functions", Token: adm,
+	r := hh.Do(t, req{Method: "POST", Path: "/api/v1/functions", Token: adm,
 		Body: map[string]any{"name": "life", "source": helloV1, "memory": "32MiB", "timeout": "5s"}})
 	if r.Status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.Status, r.Body)
@@ -42,7 +42,7 @@ func TestServe_DeployCallLogsRedeployRollbackRemove(t *testing.T) {
 	}
 
 	// Call it.
-	r = hh.do(t, req{Method: "GET", Path: "/fn/life"})
+	r = hh.Do(t, req{Method: "GET", Path: "/fn/life"})
 	if r.Status != 200 || string(r.Body) != "v1" {
 		t.Fatalf("call v1: %d %q", r.Status, r.Body)
 	}
@@ -55,20 +55,20 @@ func TestServe_DeployCallLogsRedeployRollbackRemove(t *testing.T) {
 	}
 
 	// Its logs.
-	inv := hh.waitInvocation(t, id)
+	inv := hh.WaitInvocation(t, id)
 	if inv["status"] != "succeeded" || inv["function"] != "life" || inv["version"] != float64(1) || inv["trigger"] != "http" {
 		t.Fatalf("invocation = %v", inv)
 	}
 	if !strings.Contains(toJSON(t, inv["logs"]), "hello from v1") {
 		t.Fatalf("invocation logs %v lack the log line", inv["logs"])
 	}
-	r = hh.do(t, req{Method: "GET", Path: "/api/v1/invocations?function=life", Token: adm})
+	r = hh.Do(t, req{Method: "GET", Path: "/api/v1/invocations?function=life", Token: adm})
 	if r.Status != 200 || !strings.Contains(string(r.Body), id) {
 		t.Fatalf("list invocations: %d %s", r.Status, r.Body)
 	}
 
 	// Redeploy: a new version, limits kept.
-	r = hh.do(t, req{Method: "PUT", Path: "/api/v1/functions/life", Token: adm, Body: map[string]any{"source": helloV2}})
+	r = hh.Do(t, req{Method: "PUT", Path: "/api/v1/functions/life", Token: adm, Body: map[string]any{"source": helloV2}})
 	if r.Status != 200 {
 		t.Fatalf("update: %d %s", r.Status, r.Body)
 	}
@@ -76,13 +76,13 @@ func TestServe_DeployCallLogsRedeployRollbackRemove(t *testing.T) {
 	if f.Version != 2 || f.Limits.Memory != "32MiB" {
 		t.Fatalf("updated function = %+v", f)
 	}
-	r = hh.do(t, req{Method: "POST", Path: "/fn/life/some/path?x=1"})
+	r = hh.Do(t, req{Method: "POST", Path: "/fn/life/some/path?x=1"})
 	if r.Status != 201 || string(r.Body) != "v2" || r.Header.Get("X-Answer") != "two" {
 		t.Fatalf("call v2: %d %q %v", r.Status, r.Body, r.Header)
 	}
 
 	// Versions.
-	r = hh.do(t, req{Method: "GET", Path: "/api/v1/functions/life/versions", Token: adm})
+	r = hh.Do(t, req{Method: "GET", Path: "/api/v1/functions/life/versions", Token: adm})
 	var vl struct {
 		Versions []struct {
 			Version   int
@@ -96,7 +96,7 @@ func TestServe_DeployCallLogsRedeployRollbackRemove(t *testing.T) {
 	}
 
 	// Roll back to the previous version, then forward to 2 explicitly.
-	r = hh.do(t, req{Method: "POST", Path: "/api/v1/functions/life/rollback", Token: adm})
+	r = hh.Do(t, req{Method: "POST", Path: "/api/v1/functions/life/rollback", Token: adm})
 	if r.Status != 200 {
 		t.Fatalf("rollback: %d %s", r.Status, r.Body)
 	}
@@ -104,48 +104,48 @@ func TestServe_DeployCallLogsRedeployRollbackRemove(t *testing.T) {
 	if f.Version != 1 {
 		t.Fatalf("after rollback version = %d", f.Version)
 	}
-	if r = hh.do(t, req{Method: "GET", Path: "/fn/life"}); string(r.Body) != "v1" {
+	if r = hh.Do(t, req{Method: "GET", Path: "/fn/life"}); string(r.Body) != "v1" {
 		t.Fatalf("call after rollback: %d %q", r.Status, r.Body)
 	}
-	r = hh.do(t, req{Method: "POST", Path: "/api/v1/functions/life/rollback", Token: adm, Body: map[string]any{"version": 2}})
+	r = hh.Do(t, req{Method: "POST", Path: "/api/v1/functions/life/rollback", Token: adm, Body: map[string]any{"version": 2}})
 	if r.Status != 200 {
 		t.Fatalf("rollback to 2: %d %s", r.Status, r.Body)
 	}
-	if r = hh.do(t, req{Method: "GET", Path: "/fn/life"}); string(r.Body) != "v2" {
+	if r = hh.Do(t, req{Method: "GET", Path: "/fn/life"}); string(r.Body) != "v2" {
 		t.Fatalf("call after rollback to 2: %d %q", r.Status, r.Body)
 	}
 
 	// Invoke through the control plane.
-	r = hh.do(t, req{Method: "POST", Path: "/api/v1/functions/life/invoke", Token: adm, Body: "payload"})
+	r = hh.Do(t, req{Method: "POST", Path: "/api/v1/functions/life/invoke", Token: adm, Body: "payload"})
 	if r.Status != 201 || string(r.Body) != "v2" || r.Header.Get("X-PiCloud-Invocation-Id") == "" {
 		t.Fatalf("invoke: %d %q", r.Status, r.Body)
 	}
 
 	// Remove.
-	if r = hh.do(t, req{Method: "DELETE", Path: "/api/v1/functions/life", Token: adm}); r.Status != http.StatusNoContent {
+	if r = hh.Do(t, req{Method: "DELETE", Path: "/api/v1/functions/life", Token: adm}); r.Status != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
-	r = hh.do(t, req{Method: "GET", Path: "/fn/life"})
-	if _, code := r.errorBody(t); r.Status != 404 || code != "not_found" {
+	r = hh.Do(t, req{Method: "GET", Path: "/fn/life"})
+	if _, code := r.ErrorBody(t); r.Status != 404 || code != "not_found" {
 		t.Fatalf("call after delete: %d %s", r.Status, r.Body)
 	}
-	if r = hh.do(t, req{Method: "GET", Path: "/api/v1/functions/life", Token: adm}); r.Status != 404 {
+	if r = hh.Do(t, req{Method: "GET", Path: "/api/v1/functions/life", Token: adm}); r.Status != 404 {
 		t.Fatalf("get after delete: %d %s", r.Status, r.Body)
 	}
 }
 
 func TestServe_ScriptErrorIs500WithLineAndTracebackInLogs(t *testing.T) {
 	hh := need(t)
-	hh.deploy(t, map[string]any{"name": "boom", "source": "function handle(req)\n  local x = nil\n  error(\"kaput\")\nend\n"})
-	r := hh.do(t, req{Method: "GET", Path: "/fn/boom"})
-	msg, code := r.errorBody(t)
+	hh.Deploy(t, map[string]any{"name": "boom", "source": "function handle(req)\n  local x = nil\n  error(\"kaput\")\nend\n"})
+	r := hh.Do(t, req{Method: "GET", Path: "/fn/boom"})
+	msg, code := r.ErrorBody(t)
 	if r.Status != 500 || code != "script_error" || !strings.Contains(msg, "kaput") || !strings.Contains(msg, "3") {
 		t.Fatalf("script error: %d %s", r.Status, r.Body)
 	}
 	if strings.Contains(msg, "traceback") {
 		t.Errorf("the caller sees the traceback: %q", msg)
 	}
-	inv := hh.waitInvocation(t, r.Header.Get("X-PiCloud-Invocation-Id"))
+	inv := hh.WaitInvocation(t, r.Header.Get("X-PiCloud-Invocation-Id"))
 	if inv["status"] != "failed" || !strings.Contains(inv["error"].(string), "kaput") {
 		t.Fatalf("failed invocation = %v", inv)
 	}
@@ -153,10 +153,10 @@ func TestServe_ScriptErrorIs500WithLineAndTracebackInLogs(t *testing.T) {
 
 func TestServe_TimeoutIs504(t *testing.T) {
 	hh := need(t)
-	hh.deploy(t, map[string]any{"name": "spin", "timeout": "300ms",
+	hh.Deploy(t, map[string]any{"name": "spin", "timeout": "300ms",
 		"source": "function handle(req)\n  while true do end\nend\n"})
-	r := hh.do(t, req{Method: "GET", Path: "/fn/spin"})
-	if _, code := r.errorBody(t); r.Status != 504 || code != "timeout" {
+	r := hh.Do(t, req{Method: "GET", Path: "/fn/spin"})
+	if _, code := r.ErrorBody(t); r.Status != 504 || code != "timeout" {
 		t.Fatalf("timeout: %d %s", r.Status, r.Body)
 	}
 	hh.alive(t)
@@ -164,32 +164,32 @@ func TestServe_TimeoutIs504(t *testing.T) {
 
 func TestServe_PrivateFunctionNeedsInvokeScope(t *testing.T) {
 	hh := need(t)
-	hh.deploy(t, map[string]any{"name": "secretive", "private": true,
+	hh.Deploy(t, map[string]any{"name": "secretive", "private": true,
 		"source": "function handle(req)\n  return { auth = req.headers[\"authorization\"] or \"none\" }\nend\n"})
 	reader := hh.token(t, "priv-reader", "read")
 	invoker := hh.token(t, "priv-invoker", "invoke")
 
-	r := hh.do(t, req{Method: "GET", Path: "/fn/secretive"})
-	if _, code := r.errorBody(t); r.Status != 401 || code != "unauthorized" || r.Header.Get("WWW-Authenticate") == "" {
+	r := hh.Do(t, req{Method: "GET", Path: "/fn/secretive"})
+	if _, code := r.ErrorBody(t); r.Status != 401 || code != "unauthorized" || r.Header.Get("WWW-Authenticate") == "" {
 		t.Fatalf("no token: %d %s", r.Status, r.Body)
 	}
-	r = hh.do(t, req{Method: "GET", Path: "/fn/secretive", Token: reader})
-	if msg, code := r.errorBody(t); r.Status != 403 || code != "forbidden" || !strings.Contains(msg, "invoke") {
+	r = hh.Do(t, req{Method: "GET", Path: "/fn/secretive", Token: reader})
+	if msg, code := r.ErrorBody(t); r.Status != 403 || code != "forbidden" || !strings.Contains(msg, "invoke") {
 		t.Fatalf("read token: %d %s", r.Status, r.Body)
 	}
-	r = hh.do(t, req{Method: "GET", Path: "/fn/secretive", Token: invoker})
+	r = hh.Do(t, req{Method: "GET", Path: "/fn/secretive", Token: invoker})
 	if r.Status != 200 || !strings.Contains(string(r.Body), `"none"`) {
 		t.Fatalf("invoke token: %d %s (the function must not see the PiCloud token)", r.Status, r.Body)
 	}
 
 	// A revoked token stops working as soon as the revocation's
 	// notification reaches the token cache (milliseconds).
-	if r = hh.do(t, req{Method: "DELETE", Path: "/api/v1/tokens/priv-invoker", Token: hh.admin}); r.Status != 204 {
+	if r = hh.Do(t, req{Method: "DELETE", Path: "/api/v1/tokens/priv-invoker", Token: hh.Admin}); r.Status != 204 {
 		t.Fatalf("revoke: %d %s", r.Status, r.Body)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		r = hh.do(t, req{Method: "GET", Path: "/fn/secretive", Token: invoker})
+		r = hh.Do(t, req{Method: "GET", Path: "/fn/secretive", Token: invoker})
 		if r.Status == 401 {
 			break
 		}
@@ -216,10 +216,10 @@ func TestServe_AdminTokenFileIsPrivateAndNeverLogged(t *testing.T) {
 	if dst.Mode().Perm() != 0o700 {
 		t.Errorf("data dir mode = %v, want 0700", dst.Mode().Perm())
 	}
-	if !strings.HasPrefix(hh.admin, "pc_") {
-		t.Errorf("admin token %q... lacks the pc_ prefix", hh.admin[:3])
+	if !strings.HasPrefix(hh.Admin, "pc_") {
+		t.Errorf("admin token %q... lacks the pc_ prefix", hh.Admin[:3])
 	}
-	if strings.Contains(hh.logs(), hh.admin) {
+	if strings.Contains(hh.Logs(), hh.Admin) {
 		t.Error("the admin token appears in the server log")
 	}
 }

@@ -12,34 +12,34 @@ import (
 // function by outcome (synchronous and asynchronous), with its cold start.
 func TestServe_MetricsCountInvocationsAndNeedReadScope(t *testing.T) {
 	hh := need(t)
-	hh.deploy(t, map[string]any{"name": "metered", "allow_async": true, "source": `function handle(req) return "m" end`})
-	hh.deploy(t, map[string]any{"name": "metered-fail", "source": `function handle(req) error("boom") end`})
+	hh.Deploy(t, map[string]any{"name": "metered", "allow_async": true, "source": `function handle(req) return "m" end`})
+	hh.Deploy(t, map[string]any{"name": "metered-fail", "source": `function handle(req) error("boom") end`})
 
-	if r := hh.do(t, req{Method: "GET", Path: "/fn/metered"}); r.Status != http.StatusOK {
+	if r := hh.Do(t, req{Method: "GET", Path: "/fn/metered"}); r.Status != http.StatusOK {
 		t.Fatalf("call: %d %s", r.Status, r.Body)
 	}
-	if r := hh.do(t, req{Method: "GET", Path: "/fn/metered-fail"}); r.Status != http.StatusInternalServerError {
+	if r := hh.Do(t, req{Method: "GET", Path: "/fn/metered-fail"}); r.Status != http.StatusInternalServerError {
 		t.Fatalf("failing call: %d %s", r.Status, r.Body)
 	}
 
 	// An asynchronous call is counted too, once its job ran.
-	r := hh.do(t, req{Method: "POST", Path: "/fn/metered", Header: map[string]string{"X-PiCloud-Async": "1"}})
+	r := hh.Do(t, req{Method: "POST", Path: "/fn/metered", Header: map[string]string{"X-PiCloud-Async": "1"}})
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("async call: %d %s", r.Status, r.Body)
 	}
 	id := r.Header.Get("X-PiCloud-Invocation-Id")
 	deadline := time.Now().Add(60 * time.Second)
-	for hh.waitInvocation(t, id)["status"] != "succeeded" {
+	for hh.WaitInvocation(t, id)["status"] != "succeeded" {
 		if time.Now().After(deadline) {
 			t.Fatalf("async invocation %s did not succeed", id)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	if r := hh.do(t, req{Method: "GET", Path: "/metrics"}); r.Status != http.StatusUnauthorized {
+	if r := hh.Do(t, req{Method: "GET", Path: "/metrics"}); r.Status != http.StatusUnauthorized {
 		t.Fatalf("/metrics without a token: %d, want 401", r.Status)
 	}
-	r = hh.do(t, req{Method: "GET", Path: "/metrics", Token: hh.token(t, "metrics-reader", "read")})
+	r = hh.Do(t, req{Method: "GET", Path: "/metrics", Token: hh.token(t, "metrics-reader", "read")})
 	if r.Status != http.StatusOK {
 		t.Fatalf("/metrics with a read token: %d %s", r.Status, r.Body)
 	}

@@ -18,11 +18,11 @@ func TestServe_SecretsOfVersionsFromBeforeGrants(t *testing.T) {
 	const fn = "legacy-reader"
 	src := `function handle(req) return secrets.get(req.body) or "nil" end`
 	for _, s := range []string{"LEGACY_A", "LEGACY_B"} {
-		if r := hh.do(t, req{Method: "PUT", Path: "/api/v1/secrets/" + s, Token: hh.admin, Body: map[string]any{"value": strings.ToLower(s)}}); r.Status/100 != 2 {
+		if r := hh.Do(t, req{Method: "PUT", Path: "/api/v1/secrets/" + s, Token: hh.Admin, Body: map[string]any{"value": strings.ToLower(s)}}); r.Status/100 != 2 {
 			t.Fatalf("set %s: %d %s", s, r.Status, r.Body)
 		}
 	}
-	hh.deploy(t, map[string]any{"name": fn, "source": src})
+	hh.Deploy(t, map[string]any{"name": fn, "source": src})
 	// Make version 1 what a version deployed before migration 012 is.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -47,11 +47,11 @@ func TestServe_SecretsOfVersionsFromBeforeGrants(t *testing.T) {
 		t.Fatal(err)
 	}
 	read := func(name string) (int, string) {
-		r := hh.do(t, req{Method: "POST", Path: "/api/v1/functions/" + fn + "/invoke", Token: hh.admin, Body: name})
+		r := hh.Do(t, req{Method: "POST", Path: "/api/v1/functions/" + fn + "/invoke", Token: hh.Admin, Body: name})
 		return r.Status, string(r.Body)
 	}
 	// Restart the pool on the new row: a rollback to the same version.
-	if r := hh.do(t, req{Method: "POST", Path: "/api/v1/functions/" + fn + "/rollback", Token: hh.admin, Body: map[string]any{"version": 1}}); r.Status != 200 {
+	if r := hh.Do(t, req{Method: "POST", Path: "/api/v1/functions/" + fn + "/rollback", Token: hh.Admin, Body: map[string]any{"version": 1}}); r.Status != 200 {
 		t.Fatalf("rollback: %d %s", r.Status, r.Body)
 	}
 	if st, body := read("LEGACY_B"); st != 200 || body != "legacy_b" {
@@ -61,7 +61,7 @@ func TestServe_SecretsOfVersionsFromBeforeGrants(t *testing.T) {
 	ci := hh.token(t, "legacy-ci", "deploy")
 	put := func(body map[string]any) response {
 		body["source"] = src
-		return hh.do(t, req{Method: "PUT", Path: "/api/v1/functions/" + fn, Token: ci, Body: body})
+		return hh.Do(t, req{Method: "PUT", Path: "/api/v1/functions/" + fn, Token: ci, Body: body})
 	}
 	if r := put(map[string]any{"secrets": []string{"LEGACY_A"}}); r.Status != 403 || !strings.Contains(string(r.Body), "secrets scope") {
 		t.Fatalf("deploy token naming a secret over an all-secrets version: %d %s", r.Status, r.Body)
@@ -73,10 +73,10 @@ func TestServe_SecretsOfVersionsFromBeforeGrants(t *testing.T) {
 	if st, body := read("LEGACY_A"); st != 500 || !strings.Contains(body, `not granted to function `+fn) {
 		t.Fatalf("the new version inherited the blanket access: %d %s", st, body)
 	}
-	if r := hh.do(t, req{Method: "POST", Path: "/api/v1/functions/" + fn + "/rollback", Token: ci}); r.Status != 403 {
+	if r := hh.Do(t, req{Method: "POST", Path: "/api/v1/functions/" + fn + "/rollback", Token: ci}); r.Status != 403 {
 		t.Fatalf("deploy token rolling back to every secret: %d %s", r.Status, r.Body)
 	}
-	if r := hh.do(t, req{Method: "POST", Path: "/api/v1/functions/" + fn + "/rollback", Token: hh.admin}); r.Status != 200 ||
+	if r := hh.Do(t, req{Method: "POST", Path: "/api/v1/functions/" + fn + "/rollback", Token: hh.Admin}); r.Status != 200 ||
 		!strings.Contains(string(r.Body), `"all_secrets":true`) {
 		t.Fatalf("admin rolling back: %d %s", r.Status, r.Body)
 	}
@@ -84,7 +84,7 @@ func TestServe_SecretsOfVersionsFromBeforeGrants(t *testing.T) {
 		t.Fatalf("rollback to a version from before grants: %d %s", st, body)
 	}
 	// Away from every secret is a narrowing: the deploy token may.
-	if r := hh.do(t, req{Method: "POST", Path: "/api/v1/functions/" + fn + "/rollback", Token: ci, Body: map[string]any{"version": 2}}); r.Status != 200 {
+	if r := hh.Do(t, req{Method: "POST", Path: "/api/v1/functions/" + fn + "/rollback", Token: ci, Body: map[string]any{"version": 2}}); r.Status != 200 {
 		t.Fatalf("deploy token rolling back from every secret: %d %s", r.Status, r.Body)
 	}
 }
