@@ -201,8 +201,8 @@ func procCPU(t *testing.T, pid int) time.Duration {
 // the statements and transactions of its database per minute.
 func TestBenchServeIdle(t *testing.T) {
 	benchEnabled(t)
-	serveBin, workerBin, dbURL, dataDir, pool := e2eSetup(t)
-	srv := startServe(t, serveBin, workerBin, dbURL, dataDir)
+	dbURL, dataDir, pool := e2eSetup(t)
+	srv := startServe(t, dbURL, dataDir)
 	srv.deploy("fn", `function handle(req) return "ok" end`, 5)
 	{
 		srv.call(http.MethodPost, "/api/v1/triggers", map[string]any{"function": "fn", "topic": "t"}, nil)
@@ -232,7 +232,7 @@ func TestBenchServeIdle(t *testing.T) {
 		}
 		return stmts, xacts
 	}
-	pid := srv.cmd.Process.Pid
+	pid := srv.Pid()
 	s0, x0 := counts()
 	c0 := procCPU(t, pid)
 	time.Sleep(window)
@@ -260,8 +260,8 @@ func TestBenchServeThroughput(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("PICLOUD_BENCH_PUBLISHERS")); err == nil {
 		pubs = v
 	}
-	serveBin, workerBin, dbURL, dataDir, pool := e2eSetup(t)
-	srv := startServe(t, serveBin, workerBin, dbURL, dataDir)
+	dbURL, dataDir, pool := e2eSetup(t)
+	srv := startServe(t, dbURL, dataDir)
 	srv.deploy("sink", `function handle(req) return "ok" end`, 5, "max_workers", 2, "concurrency", 32)
 	srv.call(http.MethodPost, "/api/v1/triggers", map[string]any{"function": "sink", "topic": "bench"}, nil)
 	// Warm the worker.
@@ -277,8 +277,8 @@ func TestBenchServeThroughput(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := p; i < n; i += pubs {
-				req, _ := http.NewRequest(http.MethodPost, srv.url+"/api/v1/events/bench", strings.NewReader(fmt.Sprintf(`{"i":%d}`, i)))
-				req.Header.Set("Authorization", "Bearer "+srv.token)
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/events/bench", strings.NewReader(fmt.Sprintf(`{"i":%d}`, i)))
+				req.Header.Set("Authorization", "Bearer "+srv.Admin)
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {

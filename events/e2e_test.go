@@ -1,178 +1,55 @@
 package events
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/picloud/picloud/internal/e2etest"
 	"github.com/picloud/picloud/internal/ssetest"
 )
 
-// End-to-end tests: real `picloud serve` processes, real Lua workers, real
-// HTTP on 127.0.0.1, one real PostgreSQL database.
+// End-to-end tests: real `picloud serve` processes (internal/e2etest),
+// real Lua workers, real HTTP on 127.0.0.1, one real PostgreSQL database.
 
-// buildBins returns picloud and picloud-worker: make's when it built them
-// (PICLOUD_BIN_DIR), else built into dir.
-func buildBins(t *testing.T, dir string) (serve, worker string) {
-	t.Helper()
-	serve = filepath.Join(dir, "picloud")
-	worker = filepath.Join(dir, "picloud-worker")
-	if bin := os.Getenv("PICLOUD_BIN_DIR"); bin != "" {
-		if _, err := os.Stat(filepath.Join(bin, "picloud-worker")); err == nil {
-			serve, worker = filepath.Join(bin, "picloud"), filepath.Join(bin, "picloud-worker")
-		}
-	}
-	var builds [][2]string
-	if strings.HasPrefix(worker, dir) {
-		builds = append(builds, [2]string{serve, "../cmd/picloud"}, [2]string{worker, "../cmd/picloud-worker"})
-	}
-	for _, b := range builds {
-		cmd := exec.Command("go", "build", "-o", b[0], b[1])
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", b[1], err, out)
-		}
-	}
-	return serve, worker
-}
-
-// serveProc is one running server process.
+// serveProc is one running server and the test it serves.
 type serveProc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	url    string
-	token  string
-	logBuf *bytes.Buffer
-	mu     *sync.Mutex
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-type lockedWriter struct {
-	mu  *sync.Mutex
-	buf *bytes.Buffer
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
+	*e2etest.Node
+	t *testing.T
 }
 
 // startServe starts a server on dbURL with dataDir (shared data dirs share
-// the admin token) and waits until it is ready.
-func startServe(t *testing.T, serveBin, workerBin, dbURL, dataDir string, extra ...string) *serveProc {
+// the admin token), quick retries and rescues, and waits until it is
+// ready.
+func startServe(t *testing.T, dbURL, dataDir string) *serveProc {
 	t.Helper()
-	addr := freeAddr(t)
-	p := &serveProc{t: t, url: "http://" + addr, logBuf: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	args := append([]string{"serve", "--listen", addr, "--data-dir", dataDir, "--worker-path", workerBin,
-		"--retry-base", "50ms", "--rescue-after", "20s", "--log-level", "warn"}, extra...)
-	p.cmd = exec.Command(serveBin, args...)
-	p.cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
-	p.cmd.Stdout = lockedWriter{p.mu, p.logBuf}
-	p.cmd.Stderr = lockedWriter{p.mu, p.logBuf}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.kill(syscall.SIGTERM) })
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		resp, err := http.Get(p.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready: %v\n%s", err, p.logs())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	tok, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.token = strings.TrimSpace(string(tok))
-	return p
+	return &serveProc{t: t, Node: e2etest.Start(t, e2etest.Config{DatabaseURL: dbURL, DataDir: dataDir,
+		Args: []string{"--retry-base", "50ms", "--rescue-after", "20s"}})}
 }
 
-func (p *serveProc) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logBuf.String()
-}
-
-// kill sends sig and waits for the process to end.
-func (p *serveProc) kill(sig syscall.Signal) {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(sig)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
-}
-
-// call makes an API request and decodes a JSON answer into out.
+// call makes an API request with the admin token and decodes a JSON
+// answer into out.
 func (p *serveProc) call(method, path string, in, out any, header ...string) int {
 	p.t.Helper()
-	var body io.Reader
-	if b, ok := in.([]byte); ok {
-		body = bytes.NewReader(b)
-	} else if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, p.url+path, body)
-	req.Header.Set("Authorization", "Bearer "+p.token)
-	req.Header.Set("Content-Type", "application/json")
+	h := map[string]string{"Content-Type": "application/json"}
 	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+		h[header[i]] = header[i+1]
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.t.Fatalf("%s %s: %v", method, path, err)
+	r := p.Do(p.t, e2etest.Request{Method: method, Path: path, Token: p.Admin, Body: in, Header: h})
+	if out != nil && len(r.Body) > 0 {
+		r.JSON(p.t, out)
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			p.t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, raw, err)
-		}
+	if r.Status >= 300 && out == nil {
+		p.t.Logf("%s %s: %d %s", method, path, r.Status, r.Body)
 	}
-	if resp.StatusCode >= 300 && out == nil {
-		p.t.Logf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-	}
-	return resp.StatusCode
+	return r.Status
 }
 
 func (p *serveProc) deploy(name, source string, maxAttempts int, kv ...any) {
@@ -181,27 +58,23 @@ func (p *serveProc) deploy(name, source string, maxAttempts int, kv ...any) {
 	for i := 0; i+1 < len(kv); i += 2 {
 		req[kv[i].(string)] = kv[i+1]
 	}
-	if st := p.call(http.MethodPost, "/api/v1/functions", req, nil); st != http.StatusCreated && st != http.StatusOK {
-		p.t.Fatalf("deploy %s: status %d", name, st)
-	}
+	p.Deploy(p.t, req)
 }
 
-// e2eSetup builds the binaries and makes a database and a data dir.
-func e2eSetup(t *testing.T) (serveBin, workerBin, dbURL, dataDir string, pool *pgxpool.Pool) {
+// e2eSetup makes a database, a data dir and a pool on the database.
+func e2eSetup(t *testing.T) (dbURL, dataDir string, pool *pgxpool.Pool) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test: builds binaries and runs servers")
 	}
 	dbURL = newRiverDB(t)
-	dir := t.TempDir()
-	serveBin, workerBin = buildBins(t, dir)
-	dataDir = filepath.Join(dir, "data")
+	dataDir = filepath.Join(t.TempDir(), "data")
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return serveBin, workerBin, dbURL, dataDir, pool
+	return dbURL, dataDir, pool
 }
 
 // countSource counts its deliveries per event id in kv, so duplicates
@@ -216,8 +89,8 @@ end
 `
 
 func TestE2E_KillNineLosesNoDelivery(t *testing.T) {
-	serveBin, workerBin, dbURL, dataDir, pool := e2eSetup(t)
-	srv := startServe(t, serveBin, workerBin, dbURL, dataDir)
+	dbURL, dataDir, pool := e2eSetup(t)
+	srv := startServe(t, dbURL, dataDir)
 	srv.deploy("counter", countSource, 10, "max_workers", 1, "concurrency", 2)
 	if st := srv.call(http.MethodPost, "/api/v1/triggers", map[string]any{"function": "counter", "topic": "load"}, nil); st != http.StatusCreated {
 		t.Fatalf("add trigger: %d", st)
@@ -248,10 +121,10 @@ func TestE2E_KillNineLosesNoDelivery(t *testing.T) {
 	}
 	var doneBefore int
 	_ = pool.QueryRow(context.Background(), `SELECT count(*) FROM kv WHERE function = 'counter'`).Scan(&doneBefore)
-	srv.kill(syscall.SIGKILL)
+	srv.Kill()
 	t.Logf("killed -9 with %d of %d deliveries done", doneBefore, n)
 
-	startServe(t, serveBin, workerBin, dbURL, dataDir)
+	srv.Restart(t)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		var done int
@@ -284,9 +157,9 @@ func TestE2E_KillNineLosesNoDelivery(t *testing.T) {
 }
 
 func TestE2E_TwoServersCronTickOnceAndStream(t *testing.T) {
-	serveBin, workerBin, dbURL, dataDir, pool := e2eSetup(t)
-	a := startServe(t, serveBin, workerBin, dbURL, dataDir)
-	b := startServe(t, serveBin, workerBin, dbURL, dataDir)
+	dbURL, dataDir, pool := e2eSetup(t)
+	a := startServe(t, dbURL, dataDir)
+	b := startServe(t, dbURL, dataDir)
 	a.deploy("ticker", `
 function handle(req)
   kv.incr("tick:" .. req.event.tick, 1)
@@ -297,8 +170,8 @@ end`, 3)
 	// The stream on server b, through curl when present, else Go's client.
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	resp, r := ssetest.Open(t, ctx, b.url+"/api/v1/events/stream?topic=ticks",
-		http.Header{"Authorization": {"Bearer " + b.token}})
+	resp, r := ssetest.Open(t, ctx, b.URL+"/api/v1/events/stream?topic=ticks",
+		http.Header{"Authorization": {"Bearer " + b.Admin}})
 	defer resp.Body.Close()
 
 	var sc struct {

@@ -1,12 +1,14 @@
 package events
 
 import (
+	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/picloud/picloud/internal/e2etest"
 )
 
-// TestMain fails the run when a test leaves a goroutine behind.
+// TestMain fails the run when a test leaves a goroutine behind, and
+// removes the binaries the end-to-end tests built.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	os.Exit(e2etest.Main(m))
 }
