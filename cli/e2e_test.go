@@ -14,11 +14,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/picloud/picloud/api"
+	"github.com/picloud/picloud/internal/e2etest"
 	"github.com/picloud/picloud/store/storetest"
 )
 
@@ -30,7 +30,6 @@ type e2eBundle struct {
 	url     string
 	dataDir string
 	work    string // scratch directory for scripts
-	log     *syncBuffer
 }
 
 // syncBuffer is a bytes.Buffer safe for a subprocess and a test to share.
@@ -51,17 +50,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// freeAddr returns a 127.0.0.1 address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startServer migrates a fresh database with `picloud migrate`, starts
 // `picloud serve` on it and waits until /readyz answers 200.
 func startServer(t *testing.T) *e2eBundle {
@@ -78,7 +66,6 @@ func startServerFrom(t *testing.T, bin string) *e2eBundle {
 		bin:     bin,
 		dataDir: t.TempDir(),
 		work:    t.TempDir(),
-		log:     &syncBuffer{},
 	}
 
 	// migrate: from nothing to the latest version, then nothing to do.
@@ -92,7 +79,7 @@ func startServerFrom(t *testing.T, bin string) *e2eBundle {
 	}
 
 	// picloud serve tells systemd it is ready through NOTIFY_SOCKET; the
-	// test listens there like systemd does, instead of polling.
+	// test listens there like systemd does.
 	notifyPath := filepath.Join(t.TempDir(), "notify.sock")
 	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
 	if err != nil {
@@ -110,32 +97,8 @@ func startServerFrom(t *testing.T, bin string) *e2eBundle {
 			states <- string(buf[:n])
 		}
 	}()
-
-	addr := freeAddr(t)
-	b.url = "http://" + addr
-	cmd := exec.Command(b.bin, "serve", "--listen", addr, "--data-dir", b.dataDir, "--shutdown-timeout", "10s")
-	// The URL from a file, as it keeps a password out of ps.
-	urlFile := filepath.Join(b.dataDir, "database.url")
-	if err := os.WriteFile(urlFile, []byte(dbURL+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Env = append(cleanEnv(), "PICLOUD_DATABASE_URL_FILE="+urlFile, "NOTIFY_SOCKET="+notifyPath)
-	cmd.Stdout, cmd.Stderr = b.log, b.log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start picloud serve: %v", err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
+	// Registered before the node's: runs after the node has stopped.
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(60 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("picloud serve did not stop within 60s of SIGTERM")
-		}
 		notify.Close()
 		stopping := false
 		for s := range states {
@@ -144,20 +107,18 @@ func startServerFrom(t *testing.T, bin string) *e2eBundle {
 		if !stopping {
 			t.Errorf("picloud serve did not send STOPPING=1 to NOTIFY_SOCKET")
 		}
-		if t.Failed() {
-			t.Logf("picloud serve log:\n%s", b.log.String())
-		}
 	})
 
+	n := e2etest.Start(t, e2etest.Config{DatabaseURL: dbURL, DataDir: b.dataDir, Bin: bin,
+		Args: []string{"--shutdown-timeout", "10s"}, Env: []string{"NOTIFY_SOCKET=" + notifyPath}})
+	b.url = n.URL
 	select {
 	case s := <-states:
 		if s != "READY=1" {
 			t.Fatalf("picloud serve sent %q to NOTIFY_SOCKET, want READY=1", s)
 		}
-	case <-exited:
-		t.Fatalf("picloud serve exited before it was ready: %v\n%s", waitErr, b.log.String())
 	case <-time.After(2 * time.Minute):
-		t.Fatalf("picloud serve not ready after 2m\n%s", b.log.String())
+		t.Fatalf("picloud serve sent nothing to NOTIFY_SOCKET after 2m")
 	}
 	resp, err := http.Get(b.url + "/readyz")
 	if err != nil {
@@ -169,19 +130,6 @@ func startServerFrom(t *testing.T, bin string) *e2eBundle {
 		t.Fatalf("GET /readyz after READY=1: %s", resp.Status)
 	}
 	return b
-}
-
-// cleanEnv is the process environment without PiCloud's own variables, so
-// the developer's settings do not leak into the test.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PICLOUD_") || strings.HasPrefix(kv, "DATABASE_URL=") || strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }
 
 // cli runs the picloud binary against the server with the admin token of
@@ -212,7 +160,7 @@ func (b *e2eBundle) environ(env map[string]string) []string {
 	for k, v := range env {
 		base[k] = v
 	}
-	out := cleanEnv()
+	out := e2etest.Environ()
 	for k, v := range base {
 		if v != "" {
 			out = append(out, k+"="+v)

@@ -2,14 +2,10 @@ package cli
 
 import (
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/picloud/picloud/internal/e2etest"
 )
 
 // testVersion is baked into the test binary, as the Makefile bakes VERSION.
@@ -20,45 +16,24 @@ const testVersion = "v0.0.0-e2e"
 var binDir string
 
 func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
+	os.Exit(e2etest.Main(withBinaries{m}))
 }
 
-func testMain(m *testing.M) int {
+// withBinaries runs the tests with the binaries built into binDir, with
+// the version set as `make build` sets it.
+type withBinaries struct{ m *testing.M }
+
+func (w withBinaries) Run() int {
 	dir, err := os.MkdirTemp("", "picloud-cli-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "create the binary directory:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if err := buildBinaries(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	if err := e2etest.Build(dir, "-ldflags", "-X github.com/picloud/picloud/cli.Version="+testVersion); err != nil {
+		fmt.Fprintln(os.Stderr, "build the binaries:", err)
 		return 1
 	}
 	binDir = dir
-	code := m.Run()
-	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "leaked goroutines:", err)
-			return 1
-		}
-	}
-	return code
-}
-
-// buildBinaries builds every command of cmd/ into dir with the version set
-// as `make build` sets it.
-func buildBinaries(dir string) error {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	cmd := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator),
-		"-ldflags", "-X github.com/picloud/picloud/cli.Version="+testVersion, "./cmd/...")
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build the binaries: %w\n%s", err, out)
-	}
-	return nil
+	return w.m.Run()
 }
