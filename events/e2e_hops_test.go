@@ -12,8 +12,8 @@ import (
 // A Lua handler that emits to its own topic, on a real server: it sees
 // req.event.hop, runs hops 0 to MaxHops and stops with one dead letter.
 func TestE2E_LuaSelfEmitterStopsAtHopLimit(t *testing.T) {
-	serveBin, workerBin, dbURL, dataDir, pool := e2eSetup(t)
-	srv := startServe(t, serveBin, workerBin, dbURL, dataDir)
+	dbURL, dataDir, pool := e2eSetup(t)
+	srv := startServe(t, dbURL, dataDir)
 	srv.deploy("echo-loop", `
 function handle(req)
   kv.incr("runs", 1)
@@ -60,13 +60,13 @@ end`, 5)
 // On a real server, an anonymous async call of a public function needs
 // the function's opt-in.
 func TestE2E_AnonymousAsyncNeedsOptIn(t *testing.T) {
-	serveBin, workerBin, dbURL, dataDir, _ := e2eSetup(t)
-	srv := startServe(t, serveBin, workerBin, dbURL, dataDir)
+	dbURL, dataDir, _ := e2eSetup(t)
+	srv := startServe(t, dbURL, dataDir)
 	src := `function handle(req) return "ok" end`
 	srv.deploy("closed", src, 1)
 	srv.deploy("open", src, 1, "allow_async", true)
 	post := func(name string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, srv.url+"/fn/"+name, strings.NewReader("x"))
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/fn/"+name, strings.NewReader("x"))
 		req.Header.Set("X-PiCloud-Async", "1")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
