@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,8 +24,8 @@ type Config struct {
 	// DatabaseURL is the node's database (required), say
 	// storetest.NewDB(t). Nodes on one database form a cluster.
 	DatabaseURL string
-	// DataDir is the node's data directory (required); it need not exist.
-	// Nodes sharing one share its admin token.
+	// DataDir is the node's data directory (required); it need not exist
+	// (its parent must). Nodes sharing one share its admin token.
 	DataDir string
 	// Bin is the picloud binary; "" is BinDir's.
 	Bin string
@@ -117,10 +118,20 @@ func Launch(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Bin = filepath.Join(dir, "picloud")
 	}
 	n := &Node{cfg: cfg, exited: make(chan struct{})}
-	// The URL from a file beside the data dir, as it keeps a password out
-	// of ps (and the data dir for the server to create).
-	n.urlFile = filepath.Clean(cfg.DataDir) + ".database.url"
-	if err := os.WriteFile(n.urlFile, []byte(cfg.DatabaseURL+"\n"), 0o600); err != nil {
+	// The URL from a file, as it keeps a password out of ps: one per
+	// process (nodes may share a data dir), beside the data dir (which the
+	// server creates), removed when the process ends.
+	f, err := os.CreateTemp(filepath.Dir(filepath.Clean(cfg.DataDir)), filepath.Base(cfg.DataDir)+".database-url-*")
+	if err != nil {
+		return nil, fmt.Errorf("create the database URL file: %w", err)
+	}
+	n.urlFile = f.Name()
+	_, err = f.WriteString(cfg.DatabaseURL + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(n.urlFile)
 		return nil, fmt.Errorf("write the database URL file: %w", err)
 	}
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", cfg.DataDir, "--log-level", "info"}, cfg.Args...)
@@ -128,7 +139,8 @@ func Launch(ctx context.Context, cfg Config) (*Node, error) {
 	n.cmd.Env = append(Environ("PICLOUD_DATABASE_URL_FILE="+n.urlFile), cfg.Env...)
 	stderr, err := n.cmd.StderrPipe()
 	if err != nil {
-		return nil, err
+		os.Remove(n.urlFile)
+		return nil, fmt.Errorf("pipe the log: %w", err)
 	}
 	n.cmd.Stdout = n.cmd.Stderr // one pipe, one log
 	if err := n.cmd.Start(); err != nil {
@@ -152,7 +164,7 @@ func Launch(ctx context.Context, cfg Config) (*Node, error) {
 
 // readLog keeps the node's output, sends the address of its "serving"
 // line, and records how the process ended.
-func (n *Node) readLog(out interface{ Read([]byte) (int, error) }, addr chan<- string) {
+func (n *Node) readLog(out io.Reader, addr chan<- string) {
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
