@@ -30,6 +30,12 @@ func (w withBinaries) Run() int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Readable by the worker user the supervisor runs workers as
+	// (picloud-worker, when the host has it): MkdirTemp makes 0700.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "open the binary directory:", err)
+		return 1
+	}
 	if err := e2etest.Build(dir, "-ldflags", "-X github.com/picloud/picloud/cli.Version="+testVersion); err != nil {
 		fmt.Fprintln(os.Stderr, "build the binaries:", err)
 		return 1

@@ -55,6 +55,12 @@ func BinDir() (string, error) {
 			return
 		}
 		built.tmp = tmp
+		// Readable by the worker user the supervisor runs workers as
+		// (picloud-worker, when the host has it): MkdirTemp makes 0700.
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			built.err = fmt.Errorf("open the binary directory: %w", err)
+			return
+		}
 		if err := Build(tmp); err != nil {
 			built.err = err
 			return
