@@ -357,10 +357,12 @@ set -e
 serve_pid=
 [ "$serve_rc" = 0 ] || fail "picloud serve exited $serve_rc after SIGTERM, want 0"
 grep -q 'STOPPING=1' "$tmp/notify.log" || fail "picloud serve sent no STOPPING=1"
-if pgrep -u picloud >/dev/null; then
-	ps -o pid,args -u picloud >&2
-	fail "processes of picloud are left after serve exited"
-fi
+for u in picloud picloud-worker; do
+	if pgrep -u "$u" >/dev/null; then
+		ps -o pid,ppid,stat,args -u "$u" >&2
+		fail "processes of $u are left after serve exited"
+	fi
+done
 kill "$socat_pid" 2>/dev/null; wait "$socat_pid" 2>/dev/null || true
 socat_pid=
 step "serve drained and exited 0 with STOPPING=1; no worker left"
@@ -385,6 +387,10 @@ getent passwd picloud >/dev/null || fail "dpkg -r removed the picloud user (only
 
 step "dpkg --purge"
 dpkg --purge picloud >"$tmp/dpkg-purge.log" 2>&1 || { cat "$tmp/dpkg-purge.log" >&2; fail "dpkg --purge failed"; }
+if getent passwd picloud-worker >/dev/null; then
+	cat "$tmp/dpkg-purge.log" >&2
+	ps -o pid,ppid,stat,args -u picloud-worker >&2 || true
+fi
 gone /etc/picloud
 gone /var/lib/picloud
 gone /run/picloud
