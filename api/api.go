@@ -281,6 +281,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 {
 		r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
 	}
+	// Cookies do not care about ports: the dashboard's session cookie
+	// reaches this listener too, and must never reach a function.
+	stripSessionCookie(r)
 	a.router.ServeHTTP(w, r)
 }
 

@@ -32,6 +32,13 @@ type Config struct {
 	// Listener, if set, is served instead of listening on Listen (tests,
 	// socket activation). Run closes it.
 	Listener net.Listener
+	// UIListen is the dashboard's own address (--ui-listen,
+	// PICLOUD_UI_LISTEN); empty serves no dashboard. It must differ from
+	// Listen: the dashboard's origin is never the functions' origin.
+	UIListen string
+	// UIListener, if set, is served for the dashboard instead of
+	// listening on UIListen (tests). Run closes it.
+	UIListener net.Listener
 	// DatabaseURL is the PostgreSQL URL (--database-url, DATABASE_URL).
 	DatabaseURL string
 	// DataDir holds admin.token and secret.key (--data-dir,
@@ -84,6 +91,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Listen == "" {
 		c.Listen = DefaultListen
+	}
+	if c.UIListen != "" && c.UIListen == c.Listen {
+		return c, fmt.Errorf("--ui-listen %s is the same address as --listen: the dashboard needs its own origin", c.UIListen)
 	}
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
