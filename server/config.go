@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -92,7 +93,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
-	if c.UIListen != "" && c.UIListen == c.Listen {
+	if c.UIListen != "" && c.UIListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		return c, fmt.Errorf("--ui-listen %s is the same address as --listen: the dashboard needs its own origin", c.UIListen)
 	}
 	if c.DataDir == "" {

@@ -1,0 +1,438 @@
+// The PiCloud dashboard: one ES module, no framework, no build step.
+// Rule: user data (names, sources, logs, bodies, payloads) only ever enters
+// the page as text nodes (h() and textContent), never as HTML.
+
+const main = document.getElementById('main');
+let me = null;             // {token, scopes, expires_at} of the session
+let cleanups = [];         // what the current page must stop on leaving
+
+// h builds an element: props set attributes or listeners (onX), children
+// are nodes or strings (appended as text).
+function h(tag, props, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else if (k === 'value') el.value = v;
+    else if (k === 'checked') el.checked = !!v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const kid of kids.flat(Infinity)) {
+    if (kid === undefined || kid === null || kid === false) continue;
+    el.append(kid instanceof Node ? kid : String(kid));
+  }
+  return el;
+}
+
+const can = (scope) => !!me && (me.scopes.includes('admin') || me.scopes.includes(scope));
+const fmtMS = (v) => (v ? (v < 10 ? v.toFixed(2) : v.toFixed(0)) + ' ms' : '–');
+const fmtTime = (s) => (s ? new Date(s).toLocaleString() : '');
+let uid = 0;
+const nextID = (p) => `${p}-${++uid}`;
+
+// field returns a label and its control, linked by id.
+function field(label, control) {
+  if (!control.id) control.id = nextID('f');
+  return h('div', { class: 'grow' }, h('label', { for: control.id }, label), control);
+}
+
+class APIError extends Error {
+  constructor(status, body) {
+    super((body && body.error) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+// api calls the dashboard's API (same origin, session cookie). It throws
+// APIError on a non-2xx answer; a 401 sends the user to the sign-in page.
+async function api(method, path, body) {
+  const opts = { method, headers: {}, credentials: 'same-origin' };
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = typeof body === 'string' ? body : JSON.stringify(body);
+  }
+  const res = await fetch(path, opts);
+  if (res.status === 204) return null;
+  let data = null;
+  const text = await res.text();
+  try { data = text ? JSON.parse(text) : null; } catch { data = { error: text }; }
+  if (!res.ok) {
+    if (res.status === 401 && path !== '/ui/session') { me = null; showSignIn('Your session ended: sign in again.'); }
+    throw new APIError(res.status, data);
+  }
+  return data;
+}
+
+// errorBox is a live region for a page's errors.
+function errorBox() { return h('p', { class: 'error', role: 'alert' }); }
+function showErr(box, err) { box.textContent = err ? (err.message || String(err)) : ''; }
+
+// ---------- sign-in ----------
+
+function showSignIn(msg) {
+  cleanup();
+  document.getElementById('nav').hidden = true;
+  document.getElementById('who').hidden = true;
+  const input = h('input', { type: 'password', id: 'token', name: 'token', autocomplete: 'current-password', required: true, placeholder: 'pc_…' });
+  const err = errorBox();
+  if (msg) err.textContent = msg;
+  const form = h('form', { class: 'signin', id: 'signin-form', onsubmit: async (e) => {
+    e.preventDefault();
+    showErr(err, '');
+    try {
+      me = await api('POST', '/ui/session', { token: input.value });
+      input.value = '';
+      if (!location.hash || location.hash === '#/signin') location.hash = '#/';
+      route();
+    } catch (x) { showErr(err, x); }
+  } },
+    h('section', {},
+      h('h1', {}, 'Sign in to PiCloud'),
+      h('p', { class: 'muted' }, 'Sign in with an API token (picloud token create, or the admin token in the data directory). The token is exchanged for a session cookie that page scripts cannot read.'),
+      h('label', { for: 'token' }, 'API token'), input,
+      h('div', { class: 'row' }, h('button', { class: 'primary', type: 'submit', id: 'signin' }, 'Sign in')),
+      err));
+  main.replaceChildren(form);
+  input.focus();
+}
+
+async function signOut() {
+  try { await api('DELETE', '/ui/session'); } catch { /* signed out anyway */ }
+  me = null;
+  location.hash = '#/signin';
+  showSignIn('Signed out.');
+}
+
+// ---------- overview ----------
+
+async function overviewPage(params) {
+  const after = params.get('after') || '';
+  const ov = await api('GET', '/ui/overview?' + new URLSearchParams({ after }));
+  const rows = ov.functions.map((f) => h('tr', {},
+    h('td', { class: 'name' }, h('a', { href: '#/fn/' + encodeURIComponent(f.name) }, f.name), f.private ? h('span', { class: 'badge' }, ' private') : ''),
+    h('td', { class: 'num hide-sm' }, 'v' + f.version),
+    h('td', { class: 'num' }, f.calls),
+    h('td', { class: 'num' }, f.errors ? h('span', { class: 'error' }, f.errors) : '0'),
+    h('td', { class: 'num' }, fmtMS(f.p50_ms)),
+    h('td', { class: 'num' }, fmtMS(f.p99_ms))));
+  return [
+    h('h1', {}, 'Overview'),
+    h('div', { class: 'cards' },
+      h('div', { class: 'card' }, h('b', { id: 'stat-functions' }, ov.functions.length + (ov.next_after ? '+' : '')), h('span', {}, 'functions')),
+      h('div', { class: 'card' }, h('b', { id: 'stat-workers' }, ov.workers), h('span', {}, 'workers running')),
+      h('div', { class: 'card' }, h('b', { id: 'stat-dead' }, h('a', { href: '#/dead-letters' }, ov.dead_letters)), h('span', {}, 'dead letters waiting')),
+      h('div', { class: 'card' }, h('b', {}, ov.limits_mode.startsWith('none') ? 'off' : ov.limits_mode), h('span', {}, 'worker limits'))),
+    h('section', {},
+      h('div', { class: 'row' }, h('h2', { class: 'grow' }, 'Functions (last hour)'),
+        can('deploy') ? h('a', { href: '#/new', id: 'new-function' }, 'New function') : ''),
+      ov.functions.length === 0 ? h('p', { class: 'muted' }, 'No functions yet.') :
+        h('div', { class: 'scroll' }, h('table', { id: 'functions' },
+          h('thead', {}, h('tr', {}, h('th', {}, 'Function'), h('th', { class: 'num hide-sm' }, 'Version'), h('th', { class: 'num' }, 'Calls'),
+            h('th', { class: 'num' }, 'Errors'), h('th', { class: 'num' }, 'p50'), h('th', { class: 'num' }, 'p99'))),
+          h('tbody', {}, rows))),
+      ov.next_after ? h('p', {}, h('a', { href: '#/?' + new URLSearchParams({ after: ov.next_after }) }, 'Next page')) : ''),
+  ];
+}
+
+// ---------- function page ----------
+
+const TEMPLATE = `-- A PiCloud function: handle(req) answers every call.
+function handle(req)
+  log.info("called with " .. req.method .. " " .. req.path)
+  return { status = 200, body = "hello from PiCloud" }
+end
+`;
+
+async function functionPage(name, isNew) {
+  const { createEditor } = await import('/editor.js');
+  let fn = null;
+  if (!isNew) fn = await api('GET', '/api/v1/functions/' + encodeURIComponent(name) + '?source=1');
+  const src = fn ? (fn.source ?? (fn.source_base64 ? atob(fn.source_base64) : '')) : TEMPLATE;
+  const editor = createEditor({ value: src, readOnly: !can('deploy') });
+  const deployErr = h('p', { class: 'error', role: 'alert', id: 'deploy-error' });
+  const deployOK = h('p', { class: 'ok', role: 'status', id: 'deploy-status' });
+  const nameInput = h('input', { type: 'text', id: 'fn-name', required: true, pattern: '[a-z][a-z0-9-]{0,62}', placeholder: 'my-function' });
+  const deploy = async () => {
+    showErr(deployErr, ''); deployOK.textContent = '';
+    const fname = isNew ? nameInput.value.trim() : name;
+    try {
+      const out = isNew
+        ? await api('POST', '/api/v1/functions', { name: fname, source: editor.value() })
+        : await api('PUT', '/api/v1/functions/' + encodeURIComponent(fname), { source: editor.value() });
+      editor.mark(0);
+      if (isNew) { location.hash = '#/fn/' + encodeURIComponent(out.name); return; }
+      deployOK.textContent = `Deployed version ${out.version}.`;
+      refreshVersions();
+    } catch (x) {
+      if (x.body && x.body.code === 'syntax_error') {
+        deployErr.textContent = x.body.error; // "Lua syntax error at line L, column C: ..."
+        deployErr.dataset.line = x.body.line;
+        deployErr.dataset.column = x.body.column;
+        editor.mark(x.body.line, x.body.column);
+      } else showErr(deployErr, x);
+    }
+  };
+  const out = [h('h1', {}, isNew ? 'New function' : name)];
+  if (fn) out.push(h('p', { class: 'muted' }, `Version ${fn.version} · endpoint `, h('span', { class: 'mono' }, fn.url),
+    ` · memory ${fn.limits.memory} · timeout ${fn.limits.timeout} · concurrency ${fn.limits.concurrency}`));
+  const srcSection = h('section', {}, h('h2', {}, 'Source'),
+    isNew ? field('Name', nameInput) : '',
+    h('label', { for: 'source' }, 'Lua source'), editor.el,
+    can('deploy') ? h('div', { class: 'row' }, h('button', { class: 'primary', id: 'deploy', type: 'button', onclick: deploy }, isNew ? 'Create and deploy' : 'Deploy')) : '',
+    deployErr, deployOK);
+  if (isNew) return [...out, srcSection];
+
+  // Invoke console.
+  const method = h('select', { id: 'inv-method' }, ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => h('option', { value: m }, m)));
+  const path = h('input', { type: 'text', id: 'inv-path', value: '/' });
+  const body = h('textarea', { id: 'inv-body', rows: 4, placeholder: '{"hello": "world"}' });
+  const result = h('div', { id: 'inv-result', 'aria-live': 'polite' });
+  const invErr = errorBox();
+  const send = async () => {
+    showErr(invErr, ''); result.replaceChildren(h('p', { class: 'muted' }, 'Calling…'));
+    const q = new URLSearchParams({ method: method.value, path: path.value || '/' });
+    const t0 = performance.now();
+    let res;
+    try {
+      res = await fetch(`/api/v1/functions/${encodeURIComponent(name)}/invoke?${q}`, {
+        method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' }, body: body.value,
+      });
+    } catch (x) { showErr(invErr, x); result.replaceChildren(); return; }
+    const text = await res.text();
+    const ms = performance.now() - t0;
+    const hdrs = [...res.headers].map(([k, v]) => `${k}: ${v}`).join('\n');
+    const id = res.headers.get('x-picloud-invocation-id');
+    const logs = h('pre', { id: 'inv-logs' }, 'waiting for the record…');
+    result.replaceChildren(
+      h('p', {}, 'Status ', h('b', { id: 'inv-status' }, String(res.status)), ` · ${ms.toFixed(0)} ms round trip`, id ? h('span', { class: 'muted' }, ' · ' + id) : ''),
+      h('details', {}, h('summary', {}, 'Headers'), h('pre', { id: 'inv-headers' }, hdrs)),
+      h('h3', {}, 'Body'), h('pre', { id: 'inv-body-out' }, text),
+      h('h3', {}, 'Logs'), logs);
+    if (id) await showLogs(logs, id, true);
+    refreshHistory();
+  };
+  const consoleSection = can('invoke') ? h('section', { id: 'console' }, h('h2', {}, 'Invoke'),
+    h('div', { class: 'row' }, h('div', {}, h('label', { for: 'inv-method' }, 'Method'), method), field('Path and query', path)),
+    h('label', { for: 'inv-body' }, 'Body'), body,
+    h('div', { class: 'row' }, h('button', { class: 'primary', id: 'invoke', type: 'button', onclick: send }, 'Send')),
+    invErr, result) : '';
+
+  // Versions.
+  const versions = h('div', { class: 'scroll', id: 'versions' });
+  const verErr = errorBox();
+  const refreshVersions = async () => {
+    const vl = await api('GET', `/api/v1/functions/${encodeURIComponent(name)}/versions`);
+    versions.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Version'), h('th', { class: 'hide-sm' }, 'Created'), h('th', { class: 'hide-sm' }, 'By'), h('th', {}, ''))),
+      h('tbody', {}, vl.versions.map((v) => h('tr', {},
+        h('td', {}, 'v' + v.version, v.current ? h('span', { class: 'badge' }, 'current') : ''),
+        h('td', { class: 'hide-sm' }, fmtTime(v.created_at)), h('td', { class: 'hide-sm' }, v.created_by),
+        h('td', {}, !v.current && can('deploy') ? h('button', { type: 'button', class: 'rollback', 'data-version': v.version, onclick: async () => {
+          showErr(verErr, '');
+          try { await api('POST', `/api/v1/functions/${encodeURIComponent(name)}/rollback`, { version: v.version }); route(); } catch (x) { showErr(verErr, x); }
+        } }, `Roll back to v${v.version}`) : ''))))));
+  };
+
+  // Invocation history.
+  const history = h('div', { class: 'scroll', id: 'history' });
+  const status = h('select', { id: 'hist-status' }, ['', 'succeeded', 'failed'].map((s) => h('option', { value: s }, s || 'any')));
+  status.addEventListener('change', () => refreshHistory());
+  const refreshHistory = async () => {
+    const q = new URLSearchParams({ function: name, limit: 20 });
+    if (status.value) q.set('status', status.value);
+    const il = await api('GET', '/api/v1/invocations?' + q);
+    if (!il.invocations.length) { history.replaceChildren(h('p', { class: 'muted' }, 'No calls yet.')); return; }
+    history.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'When'), h('th', { class: 'hide-sm' }, 'Trigger'), h('th', {}, 'Status'), h('th', { class: 'num' }, 'Time'), h('th', {}, ''))),
+      h('tbody', {}, il.invocations.map((inv) => {
+        const logs = h('pre', {});
+        const logRow = h('tr', { hidden: true }, h('td', { colspan: 5 }, logs));
+        return [h('tr', {},
+          h('td', {}, fmtTime(inv.started_at)), h('td', { class: 'hide-sm' }, inv.trigger),
+          h('td', {}, h('span', { class: 'badge ' + inv.status }, inv.status), inv.http_status ? ' ' + inv.http_status : ''),
+          h('td', { class: 'num' }, fmtMS(inv.duration_ms)),
+          h('td', {}, h('button', { type: 'button', 'aria-label': 'Logs of ' + inv.id, onclick: () => { logRow.hidden = !logRow.hidden; if (!logRow.hidden) showLogs(logs, inv.id); } }, 'Logs'))),
+        logRow];
+      }))));
+  };
+
+  const danger = can('deploy') ? h('section', {}, h('h2', {}, 'Danger zone'), h('button', { type: 'button', class: 'danger', id: 'delete-function', onclick: async () => {
+    if (!confirm(`Delete function ${name} and all its versions?`)) return;
+    await api('DELETE', '/api/v1/functions/' + encodeURIComponent(name));
+    location.hash = '#/';
+  } }, 'Delete function')) : '';
+
+  await Promise.all([refreshVersions(), refreshHistory()]);
+  return [...out, h('div', { class: 'grid2' },
+    h('div', {}, srcSection, consoleSection),
+    h('div', {}, h('section', {}, h('h2', {}, 'Versions'), versions, verErr),
+      h('section', {}, h('h2', {}, 'History'), h('div', { class: 'row' }, field('Status', status)), history), danger))];
+}
+
+// showLogs fills pre with the log lines of invocation id (retrying while
+// the record is being written, when wait).
+async function showLogs(pre, id, wait) {
+  for (let i = 0; i < (wait ? 15 : 1); i++) {
+    try {
+      const inv = await api('GET', '/api/v1/invocations/' + encodeURIComponent(id));
+      const lines = (inv.logs || []).map((l) => `${l.time} ${l.level} ${l.message}`);
+      if (inv.error) lines.push('error: ' + inv.error);
+      pre.textContent = lines.length ? lines.join('\n') : '(no log lines)';
+      return;
+    } catch (x) {
+      if (x.status !== 404) { pre.textContent = x.message; return; }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  pre.textContent = '(no record yet)';
+}
+
+// ---------- dead letters ----------
+
+async function deadLettersPage() {
+  const err = errorBox();
+  const dl = await api('GET', '/api/v1/dead-letters?limit=100');
+  const act = (method, path) => async () => {
+    showErr(err, '');
+    try { await api(method, path); route(); } catch (x) { showErr(err, x); }
+  };
+  return [h('h1', {}, 'Dead letters'), err,
+    dl.dead_letters.length === 0 ? h('p', { class: 'muted', id: 'no-dead-letters' }, 'No dead letters waiting.') :
+      h('div', { id: 'dead-letters' }, dl.dead_letters.map((d) => h('section', { class: 'dead-letter' },
+        h('h2', {}, `#${d.id} · `, h('a', { href: '#/fn/' + encodeURIComponent(d.function) }, d.function), ` · ${d.trigger}${d.topic ? ' ' + d.topic : ''}`),
+        h('p', { class: 'muted' }, `Event ${d.event_id} published ${fmtTime(d.published_at)} · retried ${d.retries} times`),
+        h('pre', {}, JSON.stringify(d.payload, null, 2)),
+        h('ul', {}, (d.attempts || []).map((a) => h('li', {}, `attempt ${a.attempt} at ${fmtTime(a.at)}: `, h('span', { class: 'error' }, a.error)))),
+        can('deploy') ? h('div', { class: 'row' },
+          h('button', { type: 'button', class: 'primary', onclick: act('POST', `/api/v1/dead-letters/${d.id}/retry`) }, 'Retry'),
+          h('button', { type: 'button', class: 'danger', onclick: act('DELETE', `/api/v1/dead-letters/${d.id}`) }, 'Delete')) : '')))];
+}
+
+// ---------- tokens and secrets ----------
+
+async function accessPage() {
+  const out = [h('h1', {}, 'Tokens & secrets')];
+  if (me.scopes.includes('admin')) {
+    const tl = await api('GET', '/api/v1/tokens');
+    const err = errorBox();
+    const name = h('input', { type: 'text', id: 'tok-name', required: true });
+    const scopes = ['read', 'deploy', 'invoke', 'publish', 'admin'].map((s) => h('input', { type: 'checkbox', value: s, id: 'scope-' + s, checked: s === 'read' }));
+    const shown = h('div', { id: 'token-secret', 'aria-live': 'polite' });
+    out.push(h('section', {}, h('h2', {}, 'Tokens'),
+      h('div', { class: 'scroll' }, h('table', { id: 'tokens' }, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Scopes'), h('th', { class: 'hide-sm' }, 'Last used'), h('th', {}, ''))),
+        h('tbody', {}, tl.tokens.map((t) => h('tr', {}, h('td', { class: 'name' }, t.name), h('td', {}, t.scopes.join(', ')), h('td', { class: 'hide-sm' }, fmtTime(t.last_used_at)),
+          h('td', {}, h('button', { type: 'button', class: 'danger', onclick: async () => {
+            if (!confirm(`Revoke token ${t.name}? Its sessions end too.`)) return;
+            try { await api('DELETE', '/api/v1/tokens/' + encodeURIComponent(t.name)); route(); } catch (x) { showErr(err, x); }
+          } }, 'Revoke'))))))),
+      h('form', { onsubmit: async (e) => {
+        e.preventDefault(); showErr(err, '');
+        try {
+          const t = await api('POST', '/api/v1/tokens', { name: name.value, scopes: scopes.filter((c) => c.checked).map((c) => c.value) });
+          shown.replaceChildren(h('p', {}, `Token ${t.name} created. Copy its secret now: it is not shown again.`), h('output', { class: 'secret mono', id: 'new-secret' }, t.secret));
+        } catch (x) { showErr(err, x); }
+      } }, h('h3', {}, 'Create a token'), field('Name', name),
+        h('fieldset', {}, h('legend', {}, 'Scopes'), scopes.map((c) => h('label', { class: 'inline', for: c.id }, c, c.value))),
+        h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary', id: 'create-token' }, 'Create token'))),
+      shown, err));
+  }
+  const sl = await api('GET', '/api/v1/secrets');
+  const serr = errorBox();
+  const sname = h('input', { type: 'text', id: 'sec-name', required: true });
+  const svalue = h('input', { type: 'password', id: 'sec-value', autocomplete: 'off', required: true });
+  out.push(h('section', {}, h('h2', {}, 'Secrets'), h('p', { class: 'muted' }, 'Names only: a value is never shown back.'),
+    sl.secrets.length === 0 ? h('p', { class: 'muted' }, 'No secrets.') :
+      h('ul', { id: 'secrets' }, sl.secrets.map((s) => h('li', {}, h('span', { class: 'mono' }, s.name), ' ',
+        can('deploy') ? h('button', { type: 'button', class: 'danger', onclick: async () => {
+          try { await api('DELETE', '/api/v1/secrets/' + encodeURIComponent(s.name)); route(); } catch (x) { showErr(serr, x); }
+        } }, 'Remove') : ''))),
+    can('deploy') ? h('form', { onsubmit: async (e) => {
+      e.preventDefault(); showErr(serr, '');
+      try { await api('PUT', '/api/v1/secrets/' + encodeURIComponent(sname.value), { value: svalue.value }); svalue.value = ''; route(); } catch (x) { showErr(serr, x); }
+    } }, h('h3', {}, 'Set a secret'), h('div', { class: 'row' }, field('Name', sname), field('Value', svalue),
+      h('button', { type: 'submit', class: 'primary' }, 'Set'))) : '',
+    serr));
+  return out;
+}
+
+// ---------- events ----------
+
+async function eventsPage() {
+  const err = errorBox();
+  const topic = h('input', { type: 'text', id: 'ev-topic', placeholder: 'orders.created' });
+  const payload = h('textarea', { id: 'ev-payload', rows: 4, value: '{"hello": "world"}' });
+  const filter = h('input', { type: 'text', id: 'tail-topic', placeholder: 'all topics' });
+  const tail = h('div', { class: 'tail', id: 'tail', 'aria-live': 'polite' });
+  const state = h('p', { class: 'muted', id: 'tail-state' }, 'Not connected.');
+  let es = null;
+  const stop = () => { if (es) { es.close(); es = null; state.textContent = 'Stopped.'; } };
+  cleanups.push(stop);
+  const start = async () => {
+    stop(); showErr(err, '');
+    try {
+      const t = await api('POST', '/api/v1/events/tickets');
+      const q = new URLSearchParams({ ticket: t.ticket });
+      if (filter.value.trim()) q.append('topic', filter.value.trim());
+      es = new EventSource('/api/v1/events/stream?' + q);
+      es.onopen = () => { state.textContent = 'Live.'; };
+      es.onerror = () => { state.textContent = 'Disconnected: press Start to reconnect.'; stop(); };
+      es.onmessage = (m) => {
+        let ev;
+        try { ev = JSON.parse(m.data); } catch { return; }
+        tail.prepend(h('div', {}, h('span', { class: 'mono' }, `#${ev.id} ${fmtTime(ev.published_at)} `), h('b', {}, ev.topic), h('pre', {}, JSON.stringify(ev.payload))));
+        while (tail.childElementCount > 200) tail.lastElementChild.remove();
+      };
+    } catch (x) { showErr(err, x); }
+  };
+  const out = [h('h1', {}, 'Events'), err];
+  if (can('publish')) {
+    out.push(h('section', {}, h('h2', {}, 'Publish'), field('Topic', topic), h('label', { for: 'ev-payload' }, 'Payload (JSON)'), payload,
+      h('div', { class: 'row' }, h('button', { type: 'button', class: 'primary', id: 'publish', onclick: async () => {
+        showErr(err, '');
+        try { const r = await api('POST', '/api/v1/events/' + encodeURIComponent(topic.value.trim()), payload.value); state.dataset.last = r.id; } catch (x) { showErr(err, x); }
+      } }, 'Publish'))));
+  }
+  out.push(h('section', {}, h('h2', {}, 'Live stream'), h('div', { class: 'row' }, field('Topic filter', filter),
+    h('button', { type: 'button', id: 'tail-start', onclick: start }, 'Start'), h('button', { type: 'button', onclick: stop }, 'Stop')), state, tail));
+  start();
+  return out;
+}
+
+// ---------- router ----------
+
+function cleanup() { for (const c of cleanups) c(); cleanups = []; }
+
+async function route() {
+  cleanup();
+  if (!me) {
+    try { me = await api('GET', '/ui/session'); } catch { showSignIn(); return; }
+  }
+  document.getElementById('nav').hidden = false;
+  document.getElementById('who').hidden = false;
+  document.getElementById('who-name').textContent = `${me.token} (${me.scopes.join(', ')})`;
+  const [pathPart, query] = (location.hash.slice(1) || '/').split('?');
+  const params = new URLSearchParams(query || '');
+  for (const a of document.querySelectorAll('#nav a')) {
+    if (a.getAttribute('href') === '#' + (pathPart.startsWith('/fn/') ? '/' : pathPart)) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  let page;
+  try {
+    if (pathPart === '/' || pathPart === '/signin') page = await overviewPage(params);
+    else if (pathPart === '/new') page = await functionPage('', true);
+    else if (pathPart.startsWith('/fn/')) page = await functionPage(decodeURIComponent(pathPart.slice(4)), false);
+    else if (pathPart === '/dead-letters') page = await deadLettersPage();
+    else if (pathPart === '/access') page = await accessPage();
+    else if (pathPart === '/events') page = await eventsPage();
+    else page = [h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Back to the overview'))];
+  } catch (x) {
+    if (!me) return; // the 401 handler showed the sign-in page
+    page = [h('h1', {}, 'Error'), h('p', { class: 'error', role: 'alert' }, x.message)];
+  }
+  main.replaceChildren(...page);
+  main.dataset.page = pathPart;
+}
+
+document.getElementById('signout').addEventListener('click', signOut);
+window.addEventListener('hashchange', route);
+route();
