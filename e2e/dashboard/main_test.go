@@ -257,4 +257,6 @@ func call(t *testing.T, method, url string, hdr map[string]string, body any) (in
 }
 
 // bearer is the Authorization header of token.
-func bearer(token string) map[string]string { return map[string]string{"Authorization": "Bearer " + token} }
+func bearer(token string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + token}
+}
