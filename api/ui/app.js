@@ -109,7 +109,7 @@ async function signOut() {
 
 async function overviewPage(params) {
   const after = params.get('after') || '';
-  const ov = await api('GET', '/ui/overview?' + new URLSearchParams({ after }));
+  const [ov, ws] = await Promise.all([api('GET', '/ui/overview?' + new URLSearchParams({ after })), api('GET', '/api/v1/workers')]);
   const rows = ov.functions.map((f) => h('tr', {},
     h('td', { class: 'name' }, h('a', { href: '#/fn/' + encodeURIComponent(f.name) }, f.name), f.private ? h('span', { class: 'badge' }, ' private') : ''),
     h('td', { class: 'num hide-sm' }, 'v' + f.version),
@@ -133,6 +133,15 @@ async function overviewPage(params) {
             h('th', { class: 'num' }, 'Errors'), h('th', { class: 'num' }, 'p50'), h('th', { class: 'num' }, 'p99'))),
           h('tbody', {}, rows))),
       ov.next_after ? h('p', {}, h('a', { href: '#/?' + new URLSearchParams({ after: ov.next_after }) }, 'Next page')) : ''),
+    h('section', {}, h('h2', {}, 'Workers on this node'),
+      ws.workers.length === 0 ? h('p', { class: 'muted' }, 'No worker running: idle functions are scaled to zero.') :
+        h('div', { class: 'scroll' }, h('table', { id: 'workers' },
+          h('thead', {}, h('tr', {}, h('th', {}, 'Function'), h('th', { class: 'num' }, 'PID'), h('th', {}, 'State'),
+            h('th', { class: 'num' }, 'RSS'), h('th', { class: 'num hide-sm' }, 'CPU'), h('th', { class: 'num hide-sm' }, 'Calls'), h('th', { class: 'hide-sm' }, 'Limits'))),
+          h('tbody', {}, ws.workers.map((w) => h('tr', {},
+            h('td', { class: 'name' }, `${w.function} v${w.version}`), h('td', { class: 'num' }, w.pid), h('td', {}, w.state),
+            h('td', { class: 'num' }, (w.rss_bytes / 1048576).toFixed(1) + ' MiB'), h('td', { class: 'num hide-sm' }, w.cpu_seconds.toFixed(2) + ' s'),
+            h('td', { class: 'num hide-sm' }, w.calls_served), h('td', { class: 'hide-sm' }, w.limits_enforced ? 'enforced' : 'not enforced'))))))),
   ];
 }
 
@@ -398,6 +407,40 @@ async function eventsPage() {
   return out;
 }
 
+// ---------- schedules ----------
+
+async function schedulesPage() {
+  const err = errorBox();
+  const sl = await api('GET', '/api/v1/schedules');
+  const act = (method, path) => async () => {
+    showErr(err, '');
+    try { await api(method, path); route(); } catch (x) { showErr(err, x); }
+  };
+  const out = [h('h1', {}, 'Schedules'), err, h('section', {},
+    sl.schedules.length === 0 ? h('p', { class: 'muted' }, 'No schedules.') :
+      h('div', { class: 'scroll' }, h('table', { id: 'schedules' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'Function'), h('th', {}, 'When'), h('th', { class: 'hide-sm' }, 'Last run'), h('th', {}, 'Next run'), h('th', {}, ''))),
+        h('tbody', {}, sl.schedules.map((sc) => h('tr', {},
+          h('td', { class: 'name' }, h('a', { href: '#/fn/' + encodeURIComponent(sc.function) }, sc.function)),
+          h('td', { class: 'mono' }, `${sc.expr} (${sc.tz || 'UTC'})`),
+          h('td', { class: 'hide-sm' }, fmtTime(sc.last_tick_at) || '–'),
+          h('td', {}, sc.enabled ? fmtTime(sc.next_tick_at) : 'disabled'),
+          h('td', {}, can('deploy') ? [
+            h('button', { type: 'button', onclick: act('POST', `/api/v1/schedules/${sc.id}/${sc.enabled ? 'disable' : 'enable'}`) }, sc.enabled ? 'Disable' : 'Enable'), ' ',
+            h('button', { type: 'button', class: 'danger', onclick: act('DELETE', `/api/v1/schedules/${sc.id}`) }, 'Remove')] : '')))))))];
+  if (can('deploy')) {
+    const fn = h('input', { type: 'text', id: 'sc-function', required: true });
+    const expr = h('input', { type: 'text', id: 'sc-expr', required: true, placeholder: '@every 5m or 0 7 * * 1-5' });
+    const tz = h('input', { type: 'text', id: 'sc-tz', placeholder: 'UTC', value: Intl.DateTimeFormat().resolvedOptions().timeZone || '' });
+    out.push(h('section', {}, h('h2', {}, 'Add a schedule'), h('form', { onsubmit: async (e) => {
+      e.preventDefault(); showErr(err, '');
+      try { await api('POST', '/api/v1/schedules', { function: fn.value.trim(), expr: expr.value.trim(), tz: tz.value.trim() || undefined }); route(); } catch (x) { showErr(err, x); }
+    } }, h('div', { class: 'row' }, field('Function', fn), field('Cron expression', expr), field('Time zone', tz),
+      h('button', { type: 'submit', class: 'primary', id: 'sc-add' }, 'Add')))));
+  }
+  return out;
+}
+
 // ---------- router ----------
 
 function cleanup() { for (const c of cleanups) c(); cleanups = []; }
@@ -422,6 +465,7 @@ async function route() {
     else if (pathPart === '/new') page = await functionPage('', true);
     else if (pathPart.startsWith('/fn/')) page = await functionPage(decodeURIComponent(pathPart.slice(4)), false);
     else if (pathPart === '/dead-letters') page = await deadLettersPage();
+    else if (pathPart === '/schedules') page = await schedulesPage();
     else if (pathPart === '/access') page = await accessPage();
     else if (pathPart === '/events') page = await eventsPage();
     else page = [h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Back to the overview'))];

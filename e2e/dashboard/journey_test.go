@@ -302,6 +302,11 @@ func TestDashboard_Journey(t *testing.T) {
 	shot(t, ctx, "dead-letters")
 	page(t, ctx, "/access")
 	shot(t, ctx, "access")
+	page(t, ctx, "/schedules")
+	do(t, ctx, "add a schedule", chromedp.SendKeys("#sc-function", "greet"), chromedp.SendKeys("#sc-expr", "@every 1h"),
+		chromedp.SetValue("#sc-tz", "UTC"), chromedp.Click("#sc-add"))
+	waitFor(t, ctx, "the schedule", `(document.querySelector('#schedules')||{textContent:''}).textContent.includes('@every 1h')`)
+	shot(t, ctx, "schedules")
 
 	// A function's page on the data plane's origin cannot act with the
 	// admin's session, and the function never receives the cookie.
