@@ -6,7 +6,7 @@
 //
 //	GET  /healthz, /readyz                         public
 //	ANY  /fn/:name, /fn/:name/*rest                public, or invoke for private functions
-//	GET  /api/v1/functions[/:name[/versions]]      read
+//	GET  /api/v1/functions[/:name[/versions[/:v]]] read
 //	POST /api/v1/functions                         deploy
 //	PUT, DELETE /api/v1/functions/:name            deploy
 //	POST /api/v1/functions/:name/rollback          deploy
@@ -231,6 +231,7 @@ func (a *API) routes() {
 	a.handle(http.MethodPut, "/api/v1/functions/:name", ScopeDeploy, a.updateFunction)
 	a.handle(http.MethodDelete, "/api/v1/functions/:name", ScopeDeploy, a.deleteFunction)
 	a.handle(http.MethodGet, "/api/v1/functions/:name/versions", ScopeRead, a.listVersions)
+	a.handle(http.MethodGet, "/api/v1/functions/:name/versions/:version", ScopeRead, a.getVersion)
 	a.handle(http.MethodPost, "/api/v1/functions/:name/rollback", ScopeDeploy, a.rollback)
 	a.handle(http.MethodPost, "/api/v1/functions/:name/invoke", ScopeInvoke, a.invoke)
 

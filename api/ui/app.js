@@ -155,7 +155,7 @@ end
 `;
 
 async function functionPage(name, isNew) {
-  const { createEditor } = await import('/editor.js');
+  const { createEditor, lineDiff, renderDiff } = await import('/editor.js');
   let fn = null;
   if (!isNew) fn = await api('GET', '/api/v1/functions/' + encodeURIComponent(name) + '?source=1');
   const src = fn ? (fn.source ?? (fn.source_base64 ? atob(fn.source_base64) : '')) : TEMPLATE;
@@ -228,11 +228,29 @@ async function functionPage(name, isNew) {
     h('div', { class: 'row' }, h('button', { class: 'primary', id: 'invoke', type: 'button', onclick: send }, 'Send')),
     invErr, result) : '';
 
-  // Versions.
+  // Versions, and a diff between any two.
   const versions = h('div', { class: 'scroll', id: 'versions' });
   const verErr = errorBox();
+  const diffFrom = h('select', { id: 'diff-from' });
+  const diffTo = h('select', { id: 'diff-to' });
+  const diffOut = h('pre', { id: 'diff', hidden: true });
+  const showDiff = async () => {
+    showErr(verErr, '');
+    try {
+      const get = (v) => api('GET', `/api/v1/functions/${encodeURIComponent(name)}/versions/${v}`);
+      const [a, b] = await Promise.all([get(diffFrom.value), get(diffTo.value)]);
+      const d = lineDiff(a.source ?? '', b.source ?? '');
+      if (!d) { diffOut.textContent = 'These versions are too long to compare here.'; } else renderDiff(diffOut, d);
+      diffOut.hidden = false;
+    } catch (x) { showErr(verErr, x); }
+  };
+  const diffForm = h('div', { class: 'row' }, h('div', {}, h('label', { for: 'diff-from' }, 'From'), diffFrom),
+    h('div', {}, h('label', { for: 'diff-to' }, 'To'), diffTo), h('button', { type: 'button', id: 'diff-show', onclick: showDiff }, 'Diff'));
   const refreshVersions = async () => {
     const vl = await api('GET', `/api/v1/functions/${encodeURIComponent(name)}/versions`);
+    const opts = (sel) => vl.versions.map((v) => h('option', { value: v.version }, 'v' + v.version));
+    diffFrom.replaceChildren(...opts()); diffTo.replaceChildren(...opts());
+    if (vl.versions.length > 1) diffFrom.value = vl.versions[1].version;
     versions.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Version'), h('th', { class: 'hide-sm' }, 'Created'), h('th', { class: 'hide-sm' }, 'By'), h('th', {}, ''))),
       h('tbody', {}, vl.versions.map((v) => h('tr', {},
         h('td', {}, 'v' + v.version, v.current ? h('span', { class: 'badge' }, 'current') : ''),
@@ -274,7 +292,7 @@ async function functionPage(name, isNew) {
   await Promise.all([refreshVersions(), refreshHistory()]);
   return [...out, h('div', { class: 'grid2' },
     h('div', {}, srcSection, consoleSection),
-    h('div', {}, h('section', {}, h('h2', {}, 'Versions'), versions, verErr),
+    h('div', {}, h('section', {}, h('h2', {}, 'Versions'), versions, diffForm, diffOut, verErr),
       h('section', {}, h('h2', {}, 'History'), h('div', { class: 'row' }, field('Status', status)), history), danger))];
 }
 

@@ -96,3 +96,41 @@ export function createEditor({ value = '', readOnly = false, label = 'Source' } 
     },
   };
 }
+
+// lineDiff returns the lines of a and b as [op, line] pairs, op ' ' (both),
+// '-' (only in a) or '+' (only in b): a longest common subsequence of
+// lines. null when either side has more than 3000 lines.
+export function lineDiff(a, b) {
+  const x = a.split('\n'), y = b.split('\n');
+  const n = x.length, m = y.length;
+  if (n > 3000 || m > 3000) return null;
+  const w = m + 1;
+  const L = new Int32Array((n + 1) * w);
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      L[i * w + j] = x[i] === y[j] ? L[(i + 1) * w + j + 1] + 1 : Math.max(L[(i + 1) * w + j], L[i * w + j + 1]);
+    }
+  }
+  const out = [];
+  let i = 0, j = 0;
+  while (i < n && j < m) {
+    if (x[i] === y[j]) { out.push([' ', x[i]]); i++; j++; }
+    else if (L[(i + 1) * w + j] >= L[i * w + j + 1]) out.push(['-', x[i++]]);
+    else out.push(['+', y[j++]]);
+  }
+  while (i < n) out.push(['-', x[i++]]);
+  while (j < m) out.push(['+', y[j++]]);
+  return out;
+}
+
+// renderDiff fills pre with a diff, one text line per entry.
+export function renderDiff(pre, diff) {
+  const frag = document.createDocumentFragment();
+  for (const [op, line] of diff) {
+    const s = document.createElement('span');
+    s.className = op === '+' ? 'd-add' : op === '-' ? 'd-del' : '';
+    s.textContent = op + ' ' + line + '\n';
+    frag.append(s);
+  }
+  pre.replaceChildren(frag);
+}

@@ -277,6 +277,12 @@ func TestDashboard_Journey(t *testing.T) {
 	do(t, ctx, "deploy v2", chromedp.Click("#deploy"))
 	waitFor(t, ctx, "v2 deployed", `document.querySelector('#deploy-status').textContent.includes('version 2')`)
 	waitFor(t, ctx, "the rollback control", `!!document.querySelector('button.rollback[data-version="1"]')`)
+	do(t, ctx, "diff v1 and v2", chromedp.SetValue("#diff-from", "1"), chromedp.SetValue("#diff-to", "2"), chromedp.Click("#diff-show"))
+	waitFor(t, ctx, "the diff", `!document.querySelector('#diff').hidden && document.querySelectorAll('#diff .d-add').length > 0`)
+	if d := text(t, ctx, "#diff"); !strings.Contains(d, "+   return \"v2\"") || !strings.Contains(d, "-   log.info(\"<img") || !strings.Contains(d, "  function handle(req)") {
+		t.Errorf("diff v1..v2 = %q", d)
+	}
+	shot(t, ctx, "function-diff")
 	do(t, ctx, "roll back", chromedp.Click(`button.rollback[data-version="1"]`))
 	waitFor(t, ctx, "v1 current", `!!document.querySelector('button.rollback[data-version="2"]') && !document.querySelector('button.rollback[data-version="1"]')`)
 	var fn struct{ Version int }
