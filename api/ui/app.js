@@ -419,6 +419,22 @@ async function eventsPage() {
         try { const r = await api('POST', '/api/v1/events/' + encodeURIComponent(topic.value.trim()), payload.value); state.dataset.last = r.id; } catch (x) { showErr(err, x); }
       } }, 'Publish'))));
   }
+  // Triggers: which functions run on which topic (or on dead letters).
+  const tl = await api('GET', '/api/v1/triggers');
+  const trFn = h('input', { type: 'text', id: 'tr-function', required: true });
+  const trTopic = h('input', { type: 'text', id: 'tr-topic', required: true, placeholder: 'orders.created' });
+  out.push(h('section', {}, h('h2', {}, 'Triggers'),
+    tl.triggers.length === 0 ? h('p', { class: 'muted' }, 'No triggers.') :
+      h('ul', { id: 'triggers' }, tl.triggers.map((tr) => h('li', {},
+        h('a', { href: '#/fn/' + encodeURIComponent(tr.function) }, tr.function), ' runs on ',
+        h('span', { class: 'mono' }, tr.kind === 'topic' ? tr.topic : 'dead letters'), ' ',
+        can('deploy') ? h('button', { type: 'button', class: 'danger', onclick: async () => {
+          try { await api('DELETE', `/api/v1/triggers/${tr.id}`); route(); } catch (x) { showErr(err, x); }
+        } }, 'Remove') : ''))),
+    can('deploy') ? h('form', { onsubmit: async (e) => {
+      e.preventDefault(); showErr(err, '');
+      try { await api('POST', '/api/v1/triggers', { function: trFn.value.trim(), topic: trTopic.value.trim() }); route(); } catch (x) { showErr(err, x); }
+    } }, h('div', { class: 'row' }, field('Function', trFn), field('Topic', trTopic), h('button', { type: 'submit', class: 'primary', id: 'tr-add' }, 'Add trigger'))) : ''));
   out.push(h('section', {}, h('h2', {}, 'Live stream'), h('div', { class: 'row' }, field('Topic filter', filter),
     h('button', { type: 'button', id: 'tail-start', onclick: start }, 'Start'), h('button', { type: 'button', onclick: stop }, 'Stop')), state, tail));
   start();

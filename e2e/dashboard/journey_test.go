@@ -122,7 +122,8 @@ func setSource(t *testing.T, ctx context.Context, src string) {
 // page navigates the dashboard to hash and waits for its page to render.
 func page(t *testing.T, ctx context.Context, hash string) {
 	t.Helper()
-	do(t, ctx, "open "+hash, chromedp.Navigate(srv.ui+"/#"+hash))
+	// A full load each time (a new query): a hash alone may not reload.
+	do(t, ctx, "open "+hash, chromedp.Navigate(fmt.Sprintf("%s/?load=%d#%s", srv.ui, time.Now().UnixNano(), hash)))
 	route := strings.SplitN(hash, "?", 2)[0]
 	waitFor(t, ctx, "page "+hash, fmt.Sprintf(`document.querySelector('main').dataset.page === %s`, js(route)))
 }
@@ -302,10 +303,54 @@ func TestDashboard_Journey(t *testing.T) {
 	}
 	shot(t, ctx, "events")
 
+	// A failing event handler: its dead letter appears; fixed, a retry succeeds.
+	if st, b := call(t, "POST", srv.api+"/api/v1/functions", bearer(srv.admin), map[string]any{"name": "flaky",
+		"max_attempts": 1, "source": "function handle(req)\n  error(\"boom <b>bold</b>\")\nend\n"}); st != 201 {
+		t.Fatalf("deploy flaky: %d %s", st, b)
+	}
+	page(t, ctx, "/events")
+	do(t, ctx, "add a trigger", chromedp.SendKeys("#tr-function", "flaky"), chromedp.SendKeys("#tr-topic", "jobs"), chromedp.Click("#tr-add"))
+	waitFor(t, ctx, "the trigger", `(document.querySelector('#triggers')||{textContent:''}).textContent.includes('jobs')`)
+	waitFor(t, ctx, "the live stream", `document.querySelector('#tail-state').textContent === 'Live.'`)
+	do(t, ctx, "publish a job", chromedp.SendKeys("#ev-topic", "jobs"), chromedp.SetValue("#ev-payload", `{"job":1}`), chromedp.Click("#publish"))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		page(t, ctx, "/dead-letters")
+		if present(t, ctx, ".dead-letter") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no dead letter within 30s of a failing delivery")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if dl := text(t, ctx, ".dead-letter"); !strings.Contains(dl, "boom <b>bold</b>") || !strings.Contains(dl, "flaky") {
+		t.Errorf("dead letter shows %q, want the function and its error as text", dl)
+	}
+	if present(t, ctx, "main b b, .dead-letter li b") {
+		t.Error("an error's markup was rendered as HTML")
+	}
+	shot(t, ctx, "dead-letters")
+	if st, b := call(t, "PUT", srv.api+"/api/v1/functions/flaky", bearer(srv.admin), map[string]any{
+		"source": "function handle(req)\n  log.info(\"job done\")\n  return \"ok\"\nend\n"}); st != 200 {
+		t.Fatalf("fix flaky: %d %s", st, b)
+	}
+	do(t, ctx, "retry", chromedp.Click(".dead-letter button.primary"))
+	waitFor(t, ctx, "the dead letter gone", `!!document.querySelector('#no-dead-letters')`)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		_, b := call(t, "GET", srv.api+"/api/v1/invocations?function=flaky&status=succeeded", bearer(srv.admin), nil)
+		if strings.Contains(string(b), `"status":"succeeded"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the retried delivery did not succeed within 30s: %s", b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
 	page(t, ctx, "/")
 	shot(t, ctx, "overview")
-	page(t, ctx, "/dead-letters")
-	shot(t, ctx, "dead-letters")
 	page(t, ctx, "/access")
 	shot(t, ctx, "access")
 	page(t, ctx, "/schedules")
