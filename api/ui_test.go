@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"compress/gzip"
 	"crypto/tls"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -60,7 +62,8 @@ func TestStripSessionCookie_KeepsTheOthers(t *testing.T) {
 }
 
 // Budgets of the dashboard (issue 10): the first page (index.html,
-// app.css, app.js) at most 150 KB gzipped, everything at most 500 KB.
+// app.css, app.js, and the realtime client the events page imports) at
+// most 150 KB gzipped, everything at most 500 KB.
 const (
 	firstPageBudget = 150 << 10
 	wholeBudget     = 500 << 10
@@ -83,7 +86,7 @@ func TestUIAssets_WithinBudget(t *testing.T) {
 		s := sizes[p]
 		t.Logf("%-14s %6d bytes, %6d gzipped", p, s[0], s[1])
 		whole += s[1]
-		if p == "/index.html" || p == "/app.css" || p == "/app.js" {
+		if p == "/index.html" || p == "/app.css" || p == "/app.js" || p == "/picloud-realtime.js" {
 			first += s[1]
 		}
 	}
@@ -129,5 +132,19 @@ func TestUIStatic_ServesGzipWithSecurityHeaders(t *testing.T) {
 		if w.Code != http.StatusNotFound {
 			t.Errorf("GET %s on the dashboard's listener = %d, want 404 (functions never answer there)", p, w.Code)
 		}
+	}
+}
+
+func TestUIAssets_RealtimeClientMatchesItsSource(t *testing.T) {
+	src, err := os.ReadFile("../clients/js/picloud-realtime.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, err := uiFiles.ReadFile("ui/picloud-realtime.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(src, served) {
+		t.Fatal("api/ui/picloud-realtime.js differs from clients/js/picloud-realtime.js: run make ui")
 	}
 }

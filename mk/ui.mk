@@ -17,3 +17,9 @@ chromium:
 		echo "installing Debian's chromium (one time)"; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; }
+
+# The realtime client's source is clients/js/picloud-realtime.js; the
+# dashboard serves (and uses) the copy in api/ui/, which go:embed can reach.
+.PHONY: ui
+ui: ## copy clients/js/picloud-realtime.js into the dashboard's assets
+	cp clients/js/picloud-realtime.js api/ui/picloud-realtime.js

@@ -391,25 +391,24 @@ async function eventsPage() {
   const filter = h('input', { type: 'text', id: 'tail-topic', placeholder: 'all topics' });
   const tail = h('div', { class: 'tail', id: 'tail', 'aria-live': 'polite' });
   const state = h('p', { class: 'muted', id: 'tail-state' }, 'Not connected.');
-  let es = null;
-  const stop = () => { if (es) { es.close(); es = null; state.textContent = 'Stopped.'; } };
+  const { subscribe } = await import('/picloud-realtime.js');
+  let sub = null;
+  const stop = () => { if (sub) { sub.close(); sub = null; state.textContent = 'Stopped.'; } };
   cleanups.push(stop);
-  const start = async () => {
+  const start = () => {
     stop(); showErr(err, '');
-    try {
-      const t = await api('POST', '/api/v1/events/tickets');
-      const q = new URLSearchParams({ ticket: t.ticket });
-      if (filter.value.trim()) q.append('topic', filter.value.trim());
-      es = new EventSource('/api/v1/events/stream?' + q);
-      es.onopen = () => { state.textContent = 'Live.'; };
-      es.onerror = () => { state.textContent = 'Disconnected: press Start to reconnect.'; stop(); };
-      es.onmessage = (m) => {
-        let ev;
-        try { ev = JSON.parse(m.data); } catch { return; }
+    const topics = filter.value.trim() ? [filter.value.trim()] : [];
+    // A fresh ticket on every (re)connect; resumes after the last event seen.
+    sub = subscribe({
+      topics,
+      ticket: async () => (await api('POST', '/api/v1/events/tickets')).ticket,
+      onOpen: () => { state.textContent = 'Live.'; },
+      onError: (x) => { state.textContent = x.fatal ? 'Stopped: ' + x.message : 'Reconnecting… (' + x.message + ')'; },
+      onEvent: (ev) => {
         tail.prepend(h('div', {}, h('span', { class: 'mono' }, `#${ev.id} ${fmtTime(ev.published_at)} `), h('b', {}, ev.topic), h('pre', {}, JSON.stringify(ev.payload))));
         while (tail.childElementCount > 200) tail.lastElementChild.remove();
-      };
-    } catch (x) { showErr(err, x); }
+      },
+    });
   };
   const out = [h('h1', {}, 'Events'), err];
   if (can('publish')) {

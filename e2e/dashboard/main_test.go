@@ -31,13 +31,14 @@ import (
 
 // server is the `picloud serve` process shared by the package's tests.
 type server struct {
-	api, ui string // http://127.0.0.1:PORT of the data plane and the dashboard
-	admin   string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	exitErr error
-	logMu   sync.Mutex
-	log     bytes.Buffer
+	api, ui             string // http://127.0.0.1:PORT of the data plane and the dashboard
+	admin               string
+	bin, dataDir, dbURL string
+	cmd                 *exec.Cmd
+	exited              chan struct{}
+	exitErr             error
+	logMu               sync.Mutex
+	log                 bytes.Buffer
 }
 
 var (
@@ -70,7 +71,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer drop()
-	s, err := start(bin, filepath.Join(tmp, "data"), dbURL)
+	s, err := start(&server{bin: bin, dataDir: filepath.Join(tmp, "data"), dbURL: dbURL}, "127.0.0.1:0", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dashboard: start server:", err)
 		return 1
@@ -143,11 +144,14 @@ var (
 	uiRE      = regexp.MustCompile(`serving the dashboard: url=(http://\S+)/`)
 )
 
-func start(bin, dataDir, dbURL string) (*server, error) {
-	s := &server{exited: make(chan struct{})}
-	s.cmd = exec.Command(filepath.Join(bin, "picloud"), "serve", "--listen", "127.0.0.1:0",
-		"--ui-listen", "127.0.0.1:0", "--data-dir", dataDir)
-	s.cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+// start runs picloud serve for s on the given addresses (":0" picks a
+// free port) and waits until both listeners are up.
+func start(s *server, apiAddr, uiAddr string) (*server, error) {
+	s.exited = make(chan struct{})
+	s.api, s.ui = "", ""
+	s.cmd = exec.Command(filepath.Join(s.bin, "picloud"), "serve", "--listen", apiAddr,
+		"--ui-listen", uiAddr, "--data-dir", s.dataDir)
+	s.cmd.Env = append(os.Environ(), "DATABASE_URL="+s.dbURL)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -193,12 +197,24 @@ func start(bin, dataDir, dbURL string) (*server, error) {
 			return fail(errors.New("picloud serve did not log its addresses within 90s"))
 		}
 	}
-	tok, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
+	tok, err := os.ReadFile(filepath.Join(s.dataDir, "admin.token"))
 	if err != nil {
 		return fail(fmt.Errorf("read admin token: %w", err))
 	}
 	s.admin = strings.TrimSpace(string(tok))
 	return s, nil
+}
+
+// restart stops the server and starts it again on the same addresses.
+func (s *server) restart() error {
+	if err := s.stop(); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	api, ui := strings.TrimPrefix(s.api, "http://"), strings.TrimPrefix(s.ui, "http://")
+	if _, err := start(s, api, ui); err != nil {
+		return fmt.Errorf("start again: %w", err)
+	}
+	return nil
 }
 
 func (s *server) stop() error {
