@@ -148,3 +148,27 @@ func TestUIAssets_RealtimeClientMatchesItsSource(t *testing.T) {
 		t.Fatal("api/ui/picloud-realtime.js differs from clients/js/picloud-realtime.js: run make ui")
 	}
 }
+
+func TestUISessionCookie_SecureOnlyOverHTTPS(t *testing.T) {
+	u := &uiHandler{trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	for _, tc := range []struct {
+		name, remote, proto string
+		want                bool
+	}{
+		{"plain http", "127.0.0.1:1", "", false},
+		{"https from the local proxy", "127.0.0.1:1", "https", true},
+		{"https claimed by a stranger", "192.0.2.1:1", "https", false},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "http://dash.local/ui/session", nil)
+		r.RemoteAddr = tc.remote
+		if tc.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tc.proto)
+		}
+		w := httptest.NewRecorder()
+		u.setCookie(w, r, "v", 60)
+		c := w.Result().Cookies()
+		if len(c) != 1 || c[0].Secure != tc.want || !c[0].HttpOnly || c[0].SameSite != http.SameSiteStrictMode {
+			t.Errorf("%s: cookie %+v, want Secure=%v, HttpOnly, SameSite=Strict", tc.name, c, tc.want)
+		}
+	}
+}

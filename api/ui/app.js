@@ -173,6 +173,7 @@ async function functionPage(name, isNew) {
       editor.mark(0);
       if (isNew) { location.hash = '#/fn/' + encodeURIComponent(out.name); return; }
       deployOK.textContent = `Deployed version ${out.version}.`;
+      verLabel.textContent = `Version ${out.version}`;
       refreshVersions();
     } catch (x) {
       if (x.body && x.body.code === 'syntax_error') {
@@ -184,7 +185,8 @@ async function functionPage(name, isNew) {
     }
   };
   const out = [h('h1', {}, isNew ? 'New function' : name)];
-  if (fn) out.push(h('p', { class: 'muted' }, `Version ${fn.version} · endpoint `, h('span', { class: 'mono' }, fn.url),
+  const verLabel = h('span', { id: 'fn-version' }, fn ? `Version ${fn.version}` : '');
+  if (fn) out.push(h('p', { class: 'muted' }, verLabel, ' · endpoint ', h('span', { class: 'mono' }, fn.url),
     ` · memory ${fn.limits.memory} · timeout ${fn.limits.timeout} · concurrency ${fn.limits.concurrency}`));
   const srcSection = h('section', {}, h('h2', {}, 'Source'),
     isNew ? field('Name', nameInput) : '',

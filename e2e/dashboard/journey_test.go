@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
@@ -128,9 +129,16 @@ func page(t *testing.T, ctx context.Context, hash string) {
 	waitFor(t, ctx, "page "+hash, fmt.Sprintf(`document.querySelector('main').dataset.page === %s`, js(route)))
 }
 
-// shot saves a screenshot of the page at 1440 and 360 px wide.
+// shot checks that every control of the page has a label, and saves a
+// screenshot of it at 1440 and 360 px wide.
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	unlabelled := eval[[]string](t, ctx, `[...document.querySelectorAll('input, select, textarea, button')]
+		.filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+		.map((e) => e.id || e.outerHTML.slice(0, 60))`)
+	if len(unlabelled) > 0 {
+		t.Errorf("page %s has controls without a label: %v", name, unlabelled)
+	}
 	for _, w := range []int64{1440, 360} {
 		do(t, ctx, "resize", chromedp.EmulateViewport(w, 900), chromedp.Sleep(150*time.Millisecond))
 		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -351,6 +359,21 @@ func TestDashboard_Journey(t *testing.T) {
 
 	page(t, ctx, "/")
 	shot(t, ctx, "overview")
+	// Dark, as the system setting asks.
+	do(t, ctx, "prefer dark", chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		return chromedp.Void{}, err
+	}))
+	if bg := eval[string](t, ctx, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(15, 18, 22)" {
+		t.Errorf("dark scheme background = %s, want rgb(15, 18, 22)", bg)
+	}
+	shot(t, ctx, "overview-dark")
+	do(t, ctx, "prefer light", chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}})
+		return chromedp.Void{}, err
+	}))
 	page(t, ctx, "/access")
 	shot(t, ctx, "access")
 	page(t, ctx, "/schedules")
