@@ -20,6 +20,8 @@ type OverviewFunction struct {
 	Errors    int64     `json:"errors"`
 	P50MS     float64   `json:"p50_ms"`
 	P99MS     float64   `json:"p99_ms"`
+	// Buckets counts calls in 5-minute slices of the hour, oldest first.
+	Buckets []int64 `json:"buckets"`
 }
 
 // Overview is the body of GET /ui/overview.
@@ -50,8 +52,9 @@ func (u *uiHandler) overview(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	since := u.now().Add(-time.Hour)
-	ov, err := u.api.deps.Store.FunctionOverview(r.Context(), q.Get("after"), limit, since)
+	now := u.now()
+	since := now.Add(-time.Hour)
+	ov, err := u.api.deps.Store.FunctionOverview(r.Context(), q.Get("after"), limit, since, now)
 	if err != nil {
 		return internalError(err)
 	}
@@ -60,7 +63,7 @@ func (u *uiHandler) overview(w http.ResponseWriter, r *http.Request) error {
 		DeadLetters: ov.DeadLetters, Workers: len(st.Workers), LimitsMode: st.LimitsMode}
 	for _, f := range ov.Functions {
 		out.Functions = append(out.Functions, OverviewFunction{Name: f.Name, Version: f.Version, Private: f.Private,
-			UpdatedAt: f.UpdatedAt, Calls: f.Calls, Errors: f.Errors, P50MS: f.P50MS, P99MS: f.P99MS})
+			UpdatedAt: f.UpdatedAt, Calls: f.Calls, Errors: f.Errors, P50MS: f.P50MS, P99MS: f.P99MS, Buckets: f.Buckets})
 	}
 	if len(ov.Functions) == limit {
 		out.NextAfter = ov.Functions[len(ov.Functions)-1].Name

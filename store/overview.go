@@ -20,7 +20,13 @@ type FunctionStats struct {
 	// milliseconds (0 without calls).
 	P50MS float64
 	P99MS float64
+	// Buckets counts the calls in SparkBuckets equal slices of the window,
+	// oldest first (a sparkline).
+	Buckets []int64
 }
+
+// SparkBuckets is how many slices FunctionOverview cuts its window into.
+const SparkBuckets = 12
 
 // Overview is the dashboard's first page: functions with their recent
 // figures, and the dead letters waiting.
@@ -33,12 +39,14 @@ type Overview struct {
 const MaxOverviewFunctions = 200
 
 // FunctionOverview returns up to limit functions named after `after`, in
-// name order, each with its calls, errors and duration percentiles since
-// `since`, and the number of dead letters: one query. The window's rows
+// name order, each with its calls, errors, duration percentiles and calls
+// per slice of the window from `since` to `now`, and the number of dead
+// letters: one query. The window's rows
 // are found by the (function, id) index per function, the count of dead
-// letters by a scan of that (small) table. Ids are UUIDv7, so the window
+// letters by a scan of that (small) table; the sparkline reads the same
+// index range again. Ids are UUIDv7, so the window
 // is an id range of the (function, id) index.
-func (s *Store) FunctionOverview(ctx context.Context, after string, limit int, since time.Time) (*Overview, error) {
+func (s *Store) FunctionOverview(ctx context.Context, after string, limit int, since, now time.Time) (*Overview, error) {
 	if limit <= 0 || limit > MaxOverviewFunctions {
 		limit = MaxOverviewFunctions
 	}
@@ -48,6 +56,7 @@ func (s *Store) FunctionOverview(ctx context.Context, after string, limit int, s
 		)
 		SELECT p.name, p.version, p.private, p.updated_at,
 			COALESCE(st.calls, 0), COALESCE(st.errors, 0), COALESCE(st.p50, 0), COALESCE(st.p99, 0),
+			COALESCE(sp.bk, '{}'), COALESCE(sp.bn, '{}'),
 			(SELECT count(*) FROM dead_letters)
 		FROM page p LEFT JOIN LATERAL (
 			SELECT count(*) AS calls,
@@ -56,8 +65,17 @@ func (s *Store) FunctionOverview(ctx context.Context, after string, limit int, s
 				percentile_cont(0.99) WITHIN GROUP (ORDER BY i.duration_us) / 1000.0 AS p99
 			FROM invocations i
 			WHERE i.function = p.name AND i.id >= $3 AND i.status IN ('succeeded', 'failed')
-		) st ON true
-		ORDER BY p.name`, after, limit, uuidAt(since))
+		) st ON true LEFT JOIN LATERAL (
+			SELECT array_agg(b.k ORDER BY b.k) AS bk, array_agg(b.n ORDER BY b.k) AS bn
+			FROM (
+				SELECT width_bucket(extract(epoch FROM i.created_at)::float8, $4::float8, $5::float8, $6::int) AS k, count(*) AS n
+				FROM invocations i
+				WHERE i.function = p.name AND i.id >= $3 AND i.status IN ('succeeded', 'failed')
+				GROUP BY 1
+			) b
+		) sp ON true
+		ORDER BY p.name`, after, limit, uuidAt(since),
+		float64(since.UnixMicro())/1e6, float64(now.UnixMicro())/1e6, SparkBuckets)
 	if err != nil {
 		return nil, interpretError(err, "function overview")
 	}
@@ -65,9 +83,16 @@ func (s *Store) FunctionOverview(ctx context.Context, after string, limit int, s
 	out := &Overview{Functions: []FunctionStats{}}
 	for rows.Next() {
 		var f FunctionStats
+		var keys []int32
+		var counts []int64
 		if err := rows.Scan(&f.Name, &f.Version, &f.Private, &f.UpdatedAt, &f.Calls, &f.Errors,
-			&f.P50MS, &f.P99MS, &out.DeadLetters); err != nil {
+			&f.P50MS, &f.P99MS, &keys, &counts, &out.DeadLetters); err != nil {
 			return nil, interpretError(err, "scan function overview")
+		}
+		f.Buckets = make([]int64, SparkBuckets)
+		for i, k := range keys {
+			// width_bucket answers 1..n inside the window, 0 or n+1 outside.
+			f.Buckets[min(max(int(k), 1), SparkBuckets)-1] += counts[i]
 		}
 		out.Functions = append(out.Functions, f)
 	}

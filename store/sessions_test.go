@@ -66,7 +66,7 @@ func TestFunctionOverview_CountsTheWindowInOneQuery(t *testing.T) {
 		inv("beta", "succeeded", time.Millisecond),
 	}))
 
-	ov, err := s.FunctionOverview(ctx, "", 2, now.Add(-time.Hour))
+	ov, err := s.FunctionOverview(ctx, "", 2, now.Add(-time.Hour), now.Add(time.Second))
 	require.NoError(t, err)
 	require.Len(t, ov.Functions, 2)
 	a := ov.Functions[0]
@@ -75,17 +75,19 @@ func TestFunctionOverview_CountsTheWindowInOneQuery(t *testing.T) {
 	require.EqualValues(t, 1, a.Errors)
 	require.InDelta(t, 20.0, a.P50MS, 0.01)
 	require.InDelta(t, 29.8, a.P99MS, 0.01)
+	require.Len(t, a.Buckets, store.SparkBuckets)
+	require.EqualValues(t, 3, a.Buckets[store.SparkBuckets-1], "the calls fall in the newest slice: %v", a.Buckets)
 	require.Equal(t, "beta", ov.Functions[1].Name)
 	require.EqualValues(t, 1, ov.Functions[1].Calls)
 
 	// The window starts after these calls: nothing counted.
-	ov, err = s.FunctionOverview(ctx, "", 10, now.Add(time.Minute))
+	ov, err = s.FunctionOverview(ctx, "", 10, now.Add(time.Minute), now.Add(time.Hour))
 	require.NoError(t, err)
 	require.Len(t, ov.Functions, 3)
 	require.Zero(t, ov.Functions[0].Calls)
 
 	// The next page.
-	ov, err = s.FunctionOverview(ctx, "beta", 10, now.Add(-time.Hour))
+	ov, err = s.FunctionOverview(ctx, "beta", 10, now.Add(-time.Hour), now.Add(time.Second))
 	require.NoError(t, err)
 	require.Len(t, ov.Functions, 1)
 	require.Equal(t, "gamma", ov.Functions[0].Name)

@@ -107,16 +107,53 @@ async function signOut() {
 
 // ---------- overview ----------
 
+// spark draws counts as a small SVG line (built with DOM calls, no markup).
+function spark(counts) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const w = 72, hgt = 18, max = Math.max(1, ...counts);
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('width', w); svg.setAttribute('height', hgt); svg.setAttribute('class', 'spark');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', `calls per 5 minutes: ${counts.join(', ')}`);
+  const line = document.createElementNS(NS, 'polyline');
+  line.setAttribute('points', counts.map((c, i) => `${(i * (w - 2)) / Math.max(1, counts.length - 1) + 1},${hgt - 1 - (c / max) * (hgt - 2)}`).join(' '));
+  line.setAttribute('fill', 'none'); line.setAttribute('stroke', 'currentColor'); line.setAttribute('stroke-width', '1.5');
+  svg.append(line);
+  return svg;
+}
+
+// workersTable renders this node's workers.
+function workersTable(ws) {
+  if (ws.workers.length === 0) return h('p', { class: 'muted' }, 'No worker running: idle functions are scaled to zero.');
+  return h('div', { class: 'scroll' }, h('table', { id: 'workers' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Function'), h('th', { class: 'num' }, 'PID'), h('th', {}, 'State'),
+      h('th', { class: 'num' }, 'RSS'), h('th', { class: 'num hide-sm' }, 'CPU'), h('th', { class: 'num hide-sm' }, 'Calls'), h('th', { class: 'hide-sm' }, 'Limits'))),
+    h('tbody', {}, ws.workers.map((w) => h('tr', {},
+      h('td', { class: 'name' }, `${w.function} v${w.version}`), h('td', { class: 'num' }, w.pid), h('td', {}, w.state),
+      h('td', { class: 'num' }, (w.rss_bytes / 1048576).toFixed(1) + ' MiB'), h('td', { class: 'num hide-sm' }, w.cpu_seconds.toFixed(2) + ' s'),
+      h('td', { class: 'num hide-sm' }, w.calls_served), h('td', { class: 'hide-sm' }, w.limits_enforced ? 'enforced' : 'not enforced'))))));
+}
+
 async function overviewPage(params) {
   const after = params.get('after') || '';
   const [ov, ws] = await Promise.all([api('GET', '/ui/overview?' + new URLSearchParams({ after })), api('GET', '/api/v1/workers')]);
+  // Workers refresh every 2 s while the page is open and visible; nothing
+  // runs once it is left.
+  const workersBox = h('div', {}, workersTable(ws));
+  const workersSection = h('section', {}, h('h2', {}, 'Workers on this node'), workersBox);
+  const timer = setInterval(async () => {
+    if (document.hidden) return;
+    try { workersBox.replaceChildren(workersTable(await api('GET', '/api/v1/workers'))); } catch { /* next tick */ }
+  }, 2000);
+  cleanups.push(() => clearInterval(timer));
   const rows = ov.functions.map((f) => h('tr', {},
     h('td', { class: 'name' }, h('a', { href: '#/fn/' + encodeURIComponent(f.name) }, f.name), f.private ? h('span', { class: 'badge' }, ' private') : ''),
     h('td', { class: 'num hide-sm' }, 'v' + f.version),
     h('td', { class: 'num' }, f.calls),
     h('td', { class: 'num' }, f.errors ? h('span', { class: 'error' }, f.errors) : '0'),
     h('td', { class: 'num' }, fmtMS(f.p50_ms)),
-    h('td', { class: 'num' }, fmtMS(f.p99_ms))));
+    h('td', { class: 'num' }, fmtMS(f.p99_ms)),
+    h('td', { class: 'hide-sm' }, spark(f.buckets || []))));
   return [
     h('h1', {}, 'Overview'),
     h('div', { class: 'cards' },
@@ -130,18 +167,10 @@ async function overviewPage(params) {
       ov.functions.length === 0 ? h('p', { class: 'muted' }, 'No functions yet.') :
         h('div', { class: 'scroll' }, h('table', { id: 'functions' },
           h('thead', {}, h('tr', {}, h('th', {}, 'Function'), h('th', { class: 'num hide-sm' }, 'Version'), h('th', { class: 'num' }, 'Calls'),
-            h('th', { class: 'num' }, 'Errors'), h('th', { class: 'num' }, 'p50'), h('th', { class: 'num' }, 'p99'))),
+            h('th', { class: 'num' }, 'Errors'), h('th', { class: 'num' }, 'p50'), h('th', { class: 'num' }, 'p99'), h('th', { class: 'hide-sm' }, 'Last hour'))),
           h('tbody', {}, rows))),
       ov.next_after ? h('p', {}, h('a', { href: '#/?' + new URLSearchParams({ after: ov.next_after }) }, 'Next page')) : ''),
-    h('section', {}, h('h2', {}, 'Workers on this node'),
-      ws.workers.length === 0 ? h('p', { class: 'muted' }, 'No worker running: idle functions are scaled to zero.') :
-        h('div', { class: 'scroll' }, h('table', { id: 'workers' },
-          h('thead', {}, h('tr', {}, h('th', {}, 'Function'), h('th', { class: 'num' }, 'PID'), h('th', {}, 'State'),
-            h('th', { class: 'num' }, 'RSS'), h('th', { class: 'num hide-sm' }, 'CPU'), h('th', { class: 'num hide-sm' }, 'Calls'), h('th', { class: 'hide-sm' }, 'Limits'))),
-          h('tbody', {}, ws.workers.map((w) => h('tr', {},
-            h('td', { class: 'name' }, `${w.function} v${w.version}`), h('td', { class: 'num' }, w.pid), h('td', {}, w.state),
-            h('td', { class: 'num' }, (w.rss_bytes / 1048576).toFixed(1) + ' MiB'), h('td', { class: 'num hide-sm' }, w.cpu_seconds.toFixed(2) + ' s'),
-            h('td', { class: 'num hide-sm' }, w.calls_served), h('td', { class: 'hide-sm' }, w.limits_enforced ? 'enforced' : 'not enforced'))))))),
+    workersSection,
   ];
 }
 

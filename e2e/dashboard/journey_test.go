@@ -358,6 +358,10 @@ func TestDashboard_Journey(t *testing.T) {
 	}
 
 	page(t, ctx, "/")
+	if n := eval[int](t, ctx, `document.querySelectorAll('#functions svg.spark').length`); n != 2 {
+		t.Errorf("overview sparklines = %d, want one per function (2)", n)
+	}
+	waitFor(t, ctx, "the workers refreshed", `!!document.querySelector('#workers')`)
 	shot(t, ctx, "overview")
 	// Dark, as the system setting asks.
 	do(t, ctx, "prefer dark", chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
