@@ -192,13 +192,27 @@ async function functionPage(name, isNew) {
   const deployErr = h('p', { class: 'error', role: 'alert', id: 'deploy-error' });
   const deployOK = h('p', { class: 'ok', role: 'status', id: 'deploy-status' });
   const nameInput = h('input', { type: 'text', id: 'fn-name', required: true, pattern: '[a-z][a-z0-9-]{0,62}', placeholder: 'my-function' });
+  // Limits, with the ranges the server enforces (functions.Limits; a new
+  // function starts from functions.DefaultLimits).
+  const L = fn ? fn.limits : { memory: '64MiB', cpu: 0.5, timeout: '10s', concurrency: 4, max_workers: 2, min_warm: 0, idle_timeout: '1m0s' };
+  const limitFields = [
+    ['memory', 'Memory', '16MiB to 2GiB', 'text'], ['cpu', 'CPU (cores)', '0.05 to the cores of the node', 'number'],
+    ['timeout', 'Timeout', '100ms to 15m', 'text'], ['concurrency', 'Calls per worker', '1 to 1024', 'number'],
+    ['max_workers', 'Max workers', '1 to 64', 'number'], ['min_warm', 'Min warm', '0 to max workers', 'number'],
+    ['idle_timeout', 'Idle timeout', '1s or more', 'text'],
+  ].map(([k, label, range, type]) => {
+    const input = h('input', { type: type === 'number' ? 'number' : 'text', id: 'lim-' + k, value: String(L[k] ?? ''), step: k === 'cpu' ? '0.05' : '1',
+      'aria-describedby': 'lim-' + k + '-range', readonly: !can('deploy') });
+    return { k, type, input, el: h('div', { class: 'grow' }, h('label', { for: input.id }, label), input, h('small', { class: 'muted', id: 'lim-' + k + '-range' }, range)) };
+  });
+  const limits = () => Object.fromEntries(limitFields.map(({ k, type, input }) => [k, type === 'number' ? Number(input.value) : input.value.trim()]));
   const deploy = async () => {
     showErr(deployErr, ''); deployOK.textContent = '';
     const fname = isNew ? nameInput.value.trim() : name;
     try {
       const out = isNew
-        ? await api('POST', '/api/v1/functions', { name: fname, source: editor.value() })
-        : await api('PUT', '/api/v1/functions/' + encodeURIComponent(fname), { source: editor.value() });
+        ? await api('POST', '/api/v1/functions', { name: fname, source: editor.value(), ...limits() })
+        : await api('PUT', '/api/v1/functions/' + encodeURIComponent(fname), { source: editor.value(), ...limits() });
       editor.mark(0);
       if (isNew) { location.hash = '#/fn/' + encodeURIComponent(out.name); return; }
       deployOK.textContent = `Deployed version ${out.version}.`;
@@ -210,6 +224,10 @@ async function functionPage(name, isNew) {
         deployErr.dataset.line = x.body.line;
         deployErr.dataset.column = x.body.column;
         editor.mark(x.body.line, x.body.column);
+      } else if (x.body && x.body.field) {
+        deployErr.textContent = x.body.error; // names the field and its range
+        const f = document.getElementById('lim-' + x.body.field);
+        if (f) f.focus();
       } else showErr(deployErr, x);
     }
   };
@@ -220,6 +238,7 @@ async function functionPage(name, isNew) {
   const srcSection = h('section', {}, h('h2', {}, 'Source'),
     isNew ? field('Name', nameInput) : '',
     h('label', { for: 'source' }, 'Lua source'), editor.el,
+    h('details', { id: 'limits' }, h('summary', {}, 'Limits'), h('div', { class: 'row' }, limitFields.map((f) => f.el))),
     can('deploy') ? h('div', { class: 'row' }, h('button', { class: 'primary', id: 'deploy', type: 'button', onclick: deploy }, isNew ? 'Create and deploy' : 'Deploy')) : '',
     deployErr, deployOK);
   if (isNew) return [...out, srcSection];
@@ -296,12 +315,16 @@ async function functionPage(name, isNew) {
   const history = h('div', { class: 'scroll', id: 'history' });
   const status = h('select', { id: 'hist-status' }, ['', 'succeeded', 'failed'].map((s) => h('option', { value: s }, s || 'any')));
   status.addEventListener('change', () => refreshHistory());
-  const refreshHistory = async () => {
+  const refreshHistory = async (cursor) => {
     const q = new URLSearchParams({ function: name, limit: 20 });
     if (status.value) q.set('status', status.value);
+    if (typeof cursor === 'string') q.set('cursor', cursor);
     const il = await api('GET', '/api/v1/invocations?' + q);
-    if (!il.invocations.length) { history.replaceChildren(h('p', { class: 'muted' }, 'No calls yet.')); return; }
-    history.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'When'), h('th', { class: 'hide-sm' }, 'Trigger'), h('th', {}, 'Status'), h('th', { class: 'num' }, 'Time'), h('th', {}, ''))),
+    if (!il.invocations.length) { history.replaceChildren(h('p', { class: 'muted' }, cursor ? 'No older calls.' : 'No calls yet.')); return; }
+    const more = h('div', { class: 'row' },
+      typeof cursor === 'string' ? h('button', { type: 'button', onclick: () => refreshHistory() }, 'Newest') : '',
+      il.next_cursor ? h('button', { type: 'button', id: 'hist-older', onclick: () => refreshHistory(il.next_cursor) }, 'Older') : '');
+    history.replaceChildren(more, h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'When'), h('th', { class: 'hide-sm' }, 'Trigger'), h('th', {}, 'Status'), h('th', { class: 'num' }, 'Time'), h('th', {}, ''))),
       h('tbody', {}, il.invocations.map((inv) => {
         const logs = h('pre', {});
         const logRow = h('tr', { hidden: true }, h('td', { colspan: 5 }, logs));

@@ -257,10 +257,21 @@ func TestDashboard_Journey(t *testing.T) {
 		t.Fatalf("after a syntax error the function exists: %d %s", st, b)
 	}
 
+	// A limit out of range is refused with the field named.
+	do(t, ctx, "open the limits", chromedp.Click("#limits summary"), chromedp.SetValue("#lim-memory", "4GiB"))
+	setSource(t, ctx, goodSource)
+	do(t, ctx, "deploy", chromedp.Click("#deploy"))
+	waitFor(t, ctx, "the limit error", `document.querySelector('#deploy-error').textContent.includes('use 16MiB to 2GiB')`)
+	t.Logf("limit error shown: %q", text(t, ctx, "#deploy-error"))
+	do(t, ctx, "fix the limit", chromedp.SetValue("#lim-memory", "32MiB"))
+
 	// Fix it and deploy: the function page opens.
 	setSource(t, ctx, goodSource)
 	do(t, ctx, "deploy", chromedp.Click("#deploy"))
 	waitFor(t, ctx, "the function page", `location.hash === '#/fn/greet' && !!document.querySelector('#invoke')`)
+	if got := eval[string](t, ctx, `document.querySelector('#lim-memory').value`); got != "32MiB" {
+		t.Errorf("deployed memory limit = %q, want 32MiB", got)
+	}
 
 	// Invoke from the console with a JSON body: status, body, the log line
 	// (markup shown as text).
