@@ -122,10 +122,13 @@ func (u *uiHandler) sameOrigin(r *http.Request) bool {
 // session returns the principal of r's live session cookie: 401 without
 // one, or when it expired, was signed out or its token was revoked.
 func (u *uiHandler) session(r *http.Request) (*Principal, *store.Session, error) {
-	c, err := r.Cookie(SessionCookie)
-	if err != nil || c.Value == "" {
+	cs := r.CookiesNamed(SessionCookie)
+	if len(cs) != 1 || cs[0].Value == "" {
+		// Two cookies of that name: one was planted by a page of another
+		// port of this host (cookies ignore ports). Trust neither.
 		return nil, nil, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "not signed in"}
 	}
+	c := cs[0]
 	h := sha256.Sum256([]byte(c.Value))
 	s, err := u.sessions.SessionByHash(r.Context(), h[:])
 	if errors.Is(err, store.ErrNotFound) {

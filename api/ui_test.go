@@ -172,3 +172,15 @@ func TestUISessionCookie_SecureOnlyOverHTTPS(t *testing.T) {
 		}
 	}
 }
+
+// A page on another port of the host can set a cookie of the same name
+// (cookies ignore ports): with two, neither is trusted.
+func TestUISession_TwoSessionCookiesAreRefused(t *testing.T) {
+	u := &uiHandler{}
+	r := httptest.NewRequest(http.MethodGet, "/ui/session", nil)
+	r.Header.Set("Cookie", SessionCookie+"=planted; "+SessionCookie+"=real")
+	_, _, err := u.session(r)
+	if e := asError(err); e.Status != http.StatusUnauthorized {
+		t.Fatalf("two session cookies: %v, want 401", err)
+	}
+}
