@@ -370,23 +370,43 @@ async function showLogs(pre, id, wait) {
 
 // ---------- dead letters ----------
 
-async function deadLettersPage() {
+async function deadLettersPage(params) {
   const err = errorBox();
-  const dl = await api('GET', '/api/v1/dead-letters?limit=100');
+  const before = params.get('before');
+  const dl = await api('GET', '/api/v1/dead-letters?' + new URLSearchParams({ limit: 100, ...(before ? { before } : {}) }));
   const act = (method, path) => async () => {
     showErr(err, '');
     try { await api(method, path); route(); } catch (x) { showErr(err, x); }
   };
+  // One or many: the selected dead letters, one request each.
+  const boxes = [];
+  const bulk = (method, suffix) => async () => {
+    showErr(err, '');
+    const ids = boxes.filter((b) => b.checked).map((b) => b.value);
+    try { for (const id of ids) await api(method, `/api/v1/dead-letters/${id}${suffix}`); } catch (x) { showErr(err, x); return; }
+    route();
+  };
+  const items = dl.dead_letters.map((d) => {
+    const box = h('input', { type: 'checkbox', value: d.id, id: 'dl-' + d.id, 'aria-label': `Select dead letter ${d.id}` });
+    boxes.push(box);
+    return h('section', { class: 'dead-letter' },
+      h('h2', {}, can('deploy') ? [box, ' '] : '', `#${d.id} · `, h('a', { href: '#/fn/' + encodeURIComponent(d.function) }, d.function), ` · ${d.trigger}${d.topic ? ' ' + d.topic : ''}`),
+      h('p', { class: 'muted' }, `Event ${d.event_id} published ${fmtTime(d.published_at)} · retried ${d.retries} times`),
+      h('pre', {}, JSON.stringify(d.payload, null, 2)),
+      h('ul', {}, (d.attempts || []).map((a) => h('li', {}, `attempt ${a.attempt} at ${fmtTime(a.at)}: `, h('span', { class: 'error' }, a.error)))),
+      can('deploy') ? h('div', { class: 'row' },
+        h('button', { type: 'button', class: 'primary', onclick: act('POST', `/api/v1/dead-letters/${d.id}/retry`) }, 'Retry'),
+        h('button', { type: 'button', class: 'danger', onclick: act('DELETE', `/api/v1/dead-letters/${d.id}`) }, 'Delete')) : '');
+  });
+  const last = dl.dead_letters[dl.dead_letters.length - 1];
   return [h('h1', {}, 'Dead letters'), err,
-    dl.dead_letters.length === 0 ? h('p', { class: 'muted', id: 'no-dead-letters' }, 'No dead letters waiting.') :
-      h('div', { id: 'dead-letters' }, dl.dead_letters.map((d) => h('section', { class: 'dead-letter' },
-        h('h2', {}, `#${d.id} · `, h('a', { href: '#/fn/' + encodeURIComponent(d.function) }, d.function), ` · ${d.trigger}${d.topic ? ' ' + d.topic : ''}`),
-        h('p', { class: 'muted' }, `Event ${d.event_id} published ${fmtTime(d.published_at)} · retried ${d.retries} times`),
-        h('pre', {}, JSON.stringify(d.payload, null, 2)),
-        h('ul', {}, (d.attempts || []).map((a) => h('li', {}, `attempt ${a.attempt} at ${fmtTime(a.at)}: `, h('span', { class: 'error' }, a.error)))),
-        can('deploy') ? h('div', { class: 'row' },
-          h('button', { type: 'button', class: 'primary', onclick: act('POST', `/api/v1/dead-letters/${d.id}/retry`) }, 'Retry'),
-          h('button', { type: 'button', class: 'danger', onclick: act('DELETE', `/api/v1/dead-letters/${d.id}`) }, 'Delete')) : '')))];
+    dl.dead_letters.length === 0 ? h('p', { class: 'muted', id: 'no-dead-letters' }, 'No dead letters waiting.') : h('div', {},
+      can('deploy') ? h('div', { class: 'row', id: 'dl-bulk' },
+        h('button', { type: 'button', onclick: () => { const all = !boxes.every((b) => b.checked); boxes.forEach((b) => { b.checked = all; }); } }, 'Select all'),
+        h('button', { type: 'button', class: 'primary', id: 'dl-retry-selected', onclick: bulk('POST', '/retry') }, 'Retry selected'),
+        h('button', { type: 'button', class: 'danger', id: 'dl-delete-selected', onclick: bulk('DELETE', '') }, 'Delete selected')) : '',
+      h('div', { id: 'dead-letters' }, items),
+      dl.dead_letters.length === 100 && last ? h('p', {}, h('a', { href: '#/dead-letters?' + new URLSearchParams({ before: last.id }) }, 'Older')) : '')];
 }
 
 // ---------- tokens and secrets ----------
@@ -551,7 +571,7 @@ async function route() {
     if (pathPart === '/' || pathPart === '/signin') page = await overviewPage(params);
     else if (pathPart === '/new') page = await functionPage('', true);
     else if (pathPart.startsWith('/fn/')) page = await functionPage(decodeURIComponent(pathPart.slice(4)), false);
-    else if (pathPart === '/dead-letters') page = await deadLettersPage();
+    else if (pathPart === '/dead-letters') page = await deadLettersPage(params);
     else if (pathPart === '/schedules') page = await schedulesPage();
     else if (pathPart === '/access') page = await accessPage();
     else if (pathPart === '/events') page = await eventsPage();
@@ -560,7 +580,7 @@ async function route() {
     if (!me) return; // the 401 handler showed the sign-in page
     page = [h('h1', {}, 'Error'), h('p', { class: 'error', role: 'alert' }, x.message)];
   }
-  main.replaceChildren(...page);
+  main.replaceChildren(...page.flat(Infinity).filter((n) => n !== '' && n != null));
   main.dataset.page = pathPart;
 }
 

@@ -354,7 +354,7 @@ func TestDashboard_Journey(t *testing.T) {
 		"source": "function handle(req)\n  log.info(\"job done\")\n  return \"ok\"\nend\n"}); st != 200 {
 		t.Fatalf("fix flaky: %d %s", st, b)
 	}
-	do(t, ctx, "retry", chromedp.Click(".dead-letter button.primary"))
+	do(t, ctx, "select and retry", chromedp.Click(".dead-letter input[type=checkbox]"), chromedp.Click("#dl-retry-selected"))
 	waitFor(t, ctx, "the dead letter gone", `!!document.querySelector('#no-dead-letters')`)
 	deadline = time.Now().Add(30 * time.Second)
 	for {
