@@ -183,7 +183,7 @@ func (u *uiHandler) control(w http.ResponseWriter, r *http.Request) {
 }
 
 // uiAPI serves the dashboard's own routes: /ui/session (GET who am I, POST
-// sign in, DELETE sign out) and /ui/overview.
+// sign in, DELETE sign out), /ui/overview and /ui/schedule-preview.
 func (u *uiHandler) uiAPI(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && !u.sameOrigin(r) {
 		return errorf(http.StatusForbidden, CodeForbidden, "cross-origin request refused")
@@ -200,6 +200,15 @@ func (u *uiHandler) uiAPI(w http.ResponseWriter, r *http.Request) error {
 		}
 		w.Header().Set("Allow", "GET, POST, DELETE")
 		return errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method %s is not allowed on /ui/session", truncate(r.Method, 20))
+	case "/ui/schedule-preview":
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", "GET")
+			return errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method %s is not allowed on /ui/schedule-preview", truncate(r.Method, 20))
+		}
+		if _, _, err := u.session(r); err != nil {
+			return err
+		}
+		return u.schedulePreview(w, r)
 	case "/ui/overview":
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", "GET")

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/picloud/picloud/events"
 	"github.com/picloud/picloud/store"
 )
 
@@ -69,5 +70,28 @@ func (u *uiHandler) overview(w http.ResponseWriter, r *http.Request) error {
 		out.NextAfter = ov.Functions[len(ov.Functions)-1].Name
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// SchedulePreview is the body of GET /ui/schedule-preview.
+type SchedulePreview struct {
+	TZ   string      `json:"tz"`
+	Next []time.Time `json:"next"`
+}
+
+// schedulePreview is GET /ui/schedule-preview?expr=E&tz=Z: the next five
+// fire times of E in Z, as the scheduler computes them, or a 422 saying
+// what is wrong (the schedule form checks as the user types). No query.
+func (u *uiHandler) schedulePreview(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	tz := q.Get("tz")
+	if tz == "" {
+		tz = "UTC"
+	}
+	next, err := events.NextTicks(q.Get("expr"), tz, u.now(), 5)
+	if err != nil {
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidValue, Field: "expr", Message: err.Error()}
+	}
+	writeJSON(w, http.StatusOK, SchedulePreview{TZ: tz, Next: next})
 	return nil
 }

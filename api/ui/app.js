@@ -539,11 +539,30 @@ async function schedulesPage() {
     const fn = h('input', { type: 'text', id: 'sc-function', required: true });
     const expr = h('input', { type: 'text', id: 'sc-expr', required: true, placeholder: '@every 5m or 0 7 * * 1-5' });
     const tz = h('input', { type: 'text', id: 'sc-tz', placeholder: 'UTC', value: Intl.DateTimeFormat().resolvedOptions().timeZone || '' });
+    // Checked as the user types: the next five fire times in the chosen zone.
+    const preview = h('div', { id: 'sc-preview', 'aria-live': 'polite' });
+    let pending = 0;
+    const check = () => {
+      clearTimeout(pending);
+      pending = setTimeout(async () => {
+        if (!expr.value.trim()) { preview.replaceChildren(); return; }
+        const zone = tz.value.trim() || 'UTC';
+        try {
+          const p = await api('GET', '/ui/schedule-preview?' + new URLSearchParams({ expr: expr.value.trim(), tz: zone }));
+          let fmt;
+          try { fmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium', timeZone: p.tz }); } catch { fmt = new Intl.DateTimeFormat(); }
+          preview.replaceChildren(h('p', { class: 'muted' }, `Next runs (${p.tz}):`),
+            h('ol', { id: 'sc-next' }, p.next.map((t) => h('li', {}, fmt.format(new Date(t))))));
+        } catch (x) { preview.replaceChildren(h('p', { class: 'error', id: 'sc-error' }, x.message)); }
+      }, 200);
+    };
+    expr.addEventListener('input', check);
+    tz.addEventListener('input', check);
     out.push(h('section', {}, h('h2', {}, 'Add a schedule'), h('form', { onsubmit: async (e) => {
       e.preventDefault(); showErr(err, '');
       try { await api('POST', '/api/v1/schedules', { function: fn.value.trim(), expr: expr.value.trim(), tz: tz.value.trim() || undefined }); route(); } catch (x) { showErr(err, x); }
     } }, h('div', { class: 'row' }, field('Function', fn), field('Cron expression', expr), field('Time zone', tz),
-      h('button', { type: 'submit', class: 'primary', id: 'sc-add' }, 'Add')))));
+      h('button', { type: 'submit', class: 'primary', id: 'sc-add' }, 'Add')), preview)));
   }
   return out;
 }

@@ -392,8 +392,13 @@ func TestDashboard_Journey(t *testing.T) {
 	page(t, ctx, "/access")
 	shot(t, ctx, "access")
 	page(t, ctx, "/schedules")
-	do(t, ctx, "add a schedule", chromedp.SendKeys("#sc-function", "greet"), chromedp.SendKeys("#sc-expr", "@every 1h"),
-		chromedp.SetValue("#sc-tz", "UTC"), chromedp.Click("#sc-add"))
+	do(t, ctx, "type a bad expression", chromedp.SetValue("#sc-tz", "UTC"), chromedp.SendKeys("#sc-expr", "61 * * * *"))
+	waitFor(t, ctx, "the expression error", `!!document.querySelector('#sc-error')`)
+	t.Logf("schedule error shown: %q", text(t, ctx, "#sc-error"))
+	eval[bool](t, ctx, `(() => { const e = document.querySelector('#sc-expr'); e.value = '@every 1h';
+		e.dispatchEvent(new Event('input')); return true })()`)
+	waitFor(t, ctx, "the next five runs", `document.querySelectorAll('#sc-next li').length === 5`)
+	do(t, ctx, "add a schedule", chromedp.SendKeys("#sc-function", "greet"), chromedp.Click("#sc-add"))
 	waitFor(t, ctx, "the schedule", `(document.querySelector('#schedules')||{textContent:''}).textContent.includes('@every 1h')`)
 	shot(t, ctx, "schedules")
 
