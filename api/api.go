@@ -7,15 +7,20 @@
 //	GET  /healthz, /readyz                         public
 //	ANY  /fn/:name, /fn/:name/*rest                public, or invoke for private functions
 //	GET  /api/v1/functions[/:name[/versions[/:v]]] read
-//	POST /api/v1/functions                         deploy
-//	PUT, DELETE /api/v1/functions/:name            deploy
-//	POST /api/v1/functions/:name/rollback          deploy
+//	POST /api/v1/functions                         deploy (+ secrets to grant new secrets)
+//	PUT, DELETE /api/v1/functions/:name            deploy (+ secrets to grant new secrets)
+//	POST /api/v1/functions/:name/rollback          deploy (+ secrets if the version has more grants)
 //	POST /api/v1/functions/:name/invoke            invoke
 //	GET  /api/v1/invocations[/:id]                 read
 //	GET  /api/v1/workers                           read
+//	GET  /api/v1/nodes                             read
 //	GET  /api/v1/secrets                           read (names only, never values)
-//	PUT, DELETE /api/v1/secrets/:name              deploy
+//	PUT, DELETE /api/v1/secrets/:name              secrets
 //	GET, POST /api/v1/tokens, DELETE .../:name     admin
+//
+// Roles (Deps.Roles): a data node serves /fn/* and .../invoke, a control
+// node the rest of /api; a request for a role the node lacks gets 421
+// with code wrong_role. Health and metrics are served by every node.
 package api
 
 import (
@@ -58,9 +63,10 @@ type Deps struct {
 	// dead-letter retries, stream tickets and subscriptions. Nil answers
 	// those routes 501.
 	Events Events
-	// ValidateSource checks a script before it is stored (worker.Validate);
-	// a *SyntaxError-like error with Line and Column becomes a 422.
-	ValidateSource func(source string) error
+	// ValidateSource checks a script before it is stored, in a sandboxed
+	// worker process (supervisor.ValidateSource), never in this one; a
+	// *SourceError becomes a 422 with its line and column.
+	ValidateSource func(ctx context.Context, source string) error
 	// Logger receives request failures (5xx) and panics.
 	Logger hclog.Logger
 	// MaxBodyBytes bounds request bodies (413 beyond).
@@ -78,6 +84,20 @@ type Deps struct {
 	Stopping <-chan struct{}
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Roles are the node's roles; requests for another role get 421. The
+	// zero value serves everything.
+	Roles Roles
+	// Nodes lists the cluster's nodes (GET /api/v1/nodes) and their
+	// workers (GET /api/v1/workers); nil means Store, or this node alone
+	// without a Store.
+	Nodes Nodes
+	// NodeID is this node's id in the registry.
+	NodeID string
+}
+
+// Nodes is the node registry (store.Store).
+type Nodes interface {
+	ListNodes(ctx context.Context) ([]store.Node, error)
 }
 
 // FunctionGetter returns a function with its current version's source,
@@ -98,6 +118,10 @@ type TokenGetter interface {
 // Supervisor is what the API needs of the node's supervisor.
 type Supervisor interface {
 	Deploy(ctx context.Context, fn functions.Spec) error
+	// CheckMinWarm says whether min_warm workers of function name fit
+	// under the node's worker cap beside the other functions' (a
+	// *functions.LimitError when not).
+	CheckMinWarm(name string, minWarm int) error
 	Remove(name string)
 	Status() supervisor.Status
 }
@@ -107,9 +131,9 @@ type Events interface {
 	InvokeAsync(ctx context.Context, fn *store.Function, req *protocol.Request) (string, error)
 	Publish(ctx context.Context, topic string, payload json.RawMessage, source string) (events.Published, error)
 	RetryDeadLetter(ctx context.Context, id int64) (store.DeadLetter, error)
-	IssueTicket(ctx context.Context) (string, time.Time, error)
-	CheckTicket(ctx context.Context, ticket string) error
-	Subscribe(topics []string) *events.Subscription
+	IssueTicket(ctx context.Context, tokenID int64, topics []string) (string, time.Time, error)
+	CheckTicket(ctx context.Context, ticket string) (events.Ticket, error)
+	Subscribe(ctx context.Context, tokenID int64, topics []string) (*events.Subscription, error)
 	Unsubscribe(sub *events.Subscription)
 }
 
@@ -153,6 +177,7 @@ func New(d Deps) (*API, error) {
 	if d.StreamHeartbeat <= 0 {
 		d.StreamHeartbeat = 15 * time.Second
 	}
+	d.Roles = d.Roles.orAll()
 	a := &API{
 		deps:    d,
 		log:     d.Logger.Named("api"),
@@ -168,6 +193,9 @@ func New(d Deps) (*API, error) {
 	}
 	if d.Store != nil {
 		a.evst = d.Store.Events()
+		if d.Nodes == nil {
+			a.deps.Nodes = d.Store
+		}
 	}
 	a.router.RedirectFixedPath = false
 	a.router.HandleOPTIONS = false
@@ -243,12 +271,13 @@ func (a *API) routes() {
 	a.handle(http.MethodDelete, "/api/v1/tokens/:name", ScopeAdmin, a.revokeToken)
 
 	a.handle(http.MethodGet, "/api/v1/workers", ScopeRead, a.workers)
+	a.handle(http.MethodGet, "/api/v1/nodes", ScopeRead, a.listNodes)
 
 	a.eventRoutes()
 
 	a.handle(http.MethodGet, "/api/v1/secrets", ScopeRead, a.listSecrets)
-	a.handle(http.MethodPut, "/api/v1/secrets/:name", ScopeDeploy, a.setSecret)
-	a.handle(http.MethodDelete, "/api/v1/secrets/:name", ScopeDeploy, a.deleteSecret)
+	a.handle(http.MethodPut, "/api/v1/secrets/:name", ScopeSecrets, a.setSecret)
+	a.handle(http.MethodDelete, "/api/v1/secrets/:name", ScopeSecrets, a.deleteSecret)
 
 	// The data plane: any method. Auth depends on the function, so these
 	// routes are public here and fnHandler checks private functions.
@@ -281,6 +310,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength != 0 {
 		r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+	}
+	if role := RoleOf(r.URL.Path); !a.deps.Roles.has(role) {
+		WriteError(w, wrongRole(role, a.deps.Roles))
+		return
 	}
 	// Cookies do not care about ports: the dashboard's session cookie
 	// reaches this listener too, and must never reach a function.

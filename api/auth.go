@@ -36,8 +36,10 @@ func HashToken(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
 
 // Principal is the token a request was authenticated with.
 type Principal struct {
-	Name   string
-	Scopes []string
+	// TokenID is the token's id (event streams are bound to it).
+	TokenID int64
+	Name    string
+	Scopes  []string
 }
 
 // Has reports whether p carries scope (admin carries every scope).
@@ -100,7 +102,7 @@ func (a *API) authenticate(r *http.Request, scope string) (*Principal, error) {
 	if err != nil {
 		return nil, internalError(fmt.Errorf("look up token: %w", err))
 	}
-	p := &Principal{Name: t.Name, Scopes: t.Scopes}
+	p := &Principal{TokenID: t.ID, Name: t.Name, Scopes: t.Scopes}
 	if !p.Has(scope) {
 		return nil, &Error{Status: http.StatusForbidden, Code: CodeForbidden,
 			Message: "token " + p.Name + " lacks the " + scope + " scope"}

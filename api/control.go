@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,10 +13,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/store"
+	"github.com/picloud/picloud/supervisor"
 )
 
 // healthz answers 200 while the process is up.
@@ -213,16 +216,43 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, ps httprouter.
 	return nil
 }
 
-func (a *API) workers(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) error {
-	st := a.deps.Supervisor.Status()
+func (a *API) workers(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	out := WorkersView(a.deps.Supervisor.Status(), a.deps.NodeID)
+	if a.deps.Nodes != nil {
+		nodes, err := a.deps.Nodes.ListNodes(r.Context())
+		if err != nil {
+			return internalError(err)
+		}
+		out.Workers = append(out.Workers, clusterWorkers(nodes, a.deps.NodeID, a.log)...)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// WorkersView is the API's view of a supervisor's status; node names the
+// node in each worker's row (may be empty). Nodes publish it in the
+// registry, so that a control node shows every node's workers.
+func WorkersView(st supervisor.Status, node string) WorkersStatus {
 	out := WorkersStatus{
 		LimitsEnforced:  st.LimitsEnforced,
 		LimitsMode:      st.LimitsMode,
 		MaxWorkersTotal: st.MaxWorkersTotal,
+		WorkerUser:      st.WorkerUser,
+		SandboxRequired: st.SandboxRequired,
 		Workers:         make([]WorkerStatus, 0, len(st.Workers)),
 	}
 	for _, ws := range st.Workers {
+		var sb *WorkerSandbox
+		if s := ws.Sandbox; s.Seccomp != "" {
+			sb = &WorkerSandbox{UID: s.UID, GID: s.GID, Capabilities: s.Capabilities, NoNewPrivs: s.NoNewPrivs,
+				Seccomp: s.Seccomp, Landlock: s.Landlock, FDs: s.FDs, Complete: s.Complete(), Missing: s.Missing}
+			if sb.Missing == nil {
+				sb.Missing = []string{}
+			}
+		}
 		out.Workers = append(out.Workers, WorkerStatus{
+			Sandbox:        sb,
+			Node:           node,
 			PID:            ws.PID,
 			Function:       ws.Function,
 			Version:        ws.Version,
@@ -234,6 +264,49 @@ func (a *API) workers(w http.ResponseWriter, _ *http.Request, _ httprouter.Param
 			RSSBytes:       ws.RSSBytes,
 			CPUSeconds:     ws.CPUTime.Seconds(),
 			LimitsEnforced: ws.LimitsEnforced,
+		})
+	}
+	return out
+}
+
+// clusterWorkers returns the workers the other live nodes published with
+// their last heartbeat (this node's own come from its supervisor, fresher).
+// A node whose lease expired is left out.
+func clusterWorkers(nodes []store.Node, self string, log hclog.Logger) []WorkerStatus {
+	var out []WorkerStatus
+	for _, n := range nodes {
+		if n.ID == self || !n.Alive || len(n.Pool) == 0 {
+			continue
+		}
+		var ws WorkersStatus
+		if err := json.Unmarshal(n.Pool, &ws); err != nil {
+			log.Warn("node published an unreadable pool status", "node", n.ID, "error", err)
+			continue
+		}
+		for _, w := range ws.Workers {
+			w.Node = n.ID
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func (a *API) listNodes(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	out := NodeList{Nodes: []NodeView{}}
+	if a.deps.Nodes == nil {
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
+	nodes, err := a.deps.Nodes.ListNodes(r.Context())
+	if err != nil {
+		return internalError(err)
+	}
+	for _, n := range nodes {
+		out.Nodes = append(out.Nodes, NodeView{
+			ID: n.ID, Address: n.Address, Roles: n.Roles, Version: n.Version,
+			StartedAt: n.StartedAt, HeartbeatAt: n.HeartbeatAt, LeaseSeconds: n.Lease.Seconds(),
+			Alive: n.Alive, Self: n.ID == a.deps.NodeID,
+			Workers: n.Workers, InFlight: n.InFlight, Load: n.Load,
 		})
 	}
 	writeJSON(w, http.StatusOK, out)

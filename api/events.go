@@ -93,8 +93,15 @@ type Ticket struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
+// issueTicket is POST /api/v1/events/tickets[?topic=a&topic=b]: a ticket
+// bound to the caller's token that opens only the topics named (every
+// topic when none is).
 func (a *API) issueTicket(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	t, exp, err := a.events.IssueTicket(r.Context())
+	p := PrincipalFrom(r.Context())
+	if p == nil {
+		return errorf(http.StatusUnauthorized, CodeUnauthorized, "a ticket needs a bearer token")
+	}
+	t, exp, err := a.events.IssueTicket(r.Context(), p.TokenID, r.URL.Query()["topic"])
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 // eventRoutes registers the events API:
 //
 //	POST   /api/v1/events/:topic              publish (scope publish)
-//	POST   /api/v1/events/tickets             a stream ticket (scope read)
+//	POST   /api/v1/events/tickets[?topic=]    a stream ticket (scope read), bound to the token and topics
 //	GET    /api/v1/events                     the event log (read)
 //	GET    /api/v1/events/stream              SSE stream (read, or ?ticket=)
 //	GET    /api/v1/triggers                   (read)
@@ -58,16 +58,17 @@ func (a *API) eventRoutes() {
 	h(http.MethodGet, "/api/v1/events", ScopeRead, a.listEvents)
 	h(http.MethodGet, "/api/v1/events/stream", "", func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 		if t := r.URL.Query().Get("ticket"); t != "" {
-			if err := a.events.CheckTicket(r.Context(), t); err != nil {
-				if errors.Is(err, events.ErrBadTicket) {
-					return errorf(http.StatusUnauthorized, CodeUnauthorized,
-						"invalid or expired ticket: get a new one with POST /api/v1/events/tickets")
-				}
+			tk, err := a.events.CheckTicket(r.Context(), t)
+			if err != nil {
 				return err
 			}
-			return a.stream(w, r, ps)
+			return a.stream(w, r, tk.TokenID, &tk)
 		}
-		return authed(ScopeRead, a.stream)(w, r, ps)
+		p, err := a.authenticate(r, ScopeRead)
+		if err != nil {
+			return err
+		}
+		return a.stream(w, r, p.TokenID, nil)
 	})
 
 	h(http.MethodGet, "/api/v1/triggers", ScopeRead, a.listTriggers)
@@ -93,6 +94,14 @@ func eventsError(err error) error {
 	switch {
 	case err == nil, errors.As(err, &ae):
 		return err
+	case errors.Is(err, events.ErrBadTicket):
+		return errorf(http.StatusUnauthorized, CodeUnauthorized,
+			"invalid or expired ticket: get a new one with POST /api/v1/events/tickets")
+	case errors.Is(err, events.ErrRevoked):
+		return errorf(http.StatusUnauthorized, CodeUnauthorized, "the token of this stream was revoked")
+	case errors.Is(err, events.ErrTooManyStreams):
+		return &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyStreams, RetryAfter: 5,
+			Message: err.Error() + ": close one (or raise --max-streams-per-token)"}
 	case errors.Is(err, events.ErrInvalid):
 		return errorf(http.StatusBadRequest, CodeBadRequest, "%s", trimInvalid(err))
 	case errors.Is(err, store.ErrNotFound):

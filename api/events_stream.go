@@ -3,13 +3,13 @@ package api
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/julienschmidt/httprouter"
 	"github.com/picloud/picloud/events"
 	"github.com/picloud/picloud/store"
 )
@@ -31,13 +31,25 @@ type StreamEvent struct {
 // log, then goes live, with no gap and no duplicate: it subscribes to the
 // hub first (position From), replays (last, From] from the log, then takes
 // live events above From.
-func (a *API) stream(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+//
+// The stream belongs to token tokenID: it ends when the token is revoked
+// (on every node), and a token holds a bounded number of streams. With a
+// ticket, only the ticket's topics can be read (its topics when the
+// request names none).
+func (a *API) stream(w http.ResponseWriter, r *http.Request, tokenID int64, ticket *events.Ticket) error {
 	q := r.URL.Query()
 	topics := q["topic"]
 	for _, t := range topics {
 		if err := events.ValidateTopic(t); err != nil {
 			return err
 		}
+		if ticket != nil && !ticket.Covers(t) {
+			return errorf(http.StatusForbidden, CodeForbidden,
+				"this ticket does not open topic %q: ask for a ticket with POST /api/v1/events/tickets?topic=%s", t, t)
+		}
+	}
+	if ticket != nil && len(topics) == 0 {
+		topics = ticket.Topics
 	}
 	lastStr := r.Header.Get("Last-Event-ID")
 	if v := q.Get("last_event_id"); v != "" {
@@ -52,7 +64,10 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 		last = n
 	}
 
-	sub := a.events.Subscribe(topics)
+	sub, err := a.events.Subscribe(r.Context(), tokenID, topics)
+	if err != nil {
+		return err
+	}
 	defer a.events.Unsubscribe(sub)
 
 	rc := http.NewResponseController(w)
@@ -111,7 +126,11 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 			return nil
 		case <-sub.Dropped():
 			// Too slow (or the server stops): end the response; the
-			// client resumes with Last-Event-ID.
+			// client resumes with Last-Event-ID. A revoked token's
+			// client is told why; its reconnection gets a 401.
+			if errors.Is(sub.Err(), events.ErrRevoked) {
+				_, _ = bw.WriteString(": token revoked\n\n")
+			}
 			_ = flush()
 			return nil
 		case ev := <-sub.C():

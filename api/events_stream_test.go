@@ -61,6 +61,7 @@ func (noFunctions) Invoke(context.Context, functions.Spec, *protocol.Request) (*
 func (noFunctions) Deploy(context.Context, functions.Spec) error { return nil }
 func (noFunctions) Remove(string)                                {}
 func (noFunctions) Status() supervisor.Status                    { return supervisor.Status{} }
+func (noFunctions) CheckMinWarm(string, int) error               { return nil }
 
 // startService starts an events service on b's database (mod adjusts its
 // config) and stops it in cleanup.
@@ -351,5 +352,28 @@ func TestStream_Curl(t *testing.T) {
 	m, err := r.Next()
 	if err != nil || m.ID != pub.Event.ID || string(m.Data.Payload) != `"live"` {
 		t.Fatalf("curl live event: %+v (%v)", m, err)
+	}
+}
+
+func TestAddSchedule_ImpossibleExpressionIs400(t *testing.T) {
+	t.Parallel()
+	b := setupDB(t)
+	srv := serveHTTP(t, b, startService(t, b, nil))
+	body := strings.NewReader(`{"function":"feb","expr":"0 0 30 2 *"}`)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/schedules", body)
+	req.Header = bearerOf(b)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(out["error"], `"0 0 30 2 *" never fires`) {
+		t.Fatalf("add impossible schedule: %d %v", resp.StatusCode, out)
+	}
+	if list, err := b.st.Events().ListSchedules(context.Background(), "", false); err != nil || len(list) != 0 {
+		t.Fatalf("schedules stored: %v %v", list, err)
 	}
 }

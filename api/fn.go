@@ -9,6 +9,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/picloud/picloud/events"
 	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/invoke"
 	"github.com/picloud/picloud/protocol"
@@ -43,6 +44,20 @@ func (a *API) serveFn(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		path = "/"
 	}
 	if r.Header.Get(HeaderAsync) == "1" {
+		if !f.Private && !f.AllowAsync {
+			// Queued calls cost the database: a public function takes
+			// them from anyone only if deployed with --allow-async.
+			if r.Header.Get("Authorization") == "" {
+				a.writeErr(w, r, &Error{Status: http.StatusForbidden, Code: CodeAsyncNotAllowed,
+					Message: "asynchronous calls of " + f.Name + " are off: deploy it with --allow-async (\"allow_async\": true), or send a token with the invoke scope"})
+				return
+			}
+			if _, err := a.authenticate(r, ScopeInvoke); err != nil {
+				a.writeErr(w, r, err)
+				return
+			}
+			stripAuth = true
+		}
 		a.invokeAsync(w, r, f, path, stripAuth)
 		return
 	}
@@ -212,6 +227,10 @@ func asyncError(err error) error {
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, CodeNotFound, "function not found")
+	}
+	if errors.Is(err, events.ErrQueueFull) {
+		return &Error{Status: http.StatusTooManyRequests, Code: CodeQueueFull, RetryAfter: 5,
+			Message: err.Error() + ": retry later"}
 	}
 	return internalError(fmt.Errorf("enqueue async invocation: %w", err))
 }

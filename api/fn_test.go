@@ -84,12 +84,16 @@ func (f *fakeEvents) Publish(_ context.Context, topic string, _ json.RawMessage,
 func (f *fakeEvents) RetryDeadLetter(context.Context, int64) (store.DeadLetter, error) {
 	return store.DeadLetter{}, store.ErrNotFound
 }
-func (f *fakeEvents) IssueTicket(context.Context) (string, time.Time, error) {
+func (f *fakeEvents) IssueTicket(context.Context, int64, []string) (string, time.Time, error) {
 	return "t", time.Now().Add(time.Minute), nil
 }
-func (f *fakeEvents) CheckTicket(context.Context, string) error { return events.ErrBadTicket }
-func (f *fakeEvents) Subscribe([]string) *events.Subscription   { return nil }
-func (f *fakeEvents) Unsubscribe(*events.Subscription)          {}
+func (f *fakeEvents) CheckTicket(context.Context, string) (events.Ticket, error) {
+	return events.Ticket{}, events.ErrBadTicket
+}
+func (f *fakeEvents) Subscribe(context.Context, int64, []string) (*events.Subscription, error) {
+	return nil, events.ErrRevoked
+}
+func (f *fakeEvents) Unsubscribe(*events.Subscription) {}
 
 type unitBundle struct {
 	srv    *httptest.Server
@@ -101,6 +105,7 @@ func unitAPI(t *testing.T, mod ...func(*Deps)) *unitBundle {
 	t.Helper()
 	fns := fakeFunctions{
 		"pub":  {Name: "pub", CurrentVersion: 1, Current: store.Version{Version: 1, Limits: functions.DefaultLimits()}},
+		"open": {Name: "open", AllowAsync: true, CurrentVersion: 1, Current: store.Version{Version: 1, Limits: functions.DefaultLimits()}},
 		"priv": {Name: "priv", Private: true, CurrentVersion: 2, Current: store.Version{Version: 2, Limits: functions.DefaultLimits()}},
 	}
 	b := &unitBundle{runner: &scriptedRunner{resp: &protocol.Response{Status: 200, Body: []byte("hi")}}, events: &fakeEvents{}}
@@ -196,7 +201,7 @@ func TestFn_UnknownFunctionIs404(t *testing.T) {
 
 func TestFn_AsyncIsQueuedWith202(t *testing.T) {
 	b := unitAPI(t)
-	resp, body := b.do(t, http.MethodPost, "/fn/pub/job", "", `{"a":1}`, HeaderAsync, "1")
+	resp, body := b.do(t, http.MethodPost, "/fn/open/job", "", `{"a":1}`, HeaderAsync, "1")
 	require.Equal(t, http.StatusAccepted, resp.StatusCode, body)
 	var acc AsyncAccepted
 	require.NoError(t, json.Unmarshal([]byte(body), &acc))
@@ -204,6 +209,30 @@ func TestFn_AsyncIsQueuedWith202(t *testing.T) {
 	require.Equal(t, acc.InvocationID, b.events.queued[0].InvocationID)
 	require.Equal(t, "/job", b.events.queued[0].Path)
 	require.Equal(t, "/api/v1/invocations/"+acc.InvocationID, resp.Header.Get("Location"))
+}
+
+func TestFn_AsyncOfPublicFunctionNeedsOptInOrInvokeToken(t *testing.T) {
+	b := unitAPI(t)
+	resp, body := b.do(t, http.MethodPost, "/fn/pub/job", "", `{}`, HeaderAsync, "1")
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, body)
+	require.Contains(t, body, `"code":"async_not_allowed"`)
+	require.Contains(t, body, "--allow-async")
+	require.Empty(t, b.events.queued, "nothing may be queued")
+
+	resp, body = b.do(t, http.MethodPost, "/fn/pub/job", "read-secret", `{}`, HeaderAsync, "1")
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, body)
+	resp, body = b.do(t, http.MethodPost, "/fn/pub/job", "pc_nonsense", `{}`, HeaderAsync, "1")
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
+	require.Empty(t, b.events.queued, "nothing may be queued")
+
+	// A token with the invoke scope may; the function never sees it.
+	resp, body = b.do(t, http.MethodPost, "/fn/pub/job", "inv-secret", `{}`, HeaderAsync, "1")
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, body)
+	require.Len(t, b.events.queued, 1)
+	require.NotContains(t, b.events.queued[0].Headers, "authorization")
+	// The synchronous call stays public.
+	resp, body = b.do(t, http.MethodPost, "/fn/pub/job", "", `{}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 }
 
 func TestEvents_PublishChecksScopeTopicAndJSON(t *testing.T) {

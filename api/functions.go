@@ -1,10 +1,13 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -50,8 +53,11 @@ func functionView(f *store.Function, withSource bool) Function {
 		Version:     f.CurrentVersion,
 		SHA256:      f.Current.SHA256,
 		Private:     f.Private,
+		AllowAsync:  f.AllowAsync,
 		MaxAttempts: f.MaxAttempts,
 		Limits:      limitsView(f.Current.Limits),
+		Secrets:     nonNilStrings(f.Current.Secrets),
+		AllSecrets:  f.Current.AllSecrets,
 		URL:         "/fn/" + f.Name,
 		CreatedAt:   f.CreatedAt,
 		UpdatedAt:   f.UpdatedAt,
@@ -75,9 +81,19 @@ func limitsView(l functions.Limits) Limits {
 	}
 }
 
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // deployParams validates a FunctionRequest over base (the defaults on
 // create, the current version on update) and returns what the store keeps.
-func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, base functions.Limits, private bool) (store.DeployParams, error) {
+// private and allowAsync are the settings kept when req omits them.
+// Omitted secrets keep the current version's grants; widening them needs
+// the secrets scope (both checked by the store in the deploy).
+func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, base functions.Limits, private, allowAsync bool) (store.DeployParams, error) {
 	l := base
 	if req.Memory != nil {
 		l.MemoryBytes = int64(*req.Memory)
@@ -107,7 +123,10 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 	if err != nil {
 		return store.DeployParams{}, err
 	}
-	p := store.DeployParams{Name: name, Source: src, Private: private, Limits: l}
+	if req.AllowAsync != nil {
+		allowAsync = *req.AllowAsync
+	}
+	p := store.DeployParams{Name: name, Source: src, Private: private, AllowAsync: allowAsync, Limits: l}
 	if req.MaxAttempts != nil {
 		if *req.MaxAttempts < minMaxAttempts || *req.MaxAttempts > maxMaxAttempts {
 			return p, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidLimit, Field: "max_attempts",
@@ -115,20 +134,84 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 		}
 		p.MaxAttempts = *req.MaxAttempts
 	}
-	if err := l.Validate(); err != nil {
+	err = l.Validate()
+	if err == nil { // min_warm must fit under this node's worker cap
+		err = a.deps.Supervisor.CheckMinWarm(name, l.MinWarm)
+	}
+	if err != nil {
 		var le *functions.LimitError
 		if errors.As(err, &le) {
 			return p, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidLimit, Field: le.Field, Message: le.Error()}
 		}
 		return p, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidLimit, Message: err.Error()}
 	}
-	if err := a.validateSource(src); err != nil {
+	if p.Secrets, err = secretGrants(req.Secrets); err != nil {
+		return p, err
+	}
+	// Omitted grants are the current version's, and the widening check is
+	// against the current version, both settled by the store with the
+	// function locked (a concurrent deploy or rollback cannot slip in).
+	p.KeepSecrets = req.Secrets == nil
+	p.CheckSecrets = func(cur *store.Version, grants []string) error {
+		return checkGrantWidening(r, name, cur, grants)
+	}
+	if err := a.validateSource(r.Context(), src); err != nil {
 		return p, err
 	}
 	if pr := PrincipalFrom(r.Context()); pr != nil {
 		p.CreatedBy = pr.Name
 	}
 	return p, nil
+}
+
+// secretGrants returns the validated, sorted, deduplicated names of req;
+// nil when omitted (the store then keeps the current version's grants).
+func secretGrants(req *[]string) ([]string, error) {
+	if req == nil {
+		return nil, nil
+	}
+	if len(*req) > MaxSecretGrants {
+		return nil, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidValue, Field: "secrets",
+			Message: fmt.Sprintf("secrets: %d names is over the limit of %d", len(*req), MaxSecretGrants)}
+	}
+	out := make([]string, 0, len(*req))
+	for _, n := range *req {
+		if !secretNameRE.MatchString(n) {
+			return nil, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidValue, Field: "secrets",
+				Message: fmt.Sprintf("secrets: name %q is invalid: use 1 to 128 letters, digits, '_', '.', '-', starting with a letter or '_'", truncate(n, 80))}
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// checkGrantWidening refuses, without the secrets scope, grants that the
+// current version cur (nil: none) does not already hold by name: a deploy
+// token may keep or narrow a function's secrets, never reach new ones. A
+// version from before grants (AllSecrets) holds no name here, so a deploy
+// token cannot turn its blanket access into grants of its own choosing.
+func checkGrantWidening(r *http.Request, name string, cur *store.Version, grants []string) error {
+	pr := PrincipalFrom(r.Context())
+	if pr.Has(ScopeSecrets) {
+		return nil
+	}
+	var added []string
+	for _, g := range grants {
+		if cur == nil || !slices.Contains(cur.Secrets, g) {
+			added = append(added, g)
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	who := "this token"
+	if pr != nil {
+		who = "token " + pr.Name
+	}
+	return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Field: "secrets",
+		Message: fmt.Sprintf("%s lacks the %s scope: granting function %s the secrets %s needs it (a deploy token may keep or narrow the grants of the current version)",
+			who, ScopeSecrets, name, strings.Join(added, ", "))}
 }
 
 // requestSource returns the script of req: Source, or the exact bytes of
@@ -154,7 +237,7 @@ type SourceError struct {
 func (e *SourceError) Error() string { return e.Message }
 
 // validateSource checks the script: present, UTF-8 agnostic, compiles.
-func (a *API) validateSource(src string) error {
+func (a *API) validateSource(ctx context.Context, src string) error {
 	if src == "" {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidValue, Field: "source",
 			Message: "source is empty: send the Lua script that defines handle(req)"}
@@ -162,28 +245,47 @@ func (a *API) validateSource(src string) error {
 	if a.deps.ValidateSource == nil {
 		return nil
 	}
-	err := a.deps.ValidateSource(src)
+	err := a.deps.ValidateSource(ctx, src)
 	if err == nil {
 		return nil
 	}
-	e := &Error{Status: http.StatusUnprocessableEntity, Code: CodeSyntaxError, Field: "source", Message: err.Error()}
 	var se *SourceError
-	if errors.As(err, &se) {
-		e.Line, e.Column = se.Line, se.Column
-		if se.Line > 0 {
-			e.Message = fmt.Sprintf("Lua syntax error at line %d, column %d: %s", se.Line, se.Column, se.Message)
-		}
+	if !errors.As(err, &se) {
+		// Not the script's fault: the validator could not run.
+		return internalError(fmt.Errorf("validate source: %w", err))
+	}
+	e := &Error{Status: http.StatusUnprocessableEntity, Code: CodeSyntaxError, Field: "source", Message: se.Message,
+		Line: se.Line, Column: se.Column}
+	if se.Line > 0 {
+		e.Message = fmt.Sprintf("Lua syntax error at line %d, column %d: %s", se.Line, se.Column, se.Message)
 	}
 	return e
 }
 
+// Function listing pages: ?limit= (default and maximum below) and
+// ?after=NAME, the Next of the previous page.
+const (
+	defaultFunctionPage = 100
+	maxFunctionPage     = 1000
+)
+
 func (a *API) listFunctions(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	fs, err := a.deps.Store.ListFunctions(r.Context())
+	limit, err := intQuery(r, "limit", defaultFunctionPage, 1, maxFunctionPage)
+	if err != nil {
+		return err
+	}
+	after := r.URL.Query().Get("after")
+	// One more than asked says whether there is a next page.
+	fs, err := a.deps.Store.ListFunctionsPage(r.Context(), after, int(limit)+1)
 	if err != nil {
 		return internalError(err)
 	}
-	out := FunctionList{Functions: make([]Function, 0, len(fs))}
-	for _, f := range fs {
+	out := FunctionList{Functions: make([]Function, 0, min(len(fs), int(limit)))}
+	for i, f := range fs {
+		if i == int(limit) {
+			out.Next = fs[i-1].Name
+			break
+		}
 		out.Functions = append(out.Functions, functionView(f, false))
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -212,11 +314,14 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, _ httproute
 	if err := validName("function name", req.Name); err != nil {
 		return err
 	}
-	p, err := a.deployParams(r, req.Name, &req, functions.DefaultLimits(), false)
+	p, err := a.deployParams(r, req.Name, &req, functions.DefaultLimits(), false, false)
 	if err != nil {
 		return err
 	}
 	f, err := a.deps.Store.CreateFunction(r.Context(), p)
+	if ae := (*Error)(nil); errors.As(err, &ae) {
+		return ae
+	}
 	if err != nil {
 		return storeError(err, "function "+req.Name)
 	}
@@ -243,11 +348,14 @@ func (a *API) updateFunction(w http.ResponseWriter, r *http.Request, ps httprout
 	if err != nil {
 		return storeError(err, "function "+name)
 	}
-	p, err := a.deployParams(r, name, &req, cur.Current.Limits, cur.Private)
+	p, err := a.deployParams(r, name, &req, cur.Current.Limits, cur.Private, cur.AllowAsync)
 	if err != nil {
 		return err
 	}
 	f, err := a.deps.Store.DeployVersion(r.Context(), p)
+	if ae := (*Error)(nil); errors.As(err, &ae) {
+		return ae
+	}
 	if err != nil {
 		return storeError(err, "function "+name)
 	}
@@ -267,6 +375,9 @@ func (a *API) updateFunction(w http.ResponseWriter, r *http.Request, ps httprout
 // (replace), so the older version can take its place.
 func (a *API) deployToSupervisor(r *http.Request, f *store.Function, replace bool) {
 	a.deps.Functions.Invalidate(f.Name)
+	if !a.deps.Roles.Data {
+		return // a control node owns no workers
+	}
 	if replace {
 		a.deps.Supervisor.Remove(f.Name)
 	}
@@ -305,13 +416,15 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request, ps httprouter
 	out := VersionList{Versions: make([]Version, 0, len(vs))}
 	for _, v := range vs {
 		out.Versions = append(out.Versions, Version{
-			Version:   v.Version,
-			SHA256:    v.SHA256,
-			Limits:    limitsView(v.Limits),
-			Private:   f.Private,
-			Current:   v.Version == f.CurrentVersion,
-			CreatedAt: v.CreatedAt,
-			CreatedBy: v.CreatedBy,
+			Version:    v.Version,
+			SHA256:     v.SHA256,
+			Limits:     limitsView(v.Limits),
+			Secrets:    nonNilStrings(v.Secrets),
+			AllSecrets: v.AllSecrets,
+			Private:    f.Private,
+			Current:    v.Version == f.CurrentVersion,
+			CreatedAt:  v.CreatedAt,
+			CreatedBy:  v.CreatedBy,
 		})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -331,7 +444,21 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidValue, Field: "version",
 			Message: fmt.Sprintf("version %d is invalid: use a version number from `picloud versions %s`, or omit it for the previous one", req.Version, name)}
 	}
-	f, err := a.deps.Store.Rollback(r.Context(), name, req.Version)
+	f, err := a.deps.Store.RollbackChecked(r.Context(), name, req.Version, func(cur, target *store.Version) error {
+		// The target's grants were chosen when it was deployed; a rollback
+		// may narrow the current ones, widening them needs the scope.
+		switch {
+		case cur.AllSecrets:
+			return nil
+		case target.AllSecrets:
+			return checkGrantWidening(r, name, cur, []string{"(every secret: version " + strconv.Itoa(target.Version) + " is from before grants)"})
+		}
+		return checkGrantWidening(r, name, cur, target.Secrets)
+	})
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			if _, gerr := a.deps.Store.GetFunction(r.Context(), name); gerr != nil {

@@ -14,10 +14,14 @@ const (
 	ScopeInvoke  = "invoke"  // POST .../invoke and private /fn/NAME
 	ScopeRead    = "read"    // every GET route of the control plane
 	ScopePublish = "publish" // publish events (reserved for the events API)
+	// ScopeSecrets sets and deletes secrets, and grants a function a
+	// secret its current version does not already hold (deploy --secrets,
+	// or a rollback to a version with more grants).
+	ScopeSecrets = "secrets"
 )
 
 // AllScopes lists the scopes a token may be created with.
-var AllScopes = []string{ScopeAdmin, ScopeDeploy, ScopeInvoke, ScopeRead, ScopePublish}
+var AllScopes = []string{ScopeAdmin, ScopeDeploy, ScopeInvoke, ScopeRead, ScopePublish, ScopeSecrets}
 
 // Headers set or read by the API.
 const (
@@ -65,10 +69,24 @@ type FunctionRequest struct {
 	IdleTimeout *Duration `json:"idle_timeout,omitempty"`
 	// Private functions need a token with the invoke scope on /fn/NAME.
 	Private *bool `json:"private,omitempty"`
+	// AllowAsync lets anyone queue asynchronous calls of a public function
+	// (X-PiCloud-Async: 1 on /fn/NAME); off by default, when only a token
+	// with the invoke scope may. On update, omitted keeps the current value.
+	AllowAsync *bool `json:"allow_async,omitempty"`
 	// MaxAttempts is the number of delivery attempts for event triggers
 	// before a dead letter (events API), 1..100, default 5.
 	MaxAttempts *int `json:"max_attempts,omitempty"`
+	// Secrets are the names of the secrets this version may read with
+	// secrets.get (at most MaxSecretGrants); [] grants none. Omitted on
+	// create grants none; omitted on update keeps the current version's
+	// grants (a version from before grants, which reads every secret,
+	// passes on none: list them). Granting a name the current version
+	// does not hold needs the secrets scope.
+	Secrets *[]string `json:"secrets,omitempty"`
 }
+
+// MaxSecretGrants bounds FunctionRequest.Secrets.
+const MaxSecretGrants = 64
 
 // Limits are a function version's resource limits as the API shows them.
 type Limits struct {
@@ -85,15 +103,21 @@ type Limits struct {
 // (GET /api/v1/functions/:name, and the answer of create, update and
 // rollback).
 type Function struct {
-	Name        string    `json:"name"`
-	Version     int       `json:"version"` // the current version
-	SHA256      string    `json:"sha256"`  // hex sha256 of the current source
-	Private     bool      `json:"private"`
-	MaxAttempts int       `json:"max_attempts"`
-	Limits      Limits    `json:"limits"`
-	URL         string    `json:"url"` // path of the endpoint: "/fn/NAME"
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"` // when the current version became current
+	Name        string `json:"name"`
+	Version     int    `json:"version"` // the current version
+	SHA256      string `json:"sha256"`  // hex sha256 of the current source
+	Private     bool   `json:"private"`
+	AllowAsync  bool   `json:"allow_async"`
+	MaxAttempts int    `json:"max_attempts"`
+	Limits      Limits `json:"limits"`
+	// Secrets the current version may read with secrets.get, sorted.
+	Secrets []string `json:"secrets"`
+	// AllSecrets: the current version was deployed before per-function
+	// grants and may read every secret (Secrets is empty).
+	AllSecrets bool      `json:"all_secrets,omitempty"`
+	URL        string    `json:"url"` // path of the endpoint: "/fn/NAME"
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"` // when the current version became current
 	// Source of the current version; only in GET .../:name?source=1 and
 	// in the answers of create and update it is omitted. It is the stored
 	// bytes as a JSON string (bytes that are not UTF-8 become U+FFFD);
@@ -105,6 +129,8 @@ type Function struct {
 // FunctionList is the body of GET /api/v1/functions.
 type FunctionList struct {
 	Functions []Function `json:"functions"`
+	// Next, when set, is the after= of the next page.
+	Next string `json:"next,omitempty"`
 }
 
 // Version is one immutable version of a function.
@@ -112,6 +138,9 @@ type Version struct {
 	Version int    `json:"version"`
 	SHA256  string `json:"sha256"`
 	Limits  Limits `json:"limits"`
+	// Secrets the version may read; AllSecrets as in Function.
+	Secrets    []string `json:"secrets"`
+	AllSecrets bool     `json:"all_secrets,omitempty"`
 	// Private is the function's access setting; it belongs to the
 	// function, not the version, so every version shows the same value.
 	Private   bool      `json:"private"`
@@ -243,6 +272,8 @@ type TokenList struct {
 
 // WorkerStatus is one worker process of the supervisor.
 type WorkerStatus struct {
+	// Node is the id of the node running the worker (GET /api/v1/nodes).
+	Node           string    `json:"node,omitempty"`
 	PID            int       `json:"pid"`
 	Function       string    `json:"function"`
 	Version        int       `json:"version"`
@@ -254,14 +285,62 @@ type WorkerStatus struct {
 	RSSBytes       int64     `json:"rss_bytes"`
 	CPUSeconds     float64   `json:"cpu_seconds"`
 	LimitsEnforced bool      `json:"limits_enforced"`
+	// Sandbox is what the worker's process sandbox applied, read back at
+	// its start (absent while starting).
+	Sandbox *WorkerSandbox `json:"sandbox,omitempty"`
 }
 
-// WorkersStatus is the body of GET /api/v1/workers: this node's workers.
+// WorkerSandbox is one worker's process sandbox, layer by layer.
+type WorkerSandbox struct {
+	UID          int      `json:"uid"`
+	GID          int      `json:"gid"`
+	Capabilities string   `json:"capabilities"` // "none" or the sets left
+	NoNewPrivs   bool     `json:"no_new_privs"`
+	Seccomp      string   `json:"seccomp"`  // filter, strict, off
+	Landlock     string   `json:"landlock"` // "enforced (abi N)" or why not
+	FDs          []string `json:"fds"`
+	Complete     bool     `json:"complete"`
+	Missing      []string `json:"missing"` // one line per missing layer
+}
+
+// WorkersStatus is the body of GET /api/v1/workers: the workers of every
+// live node of the cluster (each row names its node); the limits fields
+// are those of the node that answered.
 type WorkersStatus struct {
-	LimitsEnforced  bool           `json:"limits_enforced"`
-	LimitsMode      string         `json:"limits_mode"` // cgroup2, cgroup1, or "none: <reason>"
-	MaxWorkersTotal int            `json:"max_workers_total"`
+	LimitsEnforced  bool   `json:"limits_enforced"`
+	LimitsMode      string `json:"limits_mode"` // cgroup2, cgroup1, or "none: <reason>"
+	MaxWorkersTotal int    `json:"max_workers_total"`
+	// WorkerUser is who workers run as, or "none: <why they run as
+	// serve's uid>"; SandboxRequired mirrors --require-sandbox.
+	WorkerUser      string         `json:"worker_user"`
+	SandboxRequired bool           `json:"sandbox_required"`
 	Workers         []WorkerStatus `json:"workers"`
+}
+
+// NodeView is one node of the cluster in GET /api/v1/nodes.
+type NodeView struct {
+	ID      string   `json:"id"`
+	Address string   `json:"address"`
+	Roles   []string `json:"roles"`
+	Version string   `json:"version"`
+	// StartedAt and HeartbeatAt are the node's start and its last
+	// heartbeat (database clock).
+	StartedAt   time.Time `json:"started_at"`
+	HeartbeatAt time.Time `json:"heartbeat_at"`
+	// LeaseSeconds: a node silent for longer is dead and its jobs are
+	// re-queued; Alive says it is within its lease.
+	LeaseSeconds float64 `json:"lease_seconds"`
+	Alive        bool    `json:"alive"`
+	// Self marks the node that answered.
+	Self     bool    `json:"self,omitempty"`
+	Workers  int     `json:"workers"`
+	InFlight int     `json:"inflight"`
+	Load     float64 `json:"load"`
+}
+
+// NodeList is the body of GET /api/v1/nodes.
+type NodeList struct {
+	Nodes []NodeView `json:"nodes"`
 }
 
 // Health is the body of /healthz and /readyz.
@@ -290,6 +369,9 @@ const (
 	CodeWorkerCrashed    = "worker_crashed"     // 502: the worker died or could not start
 	CodeInvalidResponse  = "invalid_response"   // 502: the function answered a status it may not send
 	CodeOverloaded       = "overloaded"         // 503 + Retry-After
+	CodeTooManyStreams   = "too_many_streams"   // 429 + Retry-After: the token holds its cap of event streams
+	CodeAsyncNotAllowed  = "async_not_allowed"  // 403: async call of a public function without opt-in or token
+	CodeQueueFull        = "queue_full"         // 429 + Retry-After: the function's async queue is at its bound
 	CodeUnavailable      = "unavailable"        // 503: not ready / shutting down
 	CodeTimeout          = "timeout"            // 504: the call ran past its timeout
 	CodeInternal         = "internal"           // 500: a bug or a database failure

@@ -90,6 +90,7 @@ func commands() []*command {
 		rmCommand(),
 		tokenCommand(),
 		secretsCommand(),
+		nodesCommand(),
 	}
 	cmds = append(cmds, eventsCommands()...) // events.go
 	cmds = append(cmds,

@@ -223,11 +223,25 @@ func (c *Client) GetFunction(ctx context.Context, name string) (api.Function, er
 	return f, err
 }
 
-// ListFunctions returns every function.
+// ListFunctions returns every function, page by page.
 func (c *Client) ListFunctions(ctx context.Context) ([]api.Function, error) {
-	var l api.FunctionList
-	err := c.do(ctx, http.MethodGet, "/api/v1/functions", nil, &l)
-	return l.Functions, err
+	var all []api.Function
+	after := ""
+	for {
+		var l api.FunctionList
+		q := url.Values{"limit": {"1000"}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		if err := c.do(ctx, http.MethodGet, "/api/v1/functions?"+q.Encode(), nil, &l); err != nil {
+			return nil, err
+		}
+		all = append(all, l.Functions...)
+		if l.Next == "" {
+			return all, nil
+		}
+		after = l.Next
+	}
 }
 
 // DeleteFunction deletes a function with all its versions.

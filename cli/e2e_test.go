@@ -654,7 +654,7 @@ func TestE2E_Secrets(t *testing.T) {
 	if r.code != 0 && strings.Contains(r.stderr, "404") {
 		t.Skip("the server has no /api/v1/secrets route yet")
 	}
-	b.ok("deploy", b.script("greet.lua", `function handle(req) return secrets.get("greeting") or "none" end`))
+	b.ok("deploy", b.script("greet.lua", `function handle(req) return secrets.get("greeting") or "none" end`), "--secrets", "greeting")
 	r = b.cli(nil, "top-secret-value\n", "secrets", "set", "greeting")
 	if r.code != 0 || strings.Contains(r.stdout+r.stderr, "top-secret-value") {
 		t.Fatalf("secrets set: exit %d, %q, %q", r.code, r.stdout, r.stderr)

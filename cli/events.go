@@ -42,6 +42,12 @@ func eventsServeFlags(ef *envFlags) *events.Options {
 		"events older than this are pruned (and no longer replayed), a `DURATION`")
 	ef.Duration(&o.InvocationRetention, "invocation-retention", "PICLOUD_INVOCATION_RETENTION", events.DefaultInvocationRetention,
 		"invocation records older than this are pruned, a `DURATION`")
+	ef.Int(&o.MaxQueuedCalls, "max-queued-calls", "PICLOUD_MAX_QUEUED_CALLS", events.DefaultMaxQueuedCalls,
+		"async calls of one function that may wait (queued or running), `N` (429 beyond)")
+	ef.Size(&o.MaxQueuedBytes, "max-queued-bytes", "PICLOUD_MAX_QUEUED_BYTES", events.DefaultMaxQueuedBytes,
+		"request bytes of one function's waiting async calls (429 beyond)")
+	ef.Int(&o.MaxStreamsPerToken, "max-streams-per-token", "PICLOUD_MAX_STREAMS_PER_TOKEN", events.DefaultMaxStreamsPerToken,
+		"event streams one token may hold open on this server, `N` (429 beyond)")
 	return o
 }
 

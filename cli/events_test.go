@@ -34,8 +34,11 @@ func evServer(t *testing.T) map[string]string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
+		// The worker binary TestMain built: deploys are validated in it
+		// (the test binary cannot serve as `picloud worker`).
 		done <- server.Run(ctx, server.Config{Listen: addr, DatabaseURL: dbURL, DataDir: dataDir,
-			Logger: hclog.NewNullLogger()})
+			WorkerPath: filepath.Join(binDir, "picloud-worker"),
+			Logger:     hclog.NewNullLogger()})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -101,6 +104,10 @@ func TestEventsCommands_AgainstServer(t *testing.T) {
 	if r := runEv(t, ctx, env, "schedule", "add", "f", "*/5 * * *"); r.code != ExitFailure ||
 		!strings.Contains(r.stderr, "expected exactly 5 fields") {
 		t.Errorf("bad expression: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := runEv(t, ctx, env, "schedule", "add", "f", "0 0 30 2 *"); r.code != ExitFailure ||
+		!strings.Contains(r.stderr, `cron expression "0 0 30 2 *" never fires: no date matches it (HTTP 400)`) {
+		t.Errorf("impossible expression: exit %d, stderr %q", r.code, r.stderr)
 	}
 	must("schedule 1 disabled", "schedule", "disable", "1")
 	must("false", "schedule", "ls")

@@ -27,9 +27,17 @@ name defaults to the file's base name without .lua. Prints the name, the
 version and the URL of the endpoint.
 
 Sizes take a unit (64MiB, 128M, 1GiB; K, M and G are binary), durations
-too (10s, 500ms, 1m30s).`,
+too (10s, 500ms, 1m30s).
+
+Secrets: a version reads with secrets.get only the secrets granted to it
+with --secrets (comma-separated or repeated); secrets.get of any other name
+fails. Without --secrets a new version keeps the current version's grants
+(a new function gets none); --secrets '' grants none. Granting a secret the
+current version does not hold needs a token with the secrets (or admin)
+scope; a deploy token may keep or narrow the grants.`,
 		Example: `picloud deploy hello.lua
-picloud deploy api.lua --name orders --memory 128MiB --timeout 30s --private`,
+picloud deploy api.lua --name orders --memory 128MiB --timeout 30s --private
+picloud deploy pay.lua --secrets STRIPE_KEY,DB_PASSWORD`,
 		Run: runDeploy,
 	}
 }
@@ -47,9 +55,12 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 		minWarm  = fs.Int("min-warm", 0, "keep `N` workers running even when idle (default 0)")
 		maxWork  = fs.Int("max-workers", 0, "run at most `N` workers for the function (default 2 on create)")
 		private  = fs.Bool("private", false, "require a token with the invoke scope to call /fn/NAME (--private=false makes it public)")
+		async    = fs.Bool("allow-async", false, "let anyone queue asynchronous calls of this public function with X-PiCloud-Async: 1 (default off: only a token with the invoke scope may; --allow-async=false turns it off)")
 		attempts = fs.Int("max-attempts", 0, "try event deliveries `N` times before a dead letter (default 5 on create)")
 		asJSON   = fs.Bool("json", false, "print the function as JSON")
+		secrets  []string
 	)
+	fs.Var(listValue{&secrets}, "secrets", "grant the secrets `NAMES` (comma-separated or repeated) to this version; '' grants none (default: the current version's)")
 	fs.Var(sizeValue{&memory}, "memory", "memory maximum of one worker, like 128MiB (default 64MiB on create)")
 	fs.Var(durationValue{&timeout}, "timeout", "time limit of one call, like 30s (default 10s on create)")
 	fs.Var(durationValue{&idle}, "idle-timeout", "stop a worker idle for this long (default 60s on create)")
@@ -105,6 +116,20 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 	if set["max-attempts"] {
 		req.MaxAttempts = attempts
 	}
+	if set["allow-async"] {
+		req.AllowAsync = async
+	}
+	if set["secrets"] {
+		grants := []string{}
+		for _, s := range secrets {
+			for _, n := range strings.Split(s, ",") {
+				if n = strings.TrimSpace(n); n != "" {
+					grants = append(grants, n)
+				}
+			}
+		}
+		req.Secrets = &grants
+	}
 
 	cl := a.client()
 	f, err := cl.UpdateFunction(ctx, *name, req)
@@ -128,8 +153,20 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 	if f.Private {
 		access = "private: callers need a token with the invoke scope"
 	}
-	fmt.Fprintf(a.env.Stdout, "%s %s version %d\nURL: %s%s (%s)\n", verb, clean(f.Name), f.Version, clean(cl.BaseURL), clean(f.URL), access)
+	fmt.Fprintf(a.env.Stdout, "%s %s version %d\nURL: %s%s (%s)\nsecrets: %s\n", verb, clean(f.Name), f.Version,
+		clean(cl.BaseURL), clean(f.URL), access, clean(grantsText(f.Secrets, f.AllSecrets)))
 	return nil
+}
+
+// grantsText shows the secrets a version may read.
+func grantsText(names []string, all bool) string {
+	switch {
+	case all:
+		return "all (deployed before per-function grants)"
+	case len(names) == 0:
+		return "none"
+	}
+	return strings.Join(names, ",")
 }
 
 // deployError adds the file and position to a rejected deploy.
@@ -143,6 +180,8 @@ func deployError(file, name string, err error) error {
 		return fmt.Errorf("%s:%d:%d: %s", file, ae.Body.Line, ae.Body.Column, clean(ae.Body.Error))
 	case ae.Body.Code == api.CodeInvalidName:
 		return fmt.Errorf("deploy %s: %w (choose another name with --name)", name, err)
+	case ae.Body.Field == "secrets":
+		return fmt.Errorf("deploy %s: --secrets: %s", name, clean(ae.Body.Error))
 	case ae.Body.Code == api.CodeInvalidLimit && ae.Body.Field != "":
 		return fmt.Errorf("deploy %s: --%s: %s", name, clean(strings.ReplaceAll(ae.Body.Field, "_", "-")), clean(ae.Body.Error))
 	}
@@ -154,7 +193,7 @@ func lsCommand() *command {
 		Name:        "ls",
 		Args:        "[--json]",
 		Summary:     "list the functions",
-		Description: "Lists every function with its current version, endpoint and limits.",
+		Description: "Lists every function with its current version, endpoint, limits and the secrets it may read.",
 		Example:     "picloud ls\npicloud ls --json | jq -r '.functions[].name'",
 		Run: func(ctx context.Context, a *app, c *command, args []string) error {
 			fs := newFlags(c)
@@ -174,10 +213,11 @@ func lsCommand() *command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVERSION\tACCESS\tMEMORY\tCPU\tTIMEOUT\tURL\tUPDATED")
+			fmt.Fprintln(tw, "NAME\tVERSION\tACCESS\tMEMORY\tCPU\tTIMEOUT\tURL\tUPDATED\tSECRETS")
 			for _, f := range fns {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%g\t%s\t%s\t%s\n", clean(f.Name), f.Version, access(f.Private),
-					f.Limits.Memory, f.Limits.CPU, f.Limits.Timeout, clean(f.URL), ago(f.UpdatedAt))
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%g\t%s\t%s\t%s\t%s\n", clean(f.Name), f.Version, access(f.Private),
+					f.Limits.Memory, f.Limits.CPU, f.Limits.Timeout, clean(f.URL), ago(f.UpdatedAt),
+					clean(versionGrants(f.Secrets, f.AllSecrets)))
 			}
 			return tw.Flush()
 		},
@@ -222,7 +262,9 @@ func versionsCommand() *command {
 		Summary: "list the versions of a function",
 		Description: `Lists every version of the function NAME, newest first; the current one is
 marked with *. SHA256 is the sha256 of the deployed file (what sha256sum
-prints), its first 12 hex digits; --json shows all 64.`,
+prints), its first 12 hex digits; --json shows all 64. SECRETS are the
+secrets the version may read with secrets.get ("all" for a version deployed
+before per-function grants); a rollback restores them with the version.`,
 		Example: "picloud versions hello",
 		Run: func(ctx context.Context, a *app, c *command, args []string) error {
 			fs := newFlags(c)
@@ -239,18 +281,30 @@ prints), its first 12 hex digits; --json shows all 64.`,
 				return printJSON(a.env.Stdout, api.VersionList{Versions: nonNil(vs)})
 			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "VERSION\tCURRENT\tCREATED\tBY\tSHA256\tACCESS\tMEMORY\tCPU\tTIMEOUT")
+			fmt.Fprintln(tw, "VERSION\tCURRENT\tCREATED\tBY\tSHA256\tACCESS\tMEMORY\tCPU\tTIMEOUT\tSECRETS")
 			for _, v := range vs {
 				cur := ""
 				if v.Current {
 					cur = "*"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%g\t%s\n", v.Version, cur, ago(v.CreatedAt), clean(dash(v.CreatedBy)),
-					clean(short(v.SHA256, 12)), access(v.Private), v.Limits.Memory, v.Limits.CPU, v.Limits.Timeout)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%g\t%s\t%s\n", v.Version, cur, ago(v.CreatedAt), clean(dash(v.CreatedBy)),
+					clean(short(v.SHA256, 12)), access(v.Private), v.Limits.Memory, v.Limits.CPU, v.Limits.Timeout,
+					clean(versionGrants(v.Secrets, v.AllSecrets)))
 			}
 			return tw.Flush()
 		},
 	}
+}
+
+// versionGrants is grantsText for a table column: "all", "-" or the names.
+func versionGrants(names []string, all bool) string {
+	switch {
+	case all:
+		return "all"
+	case len(names) == 0:
+		return "-"
+	}
+	return strings.Join(names, ",")
 }
 
 func dash(s string) string {
@@ -274,7 +328,9 @@ func rollbackCommand() *command {
 		Summary: "make an earlier version of a function current again",
 		Description: `Makes version N of the function NAME current again (by default the version
 before the current one). Versions are immutable: nothing is deleted, and
-'picloud versions NAME' still lists every one.`,
+'picloud versions NAME' still lists every one. The version's secret grants
+come back with it; if they include a secret the current version does not
+hold, the rollback needs a token with the secrets (or admin) scope.`,
 		Example: "picloud rollback hello\npicloud rollback hello --version 3",
 		Run: func(ctx context.Context, a *app, c *command, args []string) error {
 			fs := newFlags(c)
@@ -294,7 +350,8 @@ before the current one). Versions are immutable: nothing is deleted, and
 			if *asJSON {
 				return printJSON(a.env.Stdout, f)
 			}
-			fmt.Fprintf(a.env.Stdout, "%s: version %d is current\n", clean(f.Name), f.Version)
+			fmt.Fprintf(a.env.Stdout, "%s: version %d is current (secrets: %s)\n", clean(f.Name), f.Version,
+				clean(grantsText(f.Secrets, f.AllSecrets)))
 			return nil
 		},
 	}

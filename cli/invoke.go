@@ -31,7 +31,8 @@ otherwise. An answer other than 2xx exits with status 1.
 With --async the call is queued instead (header X-PiCloud-Async: 1): the
 server answers 202 at once and picloud prints the invocation id (with
 --json the whole answer); read the outcome and the function's answer later
-at GET /api/v1/invocations/ID.`,
+at GET /api/v1/invocations/ID. Without a token, only a function deployed
+with --allow-async takes queued calls (403 async_not_allowed otherwise).`,
 		Example: `picloud invoke hello
 picloud invoke hello -d '{"name":"Ada"}' --header content-type:application/json
 picloud invoke api/items --method DELETE

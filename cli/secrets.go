@@ -16,9 +16,12 @@ func secretsCommand() *command {
 		Args:    "set|ls|rm ...",
 		Summary: "manage secrets that functions read with secrets.get",
 		Description: `Secrets are values functions read with secrets.get(NAME), such as API keys.
-They are encrypted at rest and never shown again once set; every function
-can read every secret.`,
+They are encrypted at rest and never shown again once set. A function reads
+only the secrets granted to it at deploy ('picloud deploy --secrets NAME,...');
+secrets.get of any other name fails. Setting and deleting a secret needs a
+token with the secrets (or admin) scope; listing the names needs read.`,
 		Example: `picloud secrets set stripe-key < key.txt
+picloud deploy pay.lua --secrets stripe-key
 picloud secrets ls
 picloud secrets rm stripe-key`,
 		Subs: []*command{secretsSetCommand(), secretsLsCommand(), secretsRmCommand()},

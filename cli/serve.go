@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/sdnotify"
 	"github.com/picloud/picloud/server"
 	"github.com/picloud/picloud/store"
@@ -31,11 +32,17 @@ equivalent, named in its description; a flag wins over its variable.
 The database URL may hold a password: give it in the environment
 (DATABASE_URL) or in a file (--database-url-file FILE or
 PICLOUD_DATABASE_URL_FILE), not as --database-url, which every user of the
-machine can read in ps.`,
+machine can read in ps.
+
+Several nodes may share one database (a cluster): --roles control serves
+the API and fires cron, --roles data serves /fn and works deliveries and
+async invocations; each node heartbeats into the registry (picloud nodes),
+and the jobs of a node silent for --lease are re-queued on the others.`,
 		Example: `DATABASE_URL=postgres://picloud@127.0.0.1:54329/picloud picloud serve
 picloud serve --database-url-file /etc/picloud/database.url
 picloud serve --listen 0.0.0.0:8080 --data-dir /var/lib/picloud --require-limits
-picloud serve --ui-listen 127.0.0.1:8081`,
+picloud serve --ui-listen 127.0.0.1:8081                   # and the dashboard on its own origin
+PICLOUD_ROLES=data picloud serve --listen 10.0.0.11:8080   # a data node of a cluster`,
 		Run: runServe,
 	}
 }
@@ -116,10 +123,17 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	ef.Duration(&cfg.WriteTimeout, "write-timeout", "PICLOUD_WRITE_TIMEOUT", server.DefaultWriteTimeout, "how long one answer may take to send; slower clients are cut off")
 	ef.Int(&cfg.MaxWorkersTotal, "max-workers-total", "PICLOUD_MAX_WORKERS_TOTAL", 0, "run at most `N` worker processes on this node (0: the supervisor's default)")
 	ef.String(&cfg.WorkerPath, "worker-path", "PICLOUD_WORKER_PATH", "", "run workers from `BINARY` (default: picloud-worker next to picloud, else picloud itself)")
+	ef.String(&cfg.WorkerUser, "worker-user", "PICLOUD_WORKER_USER", "", "run workers as `USER` (NAME[:GROUP] or UID[:GID]; default: picloud-worker if it exists); needs root or CAP_SETUID and CAP_SETGID")
+	ef.Bool(&cfg.RequireSandbox, "require-sandbox", "PICLOUD_REQUIRE_SANDBOX", "refuse workers lacking any sandbox layer (own uid, no capabilities, no_new_privs, seccomp, Landlock, closed descriptors)")
 	ef.Duration(&cfg.QueueTimeout, "queue-timeout", "PICLOUD_QUEUE_TIMEOUT", server.DefaultQueueTimeout, "how long a call waits for a busy function before a 503")
 	ef.Duration(&cfg.ShutdownTimeout, "shutdown-timeout", "PICLOUD_SHUTDOWN_TIMEOUT", server.DefaultShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
 	ef.String(&logLevel, "log-level", "PICLOUD_LOG_LEVEL", "info", "log at `LEVEL`: trace, debug, info, warn or error")
 	eventOpts := eventsServeFlags(ef) // events.go
+	var roles string
+	ef.String(&roles, "roles", "PICLOUD_ROLES", "all", "serve `ROLES`: all, control (the API, cron), data (/fn, invoke, deliveries, workers) or a comma list")
+	ef.String(&cfg.Advertise, "advertise", "PICLOUD_ADVERTISE", "", "`ADDRESS` other nodes and operators reach this node at, shown in the node registry (default: the listen address)")
+	ef.Duration(&cfg.Heartbeat, "heartbeat", "PICLOUD_HEARTBEAT", server.DefaultHeartbeat, "how often the node writes its heartbeat to the registry")
+	ef.Duration(&cfg.Lease, "lease", "PICLOUD_LEASE", server.DefaultLease, "a node silent this long is dead: its running jobs are re-queued (at least 2 heartbeats)")
 	if _, err := a.parse(c, fs, args); err != nil {
 		return err
 	}
@@ -127,6 +141,12 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 		return usagef(c, "%v", ef.err)
 	}
 	var err error
+	if cfg.Roles, err = api.ParseRoles(roles); err != nil {
+		return usagef(c, "--roles: %v", err)
+	}
+	if cfg.Lease < 2*cfg.Heartbeat {
+		return usagef(c, "--lease %s must be at least twice --heartbeat %s", cfg.Lease, cfg.Heartbeat)
+	}
 	if cfg.DatabaseURL, err = dbURL.resolve(); err != nil {
 		return usagef(c, "%v", err)
 	}

@@ -17,9 +17,12 @@ func tokenCommand() *command {
 		Summary: "manage API tokens",
 		Description: `API tokens let scripts, CI and other people use PiCloud. Each token has
 scopes: admin (everything), deploy (functions), invoke (call private
-functions), read (every listing), publish (events). Only the sha256 of a
-token is stored: its secret is shown once, when it is created.`,
+functions), read (every listing), publish (events), secrets (set and delete
+secrets, grant a function secrets it does not hold yet). A deploy token
+cannot change secrets nor grant new ones. Only the sha256 of a token is
+stored: its secret is shown once, when it is created.`,
 		Example: `picloud token create ci --scope deploy,read
+picloud token create vault --scope secrets
 picloud token ls
 picloud token revoke ci`,
 		Subs: []*command{tokenCreateCommand(), tokenLsCommand(), tokenRevokeCommand()},

@@ -31,7 +31,7 @@ func TestServe_AuthMatrix(t *testing.T) {
 	hh.deploy(t, map[string]any{"name": "authm", "source": "function handle(req) return \"ok\" end"})
 	hh.deploy(t, map[string]any{"name": "authm-private", "private": true, "source": "function handle(req) return \"ok\" end"})
 	tokens := map[string]string{"admin": hh.admin}
-	for _, s := range []string{"read", "deploy", "invoke", "publish"} {
+	for _, s := range []string{"read", "deploy", "invoke", "publish", "secrets"} {
 		tokens[s] = hh.token(t, "matrix-"+s, s)
 	}
 	src := "function handle(req) return \"ok\" end"
@@ -56,10 +56,10 @@ func TestServe_AuthMatrix(t *testing.T) {
 		}},
 		{"read", 200, func(string) req { return req{Method: "GET", Path: "/api/v1/workers"} }},
 		{"read", 200, func(string) req { return req{Method: "GET", Path: "/api/v1/secrets"} }},
-		{"deploy", 201, func(w string) req {
+		{"secrets", 201, func(w string) req {
 			return req{Method: "PUT", Path: "/api/v1/secrets/MATRIX_" + w, Body: map[string]any{"value": "v"}}
 		}},
-		{"deploy", 404, func(w string) req { return req{Method: "DELETE", Path: "/api/v1/secrets/NONE_" + w} }},
+		{"secrets", 404, func(w string) req { return req{Method: "DELETE", Path: "/api/v1/secrets/NONE_" + w} }},
 		{"admin", 200, func(string) req { return req{Method: "GET", Path: "/api/v1/tokens"} }},
 		{"admin", 201, func(w string) req {
 			return req{Method: "POST", Path: "/api/v1/tokens", Body: map[string]any{"name": "made-by-" + w, "scopes": []string{"read"}}}
@@ -85,7 +85,7 @@ func TestServe_AuthMatrix(t *testing.T) {
 			if r := hh.do(t, q); r.Status != 401 {
 				t.Errorf("bad token: %d %s", r.Status, r.Body)
 			}
-			for _, who := range []string{"admin", "read", "deploy", "invoke", "publish"} {
+			for _, who := range []string{"admin", "read", "deploy", "invoke", "publish", "secrets"} {
 				q := rt.mk(who)
 				q.Token = tokens[who]
 				r := hh.do(t, q)

@@ -56,6 +56,7 @@ func TestServe_BadInputsGetTheirStatusAndAMessage(t *testing.T) {
 		{"timeout unparseable", req{Method: "POST", Path: "/api/v1/functions", Token: adm, Body: fn(map[string]any{"timeout": "soon"})}, 422, "invalid_limit"},
 		{"concurrency zero", req{Method: "POST", Path: "/api/v1/functions", Token: adm, Body: fn(map[string]any{"concurrency": 0})}, 422, "invalid_limit"},
 		{"max_workers too many", req{Method: "POST", Path: "/api/v1/functions", Token: adm, Body: fn(map[string]any{"max_workers": 1000})}, 422, "invalid_limit"},
+		{"min_warm above the node cap", req{Method: "POST", Path: "/api/v1/functions", Token: adm, Body: fn(map[string]any{"min_warm": 20, "max_workers": 20})}, 422, "invalid_limit"},
 		{"min_warm above max_workers", req{Method: "POST", Path: "/api/v1/functions", Token: adm, Body: fn(map[string]any{"min_warm": 3, "max_workers": 2})}, 422, "invalid_limit"},
 		{"max_attempts zero", req{Method: "POST", Path: "/api/v1/functions", Token: adm, Body: fn(map[string]any{"max_attempts": 0})}, 422, "invalid_limit"},
 		{"Lua syntax error", req{Method: "POST", Path: "/api/v1/functions", Token: adm, Body: fn(map[string]any{"source": "function handle(req)\n  return 1 +\nend\n"})}, 422, "syntax_error"},
@@ -85,6 +86,8 @@ func TestServe_BadInputsGetTheirStatusAndAMessage(t *testing.T) {
 		{"token without scopes", req{Method: "POST", Path: "/api/v1/tokens", Token: adm, Body: map[string]any{"name": "t-bad"}}, 422, "invalid_value"},
 		{"token with a bad name", req{Method: "POST", Path: "/api/v1/tokens", Token: adm, Body: map[string]any{"name": "Bad Name", "scopes": []string{"read"}}}, 400, "invalid_name"},
 		{"token name taken", req{Method: "POST", Path: "/api/v1/tokens", Token: adm, Body: map[string]any{"name": "admin", "scopes": []string{"read"}}}, 409, "conflict"},
+		{"deploy granting a bad secret name", req{Method: "PUT", Path: "/api/v1/functions/taken", Token: adm, Body: map[string]any{"source": ok, "secrets": []string{"no spaces"}}}, 422, "invalid_value"},
+		{"deploy granting secrets as a string", req{Method: "PUT", Path: "/api/v1/functions/taken", Token: adm, Body: map[string]any{"source": ok, "secrets": "A,B"}}, 400, "bad_json"},
 		{"bad secret name", req{Method: "PUT", Path: "/api/v1/secrets/no%20spaces", Token: adm, Body: map[string]any{"value": "v"}}, 400, "invalid_name"},
 		{"malformed Authorization", req{Method: "GET", Path: "/api/v1/functions", Header: map[string]string{"Authorization": "Bearer"}}, 401, "unauthorized"},
 	}

@@ -187,7 +187,7 @@ end
 // but not in the list.
 func TestServe_AsyncCallResultIsShown(t *testing.T) {
 	hh := need(t)
-	hh.deploy(t, map[string]any{"name": "async-result", "source": `function handle(req)
+	hh.deploy(t, map[string]any{"name": "async-result", "allow_async": true, "source": `function handle(req)
   return { status = 201, headers = { ["content-type"] = "text/plain" }, body = "done " .. req.body }
 end
 `})

@@ -165,10 +165,16 @@ var servingRE = regexp.MustCompile(`serving: addr=(\S+)`)
 // startNode runs picloud serve on a free port against the test database
 // and waits until it is ready.
 func (hh *harness) startNode(dataDir string) (*node, error) {
+	return startServe(hh.binDir, hh.dbURL, dataDir)
+}
+
+// startServe runs picloud serve from binDir on a free port of 127.0.0.1
+// against dbURL, with extra flags, and waits until it is ready.
+func startServe(binDir, dbURL, dataDir string, extra ...string) (*node, error) {
 	n := &node{}
-	cmd := exec.Command(filepath.Join(hh.binDir, "picloud"), "serve",
-		"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "debug")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+hh.dbURL)
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "debug"}, extra...)
+	cmd := exec.Command(filepath.Join(binDir, "picloud"), args...)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

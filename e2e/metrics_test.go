@@ -12,7 +12,7 @@ import (
 // function by outcome (synchronous and asynchronous), with its cold start.
 func TestServe_MetricsCountInvocationsAndNeedReadScope(t *testing.T) {
 	hh := need(t)
-	hh.deploy(t, map[string]any{"name": "metered", "source": `function handle(req) return "m" end`})
+	hh.deploy(t, map[string]any{"name": "metered", "allow_async": true, "source": `function handle(req) return "m" end`})
 	hh.deploy(t, map[string]any{"name": "metered-fail", "source": `function handle(req) error("boom") end`})
 
 	if r := hh.do(t, req{Method: "GET", Path: "/fn/metered"}); r.Status != http.StatusOK {

@@ -20,7 +20,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/picloud/picloud/internal/ssetest"
-	"github.com/picloud/picloud/store/storetest"
 )
 
 // End-to-end tests: real `picloud serve` processes, real Lua workers, real
@@ -193,7 +192,7 @@ func e2eSetup(t *testing.T) (serveBin, workerBin, dbURL, dataDir string, pool *p
 	if testing.Short() {
 		t.Skip("end-to-end test: builds binaries and runs servers")
 	}
-	dbURL = storetest.NewDB(t)
+	dbURL = newRiverDB(t)
 	dir := t.TempDir()
 	serveBin, workerBin = buildBins(t, dir)
 	dataDir = filepath.Join(dir, "data")

@@ -29,6 +29,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/picloud/picloud/clock"
 	"github.com/picloud/picloud/invoke"
 	"github.com/picloud/picloud/store"
 )
@@ -54,6 +55,16 @@ const (
 	DefaultClientBuffer        = 1024
 	DefaultTicketTTL           = 5 * time.Minute
 	DefaultRetentionInterval   = time.Hour
+	// DefaultMaxStreamsPerToken caps the event streams one token holds
+	// open on one node.
+	DefaultMaxStreamsPerToken = 32
+	// DefaultMaxQueuedCalls and DefaultMaxQueuedBytes bound the async
+	// calls of one function waiting (queued or running).
+	DefaultMaxQueuedCalls = 1000
+	DefaultMaxQueuedBytes = 64 << 20
+	// DefaultTokenRecheck is how often the tokens of open streams are
+	// re-read (revocations normally arrive at once by NOTIFY).
+	DefaultTokenRecheck = time.Minute
 	// MaxPayloadBytes bounds one event's JSON payload.
 	MaxPayloadBytes = 256 << 10
 )
@@ -79,8 +90,14 @@ type Config struct {
 	Notifier *store.Notifier
 	// Logger receives the service's logs; nil discards them.
 	Logger hclog.Logger
-	// NodeID names this node in tick records (default: River's client id).
+	// NodeID names this node in tick records and is its River client id
+	// (default: River's own).
 	NodeID string
+	// NoJobs: queue jobs, never work them (a node without the data role).
+	NoJobs bool
+	// NoScheduler: do not fire cron ticks (a node without the control
+	// role).
+	NoScheduler bool
 
 	// RetryBase is the first retry delay; attempt n waits about
 	// RetryBase·2^(n-1), with ±25% jitter, at most MaxRetryDelay.
@@ -108,6 +125,18 @@ type Config struct {
 	Heartbeat    time.Duration
 	ClientBuffer int
 	TicketTTL    time.Duration
+	// MaxStreamsPerToken caps the streams one token holds open on this
+	// node (429 beyond); TokenRecheck is how often the tokens of open
+	// streams are re-read to close those of revoked tokens (revocations
+	// announced on store.TokensChannel close them at once).
+	MaxStreamsPerToken int
+	TokenRecheck       time.Duration
+
+	// MaxQueuedCalls and MaxQueuedBytes bound the async calls of one
+	// function that wait (queued or running), in number and in request
+	// bytes; beyond, EnqueueInvocation returns ErrQueueFull.
+	MaxQueuedCalls int
+	MaxQueuedBytes int64
 
 	// IdleAfter: River is stopped after this long without work and
 	// started again when work arrives (see riverRunner).
@@ -117,7 +146,10 @@ type Config struct {
 	// drain has begun).
 	Stopping <-chan struct{}
 
-	// Now is the clock (tests stub it); nil means time.Now.
+	// Clock arms the scheduler's tick timers and the retry wake-ups
+	// (tests pass a clock.Fake); nil means the real clock.
+	Clock clock.Clock
+	// Now is the time source (tests stub it); nil means Clock.Now.
 	Now func() time.Time
 }
 
@@ -142,14 +174,25 @@ func (c *Config) withDefaults() Config {
 	def(&d.Heartbeat, DefaultHeartbeat)
 	def(&d.TicketTTL, DefaultTicketTTL)
 	def(&d.IdleAfter, DefaultIdleAfter)
+	def(&d.TokenRecheck, DefaultTokenRecheck)
+	if d.MaxQueuedCalls <= 0 {
+		d.MaxQueuedCalls = DefaultMaxQueuedCalls
+	}
+	if d.MaxQueuedBytes <= 0 {
+		d.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if d.MaxStreamsPerToken <= 0 {
+		d.MaxStreamsPerToken = DefaultMaxStreamsPerToken
+	}
 	if d.Workers <= 0 {
 		d.Workers = DefaultWorkers
 	}
 	if d.ClientBuffer <= 0 {
 		d.ClientBuffer = DefaultClientBuffer
 	}
+	d.Clock = clock.OrReal(d.Clock)
 	if d.Now == nil {
-		d.Now = time.Now
+		d.Now = d.Clock.Now
 	}
 	return d
 }
@@ -166,6 +209,8 @@ type Service struct {
 	ticket *ticketSigner
 	pub    *publisher
 	runner *riverRunner
+	// recheck wakes watchTokens (capacity 1).
+	recheck chan struct{}
 
 	mu      sync.Mutex
 	started bool
@@ -173,7 +218,7 @@ type Service struct {
 	stopRun context.CancelFunc
 	runDone chan struct{}
 	wg      sync.WaitGroup
-	timers  map[*time.Timer]struct{} // pending retry wake-ups
+	timers  map[clock.Timer]struct{} // pending retry wake-ups
 	stopped bool
 }
 
@@ -187,10 +232,11 @@ func New(cfg Config) (*Service, error) {
 	}
 	c := cfg.withDefaults()
 	s := &Service{
-		cfg:    c,
-		st:     c.Store,
-		log:    c.Logger.Named("events"),
-		timers: make(map[*time.Timer]struct{}),
+		cfg:     c,
+		st:      c.Store,
+		log:     c.Logger.Named("events"),
+		timers:  make(map[clock.Timer]struct{}),
+		recheck: make(chan struct{}, 1),
 	}
 	s.pub = newPublisher(s.st)
 	s.runner = newRiverRunner(s)
@@ -270,7 +316,7 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	runnerCtx, stopRun := context.WithCancel(runCtx)
 	runDone := make(chan struct{})
-	if s.cfg.Invoker != nil {
+	if s.cfg.Invoker != nil && !s.cfg.NoJobs {
 		go func() { defer close(runDone); s.runner.run(runnerCtx) }()
 	} else {
 		close(runDone)
@@ -279,10 +325,14 @@ func (s *Service) Start(ctx context.Context) error {
 	s.cancel, s.stopRun, s.runDone = cancel, stopRun, runDone
 	s.mu.Unlock()
 	s.wg.Add(4)
+	go func() { defer s.wg.Done(); s.watchTokens(runCtx) }()
 	go func() { defer s.wg.Done(); s.retention(runCtx) }()
 	go func() { defer s.wg.Done(); s.pub.run(runCtx) }()
 	go func() { defer s.wg.Done(); s.hub.run(runCtx) }()
-	go func() { defer s.wg.Done(); s.sched.run(runCtx) }()
+	if !s.cfg.NoScheduler {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.sched.run(runCtx) }()
+	}
 	s.log.Info("events started", "node", s.cfg.NodeID, "workers", s.cfg.Workers, "retry_base", s.cfg.RetryBase.String())
 	return nil
 }
@@ -375,8 +425,8 @@ func (s *Service) wakeAt(d time.Duration) {
 	if s.stopped || s.timers == nil {
 		return
 	}
-	var t *time.Timer
-	t = time.AfterFunc(d, func() {
+	var t clock.Timer
+	t = s.cfg.Clock.AfterFunc(d, func() {
 		s.mu.Lock()
 		if s.timers != nil {
 			delete(s.timers, t)

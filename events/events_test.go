@@ -136,7 +136,7 @@ type testBundle struct {
 // setupDB gives a test its own database with functions deployed.
 func setupDB(t *testing.T, fns ...string) *testBundle {
 	t.Helper()
-	dbURL := storetest.NewDB(t)
+	dbURL := newRiverDB(t)
 	ctx := context.Background()
 	st, err := store.Open(ctx, dbURL, nil)
 	if err != nil {
@@ -152,6 +152,24 @@ func setupDB(t *testing.T, fns ...string) *testBundle {
 	}
 	t.Cleanup(w.Stop)
 	return &testBundle{dbURL: dbURL, st: st, writer: w, es: st.Events(), inv: newQueueTestInvoker()}
+}
+
+// riverTemplate is the test database template with River's tables too, so
+// that a service's Start finds them migrated.
+var riverTemplate = storetest.Template{Key: "river", Extra: func(ctx context.Context, dbURL string) error {
+	st, err := store.Open(ctx, dbURL, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return Migrate(ctx, st.Events())
+}}
+
+// newRiverDB gives a test its own database with PiCloud's and River's
+// tables.
+func newRiverDB(t *testing.T) string {
+	t.Helper()
+	return storetest.NewDBFrom(t, riverTemplate)
 }
 
 func deploy(t *testing.T, st *store.Store, name string, maxAttempts int) {

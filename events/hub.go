@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -40,8 +41,11 @@ type Subscription struct {
 	// From is the hub's position when the subscription began: events
 	// above it arrive on C, events up to it are replayed from the log.
 	From int64
-	done chan struct{}
-	once sync.Once
+	// token is the id of the token the stream was opened with (0: none).
+	token  int64
+	done   chan struct{}
+	once   sync.Once
+	reason error // why it was dropped; set before done closes
 }
 
 // C delivers events with id > From, in id order.
@@ -51,7 +55,23 @@ func (s *Subscription) C() <-chan store.Event { return s.ch }
 // full, or the hub stopped).
 func (s *Subscription) Dropped() <-chan struct{} { return s.done }
 
-func (s *Subscription) drop() { s.once.Do(func() { close(s.done) }) }
+// Err says why the subscription was dropped, once Dropped is closed:
+// ErrRevoked when its token was revoked, nil otherwise (too slow, or the
+// server stops).
+func (s *Subscription) Err() error {
+	select {
+	case <-s.done:
+		return s.reason
+	default:
+		return nil
+	}
+}
+
+func (s *Subscription) drop() { s.dropWith(nil) }
+
+func (s *Subscription) dropWith(reason error) {
+	s.once.Do(func() { s.reason = reason; close(s.done) })
+}
 
 func (s *Subscription) wants(topic string) bool { return s.topics == nil || s.topics[topic] }
 
@@ -87,9 +107,19 @@ func (h *Hub) advance(id int64) {
 	}
 }
 
-// Subscribe registers a client for topics (empty: every topic).
+// Subscribe registers a client for topics (empty: every topic), bound to
+// no token.
 func (h *Hub) Subscribe(topics []string) *Subscription {
-	sub := &Subscription{ch: make(chan store.Event, h.buf), done: make(chan struct{})}
+	sub, _ := h.SubscribeToken(0, topics, 0)
+	return sub
+}
+
+// SubscribeToken registers a client of token tokenID for topics (empty:
+// every topic). With perToken > 0 a token may hold at most perToken
+// subscriptions on this hub: beyond, ErrTooManyStreams. RevokeToken drops
+// the token's subscriptions.
+func (h *Hub) SubscribeToken(tokenID int64, topics []string, perToken int) (*Subscription, error) {
+	sub := &Subscription{ch: make(chan store.Event, h.buf), done: make(chan struct{}), token: tokenID}
 	if len(topics) > 0 {
 		sub.topics = make(map[string]bool, len(topics))
 		for _, t := range topics {
@@ -101,10 +131,63 @@ func (h *Hub) Subscribe(topics []string) *Subscription {
 	sub.From = h.last
 	if h.closed {
 		sub.drop()
-		return sub
+		return sub, nil
+	}
+	if tokenID != 0 && perToken > 0 {
+		n := 0
+		for s := range h.subs {
+			if s.token == tokenID {
+				n++
+			}
+		}
+		if n >= perToken {
+			return nil, fmt.Errorf("%w: %d open on this server, the limit is %d", ErrTooManyStreams, n, perToken)
+		}
 	}
 	h.subs[sub] = struct{}{}
-	return sub
+	return sub, nil
+}
+
+// RevokeToken drops every subscription of token tokenID, with ErrRevoked.
+func (h *Hub) RevokeToken(tokenID int64) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for sub := range h.subs {
+		if sub.token == tokenID {
+			delete(h.subs, sub)
+			sub.dropWith(ErrRevoked)
+			n++
+		}
+	}
+	return n
+}
+
+// hasToken says whether token tokenID has an open subscription.
+func (h *Hub) hasToken(tokenID int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for sub := range h.subs {
+		if sub.token == tokenID {
+			return true
+		}
+	}
+	return false
+}
+
+// tokens returns the ids of the tokens with open subscriptions.
+func (h *Hub) tokens() []int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seen := make(map[int64]bool)
+	var out []int64
+	for sub := range h.subs {
+		if sub.token != 0 && !seen[sub.token] {
+			seen[sub.token] = true
+			out = append(out, sub.token)
+		}
+	}
+	return out
 }
 
 // Unsubscribe removes a client.

@@ -31,6 +31,32 @@ type DeliveryArgs struct {
 	ScheduleID int64 `json:"schedule_id,omitempty"`
 	// Retries counts retries of this delivery from the dead-letter queue.
 	Retries int `json:"retries,omitempty"`
+	// Hop is the delivery's hop count (see invoke.Result.Hop): beyond
+	// MaxHops it dead-letters without running.
+	Hop int `json:"hop,omitempty"`
+}
+
+// MaxHops bounds a chain of events: a delivery (or an async call) more
+// than MaxHops hops from the direct call or publish that started it
+// dead-letters at once, without running and without retries, so that a
+// handler emitting to its own topic stops.
+const MaxHops = 16
+
+// maxHopsOf is the bound of a delivery's hop: MaxHops, and two more for a
+// dead-letter delivery (one hop after the failed delivery), so that the
+// dead letter of a delivery stopped by the limit still reaches its
+// handlers; what those emit is past the limit.
+func maxHopsOf(trigger string) int {
+	if trigger == protocol.TriggerDeadLetter {
+		return MaxHops + 2
+	}
+	return MaxHops
+}
+
+// hopError is the failure of a delivery past MaxHops.
+func hopError(hop int) error {
+	return fmt.Errorf("hop limit: this delivery is %d hops from the call or publish that started the chain, more than %d; "+
+		"a handler probably emits events that trigger it again", hop, MaxHops)
 }
 
 // Kind is the River job kind.
@@ -41,6 +67,8 @@ type InvokeArgs struct {
 	InvocationID string           `json:"invocation_id"`
 	Function     string           `json:"function"`
 	Request      protocol.Request `json:"request"`
+	// Hop is the call's hop count (0 for an HTTP or API call).
+	Hop int `json:"hop,omitempty"`
 }
 
 // Kind is the River job kind.
@@ -82,7 +110,11 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 		Trigger:      a.Trigger,
 		Event:        jsonObjectWith(a.Event, "attempt", job.Attempt),
 	}
+	if a.Hop > maxHopsOf(a.Trigger) {
+		return s.overHops(ctx, job, req)
+	}
 	res := s.cfg.Invoker.Lookup(ctx, a.Function, req)
+	res.Hop = a.Hop
 	switch {
 	case res.Outcome == functions.OutcomeGone:
 		s.log.Info("delivery dropped: function was deleted", "function", a.Function, "job_id", job.ID)
@@ -137,7 +169,7 @@ func (s *Service) deadLetter(ctx context.Context, job *river.Job[DeliveryArgs], 
 		if err != nil {
 			return err
 		}
-		if err := s.queueDeadLetterTx(ctx, tx, dl); err != nil {
+		if err := s.queueDeadLetterTx(ctx, tx, dl, a.Hop+1); err != nil {
 			return err
 		}
 		return store.CompleteJobTx(ctx, tx, job)
@@ -160,8 +192,27 @@ type deadLetterView struct {
 	CreatedAt time.Time       `json:"created_at"`
 }
 
-// queueDeadLetterTx queues dl for every dead-letter trigger, inside tx.
-func (s *Service) queueDeadLetterTx(ctx context.Context, tx *store.Tx, dl store.DeadLetter) error {
+// overHops ends a delivery past MaxHops without running it: a dead letter
+// at once (no retries) whose error names the hop limit; a dead-letter
+// delivery that far is only recorded as failed.
+func (s *Service) overHops(ctx context.Context, job *river.Job[DeliveryArgs], req *protocol.Request) error {
+	a := job.Args
+	err := hopError(a.Hop)
+	o := functions.OutcomeError
+	res := invoke.Result{Outcome: o, Err: err, Hop: a.Hop, Record: functions.Invocation{
+		ID: req.InvocationID, Function: a.Function, Trigger: a.Trigger, Method: req.Method, Path: req.Path,
+		Status: functions.StatusFailed, Error: err.Error(), HTTPStatus: o.HTTPStatus(0), StartedAt: s.cfg.Now(),
+	}}
+	if a.Trigger == protocol.TriggerDeadLetter {
+		s.log.Warn("dead-letter delivery past the hop limit dropped", "function", a.Function, "hop", a.Hop)
+		return s.cfg.Invoker.Record(ctx, &res, func(tx *store.Tx) error { return store.CompleteJobTx(ctx, tx, job) })
+	}
+	return s.deadLetter(ctx, job, &res)
+}
+
+// queueDeadLetterTx queues dl for every dead-letter trigger at hop, inside
+// tx.
+func (s *Service) queueDeadLetterTx(ctx context.Context, tx *store.Tx, dl store.DeadLetter, hop int) error {
 	subs, err := s.st.SubscribersTx(ctx, tx, store.TriggerKindDeadLetters, nil)
 	if err != nil || len(subs) == 0 {
 		return err
@@ -178,7 +229,7 @@ func (s *Service) queueDeadLetterTx(ctx context.Context, tx *store.Tx, dl store.
 	for _, sub := range subs {
 		params = append(params, deliveryParams(DeliveryArgs{
 			Function: sub.Function, Trigger: protocol.TriggerDeadLetter, EventID: dl.EventID,
-			Topic: dl.Topic, PublishedAt: dl.PublishedAt, Payload: dl.Payload, Event: view,
+			Topic: dl.Topic, PublishedAt: dl.PublishedAt, Payload: dl.Payload, Event: view, Hop: hop,
 		}, sub.MaxAttempts))
 	}
 	if err := s.queue.InsertManyTx(ctx, tx, params); err != nil {
@@ -202,7 +253,17 @@ func (w *invokeWorker) Work(ctx context.Context, job *river.Job[InvokeArgs]) err
 	if err := s.st.MarkInvocationRunning(ctx, a.InvocationID, 0, s.cfg.Now()); err != nil {
 		return err
 	}
+	if a.Hop > MaxHops {
+		err := hopError(a.Hop)
+		o := functions.OutcomeError
+		res := invoke.Result{Outcome: o, Err: err, Hop: a.Hop, Record: functions.Invocation{
+			ID: a.InvocationID, Function: a.Function, Trigger: req.Trigger, Method: req.Method, Path: req.Path,
+			Status: functions.StatusFailed, Error: err.Error(), HTTPStatus: o.HTTPStatus(0), StartedAt: s.cfg.Now(),
+		}}
+		return s.cfg.Invoker.Record(ctx, &res, func(tx *store.Tx) error { return store.CompleteJobTx(ctx, tx, job) })
+	}
 	res := s.cfg.Invoker.Lookup(ctx, a.Function, &req)
+	res.Hop = a.Hop
 	if res.Outcome.Retryable() {
 		return river.JobSnooze(s.backoff(1))
 	}

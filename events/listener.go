@@ -38,4 +38,17 @@ func (s *Service) subscribe(n *store.Notifier) {
 			s.runner.poke()
 		}
 	})
+	n.Subscribe(store.TokensChannel, func(payload string) {
+		// A notification says a token changed (created or revoked): the
+		// re-check reads the liveness of the tokens with open streams and
+		// closes those of a revoked one. A new token's notification must
+		// not close anything, so nothing is dropped on the payload alone.
+		if id, err := strconv.ParseInt(payload, 10, 64); err != nil || s.hub.hasToken(id) {
+			s.pokeRecheck()
+		}
+	}, func(up bool) {
+		if up {
+			s.pokeRecheck()
+		}
+	})
 }

@@ -67,9 +67,9 @@ func (s *Service) CheckEvents(function string, emitted []protocol.Event) error {
 }
 
 // Commit is invoke.Committer's: it writes rec, publishes emitted (already
-// checked) and runs then, in one transaction, so the events exist and the
-// job is done exactly when the record commits.
-func (s *Service) Commit(ctx context.Context, rec functions.Invocation, emitted []protocol.Event, then func(*store.Tx) error) error {
+// checked) at hop+1 and runs then, in one transaction, so the events exist
+// and the job is done exactly when the record commits.
+func (s *Service) Commit(ctx context.Context, rec functions.Invocation, emitted []protocol.Event, hop int, then func(*store.Tx) error) error {
 	evs, err := emittedEvents(rec.Function, emitted)
 	if err != nil {
 		return err
@@ -79,7 +79,7 @@ func (s *Service) Commit(ctx context.Context, rec functions.Invocation, emitted 
 			return err
 		}
 		if len(evs) > 0 {
-			if _, _, err := s.st.PublishEvents(ctx, tx, evs, deliveryJob()); err != nil {
+			if _, _, err := s.st.PublishEvents(ctx, tx, evs, deliveryJob(hop+1)); err != nil {
 				return err
 			}
 		}
@@ -90,9 +90,9 @@ func (s *Service) Commit(ctx context.Context, rec functions.Invocation, emitted 
 	})
 }
 
-// deliveryJob is how PublishEvents queues deliveries.
-func deliveryJob() store.DeliveryJob {
-	return store.DeliveryJob{Kind: DeliveryArgs{}.Kind(), Queue: queueName}
+// deliveryJob is how PublishEvents queues deliveries at hop.
+func deliveryJob(hop int) store.DeliveryJob {
+	return store.DeliveryJob{Kind: DeliveryArgs{}.Kind(), Queue: queueName, Hop: hop}
 }
 
 func emittedEvents(function string, emitted []protocol.Event) ([]store.NewEvent, error) {
@@ -136,7 +136,9 @@ func deliveryParams(a DeliveryArgs, maxAttempts int) river.InsertManyParams {
 // its invocation id at once. The invocation is recorded as queued in the
 // same transaction, then running, then succeeded or failed; read it at
 // /api/v1/invocations/:id. An unknown function is an error wrapping
-// store.ErrNotFound (answer 404). req.InvocationID is used when set.
+// store.ErrNotFound (answer 404); a function whose queued or running async
+// calls reach MaxQueuedCalls or MaxQueuedBytes refuses more with
+// ErrQueueFull (answer 429). req.InvocationID is used when set.
 func (s *Service) EnqueueInvocation(ctx context.Context, function string, req *protocol.Request) (string, error) {
 	fn, err := s.cfg.Functions.Get(ctx, function)
 	if err != nil {
@@ -149,20 +151,51 @@ func (s *Service) EnqueueInvocation(ctx context.Context, function string, req *p
 	if r.Trigger == "" {
 		r.Trigger = protocol.TriggerHTTP
 	}
+	size := requestBytes(&r)
 	err = s.st.InTx(ctx, func(tx *store.Tx) error {
+		n, bytes, err := s.st.PendingInvocationsTx(ctx, tx, fn.Name)
+		if err != nil {
+			return err
+		}
+		if n >= int64(s.cfg.MaxQueuedCalls) || bytes+size > s.cfg.MaxQueuedBytes {
+			return fmt.Errorf("%w: function %s has %d calls of %d bytes waiting; the bound is %d calls and %d bytes",
+				ErrQueueFull, fn.Name, n, bytes, s.cfg.MaxQueuedCalls, s.cfg.MaxQueuedBytes)
+		}
 		if err := s.st.InsertQueuedInvocationTx(ctx, tx, functions.Invocation{
 			ID: r.InvocationID, Function: fn.Name, Version: fn.Current.Version,
 			Trigger: r.Trigger, Method: r.Method, Path: r.Path,
-		}); err != nil {
+		}, size); err != nil {
 			return err
 		}
 		return s.queue.InsertTx(ctx, tx, InvokeArgs{InvocationID: r.InvocationID, Function: fn.Name, Request: r},
 			&river.InsertOpts{Queue: queueName, MaxAttempts: invokeMaxAttempts})
 	})
+	if errors.Is(err, ErrQueueFull) {
+		return "", err
+	}
 	if err != nil {
 		return "", fmt.Errorf("enqueue invocation of %s: %w", function, err)
 	}
 	return r.InvocationID, nil
+}
+
+// ErrQueueFull is an async call refused because the function's queue of
+// waiting calls is at its bound (Config.MaxQueuedCalls, MaxQueuedBytes).
+var ErrQueueFull = errors.New("async queue full")
+
+// requestBytes is about what a queued request weighs in the job table.
+func requestBytes(r *protocol.Request) int64 {
+	n := len(r.Body) + len(r.Path) + len(r.Method)
+	for k, v := range r.Headers {
+		n += len(k) + len(v)
+	}
+	for k, vs := range r.Query {
+		n += len(k)
+		for _, v := range vs {
+			n += len(v)
+		}
+	}
+	return int64(n)
 }
 
 // invokeMaxAttempts: an async invocation runs once; the second attempt is
@@ -240,7 +273,7 @@ func (p *publisher) run(ctx context.Context) {
 		for _, r := range batch {
 			evs = append(evs, r.ev)
 		}
-		out, counts, err := p.st.PublishEvents(context.WithoutCancel(ctx), nil, evs, deliveryJob())
+		out, counts, err := p.st.PublishEvents(context.WithoutCancel(ctx), nil, evs, deliveryJob(0))
 		for i, r := range batch {
 			if err != nil {
 				r.err = err

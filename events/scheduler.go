@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/robfig/cron/v3"
 
+	"github.com/picloud/picloud/clock"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 )
@@ -34,6 +35,11 @@ func ParseSchedule(expr, tz string) (cron.Schedule, *time.Location, error) {
 	sched, err := cronParser.Parse(expr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cron expression %q: %v: %w", expr, err, ErrInvalid)
+	}
+	// cron gives up after five years and returns the zero time: an
+	// expression no date matches (February 30th) would never fire.
+	if nextTick(sched, loc, time.Now()).IsZero() {
+		return nil, nil, fmt.Errorf("cron expression %q never fires: no date matches it: %w", expr, ErrInvalid)
 	}
 	return sched, loc, nil
 }
@@ -102,27 +108,47 @@ func (c *scheduler) load(ctx context.Context, old map[int64]*schedEntry) map[int
 			c.s.log.Error("schedule cannot be parsed: skipped", "schedule_id", sc.ID, "error", err)
 			continue
 		}
-		out[sc.ID] = &schedEntry{sc: sc, sched: sched, loc: loc, next: nextTick(sched, loc, now)}
+		next := nextTick(sched, loc, now)
+		if next.IsZero() {
+			c.s.log.Error("schedule never fires: skipped", "schedule_id", sc.ID, "expr", sc.Expr)
+			continue
+		}
+		out[sc.ID] = &schedEntry{sc: sc, sched: sched, loc: loc, next: next}
 	}
 	return out
 }
 
 func (c *scheduler) run(ctx context.Context) {
+	clk := c.s.cfg.Clock
 	entries := c.load(ctx, nil)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	fire := make(chan struct{}, 1)
+	var timer clock.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		var earliest time.Time
 		for _, e := range entries {
+			if e.next.IsZero() {
+				continue // never fires (fireDue drops it): it must not stop the others
+			}
 			if earliest.IsZero() || e.next.Before(earliest) {
 				earliest = e.next
 			}
 		}
-		timer.Stop()
-		var fire <-chan time.Time
+		if timer != nil {
+			timer.Stop()
+			timer = nil
+		}
 		if !earliest.IsZero() {
-			timer.Reset(max(earliest.Sub(c.s.cfg.Now()), 0))
-			fire = timer.C
+			timer = clk.AfterFunc(max(earliest.Sub(clk.Now()), 0), func() {
+				select {
+				case fire <- struct{}{}:
+				default:
+				}
+			})
 		}
 		select {
 		case <-ctx.Done():
@@ -130,7 +156,9 @@ func (c *scheduler) run(ctx context.Context) {
 		case <-c.reload:
 			entries = c.load(ctx, entries)
 		case <-fire:
-			c.fireDue(ctx, entries, c.s.cfg.Now())
+			// A stale wake-up (from a timer stopped after it fired) finds
+			// nothing due.
+			c.fireDue(ctx, entries, clk.Now())
 		}
 	}
 }
@@ -138,7 +166,11 @@ func (c *scheduler) run(ctx context.Context) {
 // fireDue fires every entry whose next tick is due at now and moves it to
 // its following tick.
 func (c *scheduler) fireDue(ctx context.Context, entries map[int64]*schedEntry, now time.Time) {
-	for _, e := range entries {
+	for id, e := range entries {
+		if e.next.IsZero() {
+			delete(entries, id)
+			continue
+		}
 		if e.next.After(now) {
 			continue
 		}
@@ -150,6 +182,10 @@ func (c *scheduler) fireDue(ctx context.Context, entries map[int64]*schedEntry, 
 			c.s.log.Info("missed schedule tick skipped", "schedule_id", e.sc.ID, "tick", e.next)
 		}
 		e.next = nextTick(e.sched, e.loc, maxTime(now, e.next))
+		if e.next.IsZero() {
+			c.s.log.Error("schedule has no next tick: skipped until it changes", "schedule_id", e.sc.ID, "expr", e.sc.Expr)
+			delete(entries, id)
+		}
 	}
 }
 

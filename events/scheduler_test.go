@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/picloud/picloud/clock"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 )
@@ -30,6 +32,9 @@ func TestParseSchedule(t *testing.T) {
 		{"@sometimes", "", "unrecognized descriptor"},
 		{"@every nope", "", "failed to parse duration"},
 		{"* * * * *", "Mars/Olympus", `time zone "Mars/Olympus" is not known`},
+		{"0 0 29 2 *", "", ""}, // leap days exist
+		{"0 0 30 2 *", "", `cron expression "0 0 30 2 *" never fires: no date matches it`},
+		{"0 0 31 4,6,9,11 *", "Europe/Berlin", "never fires"},
 	} {
 		_, _, err := ParseSchedule(tc.expr, tc.tz)
 		switch {
@@ -113,19 +118,53 @@ func TestFireTick_OnceAcrossServices(t *testing.T) {
 	}
 }
 
+// fakeTicks gives a scheduler test a fake clock, started just after a
+// multiple of every, and the function that advances it to tick i (1, 2,
+// ...) once n schedulers sleep until it.
+func fakeTicks(t *testing.T, every time.Duration, n int) (*clock.Fake, func(i int) time.Time) {
+	t.Helper()
+	base := time.Now().UTC().Truncate(every)
+	clk := clock.NewFake(base.Add(every / 10))
+	return clk, func(i int) time.Time {
+		t.Helper()
+		tick := base.Add(time.Duration(i) * every)
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		if err := clk.WaitTimers(ctx, n, tick.Equal); err != nil {
+			t.Fatalf("schedulers asleep until tick %d (%s): %v", i, tick.Format(time.RFC3339), err)
+		}
+		clk.AdvanceTo(tick)
+		return tick
+	}
+}
+
+// onFakeClock runs a service's scheduler on clk. Ticks then come
+// milliseconds apart, closer than River's insert-notification limiter
+// (FetchCooldown) lets a client notify twice, so River also polls often.
+func onFakeClock(clk *clock.Fake) func(*Config) {
+	return func(c *Config) {
+		c.Clock = clk
+		c.FetchPollInterval = 100 * time.Millisecond
+	}
+}
+
 func TestScheduler_TwoServicesEachTickOnce(t *testing.T) {
 	t.Parallel()
 	b := setupDB(t, "every")
-	startService(t, b, nil)
-	startService(t, b, nil)
+	clk, advanceToTick := fakeTicks(t, 10*time.Second, 2)
+	startService(t, b, onFakeClock(clk))
+	startService(t, b, onFakeClock(clk))
 	// Added after both started: the NOTIFY re-arms their schedulers.
-	sc, err := b.es.AddSchedule(context.Background(), store.Schedule{Function: "every", Expr: "@every 1s", TZ: "UTC",
+	sc, err := b.es.AddSchedule(context.Background(), store.Schedule{Function: "every", Expr: "@every 10s", TZ: "UTC",
 		Payload: json.RawMessage(`{"k":"v"}`), Enabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 3; i++ {
-		c := b.inv.waitCall(t, "every")
+	want := map[string]int{}
+	for i := 1; i <= 3; i++ {
+		tick := advanceToTick(i)
+		want[tick.Format(time.RFC3339)] = 1
+		c := b.inv.waitCount(t, "every", i)
 		if string(c.Req.Body) != `{"k": "v"}` {
 			t.Errorf("cron body = %s", c.Req.Body)
 		}
@@ -138,10 +177,8 @@ func TestScheduler_TwoServicesEachTickOnce(t *testing.T) {
 	for _, c := range b.inv.callsOf("every") {
 		ticks[c.Event["tick"].(string)]++
 	}
-	for tick, n := range ticks {
-		if n != 1 {
-			t.Errorf("tick %s ran %d times", tick, n)
-		}
+	if fmt.Sprint(ticks) != fmt.Sprint(want) {
+		t.Errorf("ticks run %v, want each of %v once", ticks, want)
 	}
 	var rows int
 	if err := b.st.Pool().QueryRow(context.Background(), "SELECT count(*) FROM schedule_ticks WHERE schedule_id = $1",
@@ -175,5 +212,32 @@ func TestScheduler_MissedTicksSkipped(t *testing.T) {
 	waitJobsDone(t, b)
 	if got := len(b.inv.callsOf("late")); got != 1 {
 		t.Errorf("late ran %d times, want 1 (only the on-time tick)", got)
+	}
+}
+
+// A schedule row that can never fire (stored before validation refused
+// it, or by hand) must not stop the scheduler serving the others.
+func TestScheduler_ImpossibleRowDoesNotStopOthers(t *testing.T) {
+	t.Parallel()
+	b := setupDB(t, "feb", "every")
+	ctx := context.Background()
+	// Several, so that whatever order a map gives, one comes after the
+	// good schedule.
+	if _, err := b.st.Pool().Exec(ctx, `INSERT INTO schedules (function, expr, tz, enabled)
+		VALUES ('feb', '0 0 30 2 *', 'UTC', true), ('feb', '0 0 31 4 *', 'UTC', true),
+		       ('feb', '0 0 30 2 *', 'Europe/Berlin', true), ('feb', '0 0 31 11 *', 'UTC', true)`); err != nil {
+		t.Fatal(err)
+	}
+	clk, advanceToTick := fakeTicks(t, 10*time.Second, 1)
+	startService(t, b, onFakeClock(clk))
+	if _, err := b.es.AddSchedule(ctx, store.Schedule{Function: "every", Expr: "@every 10s", TZ: "UTC", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		advanceToTick(i)
+		b.inv.waitCount(t, "every", i)
+	}
+	if n := len(b.inv.callsOf("feb")); n != 0 {
+		t.Errorf("impossible schedule ran %d times", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,11 +16,39 @@ import (
 	"github.com/picloud/picloud/store"
 )
 
-// ErrBadTicket is an invalid, forged or expired stream ticket.
-var ErrBadTicket = errors.New("invalid or expired ticket")
+// Errors of stream tickets and stream subscriptions.
+var (
+	// ErrBadTicket is an invalid, forged or expired stream ticket.
+	ErrBadTicket = errors.New("invalid or expired ticket")
+	// ErrRevoked is a stream (or a ticket) of a token that was revoked.
+	ErrRevoked = errors.New("token revoked")
+	// ErrTooManyStreams is a token at its cap of open streams on a node.
+	ErrTooManyStreams = errors.New("too many open streams for this token")
+)
 
-// ticketPrefix versions the ticket format: "st1.<unix expiry>.<mac>".
-const ticketPrefix = "st1"
+// MaxTicketTopics bounds the topics one ticket names.
+const MaxTicketTopics = 16
+
+// ticketPrefix versions the ticket format:
+// "st2.<token id>.<unix expiry>.<topics>.<mac>", topics being the
+// comma-joined sorted topic names in unpadded base64url ("" for every
+// topic). "st1" tickets (an expiry only) are no longer accepted.
+const ticketPrefix = "st2"
+
+// Ticket is what a stream ticket grants: reading the streams of Topics
+// (every topic when empty) on behalf of token TokenID, until ExpiresAt.
+// It is bound to the token: once the token is revoked, the ticket opens
+// nothing and the streams it opened are closed.
+type Ticket struct {
+	TokenID   int64
+	Topics    []string
+	ExpiresAt time.Time
+}
+
+// Covers reports whether the ticket lets its holder read topic.
+func (t Ticket) Covers(topic string) bool {
+	return len(t.Topics) == 0 || slices.Contains(t.Topics, topic)
+}
 
 // ticketSigner issues and checks stream tickets: short-lived, HMAC-SHA256
 // signed with a key kept in app_secrets (shared by every node, surviving
@@ -53,37 +82,64 @@ func sign(key []byte, msg string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// Issue returns a new ticket and its expiry.
-func (t *ticketSigner) Issue(ctx context.Context) (string, time.Time, error) {
+// Issue returns a new ticket for token tokenID and topics (every topic
+// when empty), and its expiry.
+func (t *ticketSigner) Issue(ctx context.Context, tokenID int64, topics []string) (string, time.Time, error) {
+	if tokenID <= 0 {
+		return "", time.Time{}, fmt.Errorf("issue ticket: no token: %w", ErrInvalid)
+	}
+	if len(topics) > MaxTicketTopics {
+		return "", time.Time{}, fmt.Errorf("a ticket names at most %d topics, not %d: %w", MaxTicketTopics, len(topics), ErrInvalid)
+	}
+	for _, tp := range topics {
+		if err := ValidateTopic(tp); err != nil {
+			return "", time.Time{}, err
+		}
+	}
+	topics = slices.Compact(slices.Sorted(slices.Values(topics)))
 	key, err := t.getKey(ctx)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("issue ticket: %w", err)
 	}
 	exp := t.now().Add(t.ttl).Truncate(time.Second)
-	msg := ticketPrefix + "." + strconv.FormatInt(exp.Unix(), 10)
+	msg := ticketPrefix + "." + strconv.FormatInt(tokenID, 10) + "." + strconv.FormatInt(exp.Unix(), 10) +
+		"." + base64.RawURLEncoding.EncodeToString([]byte(strings.Join(topics, ",")))
 	return msg + "." + sign(key, msg), exp, nil
 }
 
-// Check verifies a ticket's signature and expiry.
-func (t *ticketSigner) Check(ctx context.Context, ticket string) error {
+// Check verifies a ticket's signature and expiry and returns what it
+// grants. It does not look at the token: Service.CheckTicket does.
+func (t *ticketSigner) Check(ctx context.Context, ticket string) (Ticket, error) {
 	parts := strings.Split(ticket, ".")
-	if len(parts) != 3 || parts[0] != ticketPrefix {
-		return ErrBadTicket
+	if len(parts) != 5 || parts[0] != ticketPrefix {
+		return Ticket{}, ErrBadTicket
 	}
-	exp, err := strconv.ParseInt(parts[1], 10, 64)
+	tokenID, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || tokenID <= 0 {
+		return Ticket{}, ErrBadTicket
+	}
+	exp, err := strconv.ParseInt(parts[2], 10, 64)
 	if err != nil {
-		return ErrBadTicket
+		return Ticket{}, ErrBadTicket
 	}
 	key, err := t.getKey(ctx)
 	if err != nil {
-		return fmt.Errorf("check ticket: %w", err)
+		return Ticket{}, fmt.Errorf("check ticket: %w", err)
 	}
-	want := sign(key, parts[0]+"."+parts[1])
-	if !hmac.Equal([]byte(want), []byte(parts[2])) {
-		return ErrBadTicket
+	want := sign(key, strings.Join(parts[:4], "."))
+	if !hmac.Equal([]byte(want), []byte(parts[4])) {
+		return Ticket{}, ErrBadTicket
 	}
 	if t.now().Unix() > exp {
-		return ErrBadTicket
+		return Ticket{}, ErrBadTicket
 	}
-	return nil
+	raw, err := base64.RawURLEncoding.DecodeString(parts[3])
+	if err != nil {
+		return Ticket{}, ErrBadTicket
+	}
+	out := Ticket{TokenID: tokenID, ExpiresAt: time.Unix(exp, 0)}
+	if len(raw) > 0 {
+		out.Topics = strings.Split(string(raw), ",")
+	}
+	return out, nil
 }

@@ -43,13 +43,14 @@ type Writer interface {
 }
 
 // Committer stores a record in one transaction with the events the run
-// emitted and then(tx), when not nil (the events service). CheckEvents
+// emitted and then(tx), when not nil (the events service). hop is the
+// run's Result.Hop: the emitted events are one hop further. CheckEvents
 // says, before anything is stored, whether emitted events can be
 // published (topic, JSON payload, size): an error is the handler's
 // failure.
 type Committer interface {
 	CheckEvents(function string, emitted []protocol.Event) error
-	Commit(ctx context.Context, rec functions.Invocation, emitted []protocol.Event, then func(*store.Tx) error) error
+	Commit(ctx context.Context, rec functions.Invocation, emitted []protocol.Event, hop int, then func(*store.Tx) error) error
 }
 
 // Observer is told the outcome of every run once (metrics).
@@ -113,6 +114,13 @@ type Result struct {
 	// Emitted are the events to publish with the record: the handler's,
 	// only when the run succeeded.
 	Emitted []protocol.Event
+	// Hop is the run's place in a chain of events: 0 for a direct call
+	// (HTTP, cron, a publish through the API), h+1 for a delivery of an
+	// event emitted by a run at hop h. The trigger sets it before Record;
+	// it bounds event loops (events.MaxHops).
+	Hop int
+
+	observed bool // the Observer was told
 }
 
 // Lookup runs CallFunction on the current version of the function named.
@@ -274,7 +282,7 @@ func (iv *Invoker) Record(ctx context.Context, res *Result, then func(*store.Tx)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	err := iv.cfg.Committer.Commit(ctx, res.Record, res.Emitted, then)
+	err := iv.cfg.Committer.Commit(ctx, res.Record, res.Emitted, res.Hop, then)
 	if err == nil || then != nil {
 		return err
 	}
@@ -290,6 +298,10 @@ func (iv *Invoker) Record(ctx context.Context, res *Result, then func(*store.Tx)
 }
 
 func (iv *Invoker) observe(res *Result) {
+	if res.observed {
+		return
+	}
+	res.observed = true
 	if iv.cfg.Observer != nil {
 		iv.cfg.Observer.ObserveInvocation(res.Record.Function, res.Record.Trigger, res.Outcome, res.Record.Duration)
 	}

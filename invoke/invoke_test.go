@@ -62,7 +62,7 @@ func (s *sink) CheckEvents(_ string, evs []protocol.Event) error {
 	return nil
 }
 
-func (s *sink) Commit(_ context.Context, rec functions.Invocation, evs []protocol.Event, then func(*store.Tx) error) error {
+func (s *sink) Commit(_ context.Context, rec functions.Invocation, evs []protocol.Event, _ int, then func(*store.Tx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.committed = append(s.committed, rec)
@@ -187,4 +187,10 @@ func TestInvoker_UnknownFunctionIsGoneAndNotRecorded(t *testing.T) {
 	require.True(t, errors.Is(res.Err, res.Err))
 	require.Equal(t, []functions.Outcome{functions.OutcomeGone}, s.observed)
 	require.Empty(t, s.written)
+
+	// An async job records its gone function as failed: still observed once.
+	require.NoError(t, iv.Record(context.Background(), &res, func(*store.Tx) error { return nil }))
+	require.Equal(t, []functions.Outcome{functions.OutcomeGone}, s.observed)
+	require.Len(t, s.committed, 1)
+	require.Equal(t, functions.StatusFailed, s.committed[0].Status)
 }

@@ -11,3 +11,7 @@ test-http: ## API, server and end-to-end tests through the real binaries (starts
 .PHONY: bench-http
 bench-http: ## benchmark /fn/hello against a bare Go handler (bench/http.md)
 	@bench/http.sh
+
+.PHONY: soak
+soak: ## 30 minutes of mixed load (sync, async, events, SSE, deploys, memory bombs, crashes) against one node; SOAK_DURATION=5m for less
+	@bench/soak.sh $${SOAK_DURATION:-30m}

@@ -1,5 +1,5 @@
 # Extra test targets (packaging, cross-arch...) that `make test` runs after the Go tests.
-TEST_EXTRA ?= test-metrics test-unit test-arm test-deb
+TEST_EXTRA ?= test-metrics test-unit test-fuzz test-arm test-deb
 
 # `make test`: every test a fresh machine can run. CI calls it through .ci/run.
 TEST_TIMEOUT ?= 30m
@@ -22,3 +22,15 @@ test-deps: chromium
 	@command -v curl >/dev/null || [ "$$(id -u)" != 0 ] || { \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null 2>&1 || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }; }
+
+# `make test-fuzz`: each fuzz target for FUZZ_TIME from its seed corpus (and
+# testdata/fuzz); a failing input is written to testdata/fuzz/<target>/.
+FUZZ_TIME ?= 10s
+FUZZ_TARGETS ?= ./protocol/wire:FuzzDecodeFrames ./protocol/wire:FuzzClientConnReadsWorker ./worker:FuzzJSONBridge
+
+.PHONY: test-fuzz
+test-fuzz: ## run every fuzz target briefly (FUZZ_TIME each: frame decoder, JSON bridge)
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZ_TIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZ_TIME) $${t%%:*} || exit 1; \
+	done

@@ -27,7 +27,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	b.Run("call_hello", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := w.Client.Call(ctx, req, nil); err != nil {
+			if _, err := w.Client.Call(ctx, req, time.Now().Add(10*time.Second), nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -57,7 +57,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		b.SetParallelism(8) // 8 × GOMAXPROCS(2) = 16 callers
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := w.Client.Call(ctx, req, nil); err != nil {
+				if _, err := w.Client.Call(ctx, req, time.Now().Add(10*time.Second), nil); err != nil {
 					b.Error(err)
 					return
 				}
@@ -91,7 +91,7 @@ func BenchmarkColdStart(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := w.Client.Call(ctx, req, nil); err != nil {
+			if _, err := w.Client.Call(ctx, req, time.Now().Add(10*time.Second), nil); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
@@ -146,7 +146,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 				for g := 0; g < conc; g++ {
 					go func() {
 						for i := 0; i < 20; i++ {
-							if _, err := w.Client.Call(ctx, &protocol.Request{Path: "/"}, nil); err != nil {
+							if _, err := w.Client.Call(ctx, &protocol.Request{Path: "/"}, time.Now().Add(10*time.Second), nil); err != nil {
 								done <- err
 								return
 							}

@@ -47,6 +47,12 @@ func Dispense(ctx context.Context, c *plugin.Client) (*WorkerClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to worker: %w", err)
 	}
+	return dispense(ctx, proto)
+}
+
+// dispense is Dispense on a connected go-plugin client (tests connect one
+// in memory with plugin.NewRPCClient).
+func dispense(ctx context.Context, proto plugin.ClientProtocol) (*WorkerClient, error) {
 	type result struct {
 		raw any
 		err error
@@ -110,16 +116,22 @@ func (w *WorkerClient) Stats(ctx context.Context) (WorkerStats, error) {
 	return st, err
 }
 
-// Call runs one invocation. Host calls the handler makes (kv, secrets) are
-// served by host, scoped to the loaded function's name. It waits for a free
-// concurrency slot (honouring ctx). The worker bounds the call by the spec's
-// Timeout and by ctx's deadline, whichever is earlier.
+// Call runs one invocation, which the worker ends at deadline (a
+// *CallError of KindTimeout). The deadline is the caller's decision (the
+// supervisor's, from the function's timeout and its caller's context):
+// Call neither invents nor shortens one, and refuses a zero deadline. Host
+// calls the handler makes (kv, secrets) are served by host, scoped to the
+// loaded function's name. Call waits for a free concurrency slot
+// (honouring ctx).
 //
 // A failure inside the call is a *CallError (the worker keeps serving). If
 // ctx ends and the worker does not answer within CancelGrace, Call returns
 // an error wrapping ctx.Err() and drops that connection. Any other error
 // means the transport broke: the worker died or was killed.
-func (w *WorkerClient) Call(ctx context.Context, req *Request, host Host) (*Response, error) {
+func (w *WorkerClient) Call(ctx context.Context, req *Request, deadline time.Time, host Host) (*Response, error) {
+	if deadline.IsZero() {
+		return nil, errors.New("call worker: the call has no deadline")
+	}
 	w.mu.Lock()
 	slots, spec := w.slots, w.spec
 	w.mu.Unlock()
@@ -142,17 +154,7 @@ func (w *WorkerClient) Call(ctx context.Context, req *Request, host Host) (*Resp
 	if err != nil {
 		return nil, err
 	}
-	timeout := spec.Timeout
-	if dl, ok := ctx.Deadline(); ok {
-		if d := time.Until(dl); timeout <= 0 || d < timeout {
-			timeout = d
-		}
-	}
-	if timeout <= 0 && spec.Timeout > 0 {
-		w.release(dc, true)
-		return nil, fmt.Errorf("call worker: %w", context.DeadlineExceeded)
-	}
-	resp, err := dc.Call(ctx, req, max(timeout, 0), host, spec.Name)
+	resp, err := dc.Call(ctx, req, deadline, host, spec.Name)
 	var ce *CallError
 	broken := err != nil && !errors.As(err, &ce)
 	w.release(dc, broken)

@@ -77,8 +77,12 @@ const helloSource = `function handle(req) return "hello" end`
 
 func helloSpec() protocol.FunctionSpec {
 	return protocol.FunctionSpec{Name: "hello", Version: 1, Source: helloSource,
-		Timeout: 10 * time.Second, MemoryBytes: 64 << 20, Concurrency: 2}
+		LoadDeadline: time.Now().Add(time.Minute), MemoryBytes: 64 << 20, Concurrency: 2}
 }
+
+// in is a call's deadline d from now (the supervisor's decision in
+// production).
+func in(d time.Duration) time.Time { return time.Now().Add(d) }
 
 func TestClient_DispenseLoadCallEchoStatsClose(t *testing.T) {
 	w := workertest.StartT(t, workerBin, helloSpec())
@@ -90,7 +94,7 @@ func TestClient_DispenseLoadCallEchoStatsClose(t *testing.T) {
 	if fi, err := os.Stat(info.SocketDir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("socket dir: %v %v", fi, err)
 	}
-	resp, err := w.Client.Call(ctx, &protocol.Request{Method: "GET", Path: "/"}, nil)
+	resp, err := w.Client.Call(ctx, &protocol.Request{Method: "GET", Path: "/"}, in(10*time.Second), nil)
 	if err != nil || string(resp.Body) != "hello" {
 		t.Fatalf("call: %+v %v", resp, err)
 	}
@@ -109,7 +113,7 @@ func TestClient_DispenseLoadCallEchoStatsClose(t *testing.T) {
 	if _, err := os.Stat(info.SocketDir); !os.IsNotExist(err) {
 		t.Fatalf("socket dir left after Close: %v", err)
 	}
-	if _, err := w.Client.Call(ctx, &protocol.Request{}, nil); !errors.Is(err, protocol.ErrClosed) {
+	if _, err := w.Client.Call(ctx, &protocol.Request{}, in(10*time.Second), nil); !errors.Is(err, protocol.ErrClosed) {
 		t.Fatalf("call after close: %v", err)
 	}
 }
@@ -123,7 +127,7 @@ func TestClient_ContextEndsBeforeWorkerAnswers(t *testing.T) {
 	ctx, cancel := context.WithCancel(ctxT(t))
 	done := make(chan error, 1)
 	go func() {
-		_, err := w.Client.Call(ctx, &protocol.Request{}, nil)
+		_, err := w.Client.Call(ctx, &protocol.Request{}, in(10*time.Second), nil)
 		done <- err
 	}()
 	cancel()
@@ -132,27 +136,30 @@ func TestClient_ContextEndsBeforeWorkerAnswers(t *testing.T) {
 	}
 	// The abandoned call still runs in the worker; the next call gets a
 	// new connection and a fresh Lua state.
-	resp, err := w.Client.Call(ctxT(t), &protocol.Request{Path: "/ok"}, nil)
+	resp, err := w.Client.Call(ctxT(t), &protocol.Request{Path: "/ok"}, in(10*time.Second), nil)
 	if err != nil || string(resp.Body) != "ok" {
 		t.Fatalf("next call: %+v %v", resp, err)
 	}
 }
 
-func TestClient_CallDeadlineBecomesWorkerTimeout(t *testing.T) {
+func TestClient_CallDeadlineIsTheWorkerTimeout(t *testing.T) {
 	spec := helloSpec()
 	spec.Source = `function handle(req) while true do end end`
 	w := workertest.StartT(t, workerBin, spec)
-	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
-	defer cancel()
-	_, err := w.Client.Call(ctx, &protocol.Request{}, nil)
+	// The caller's context has no deadline: the worker ends the call at
+	// the deadline in the call frame, and reports it.
+	_, err := w.Client.Call(ctxT(t), &protocol.Request{}, in(300*time.Millisecond), nil)
 	var ce *protocol.CallError
-	// The worker is told the deadline and reports its own timeout, unless
-	// a loaded machine delays it past CancelGrace.
-	if !errors.As(err, &ce) && !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("got %v, want a timeout", err)
+	if !errors.As(err, &ce) || ce.Kind != protocol.KindTimeout {
+		t.Fatalf("got %v, want a timeout CallError", err)
 	}
-	if ce != nil && ce.Kind != protocol.KindTimeout {
-		t.Fatalf("got %s error %q", ce.Kind, ce.Message)
+}
+
+func TestClient_CallWithoutDeadlineIsRefused(t *testing.T) {
+	w := workertest.StartT(t, workerBin, helloSpec())
+	_, err := w.Client.Call(ctxT(t), &protocol.Request{}, time.Time{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "no deadline") {
+		t.Fatalf("got %v, want a refusal", err)
 	}
 }
 

@@ -15,6 +15,15 @@
 // length-prefixed frames: a call frame, host-call request/reply frames
 // (kv, secrets) answered by the supervisor on the same connection, then a
 // result or error frame.
+//
+// Deadlines: the supervisor decides each call's deadline once (the
+// function's timeout, or its caller's earlier deadline) and the call frame
+// carries it as an absolute time; the worker ends the call there and
+// reports a timeout. Nothing between them has a timeout of its own.
+//
+// Validation: the worker binary also has a validate mode (wire.ValidateArg)
+// in which it compiles a source read on stdin, so that serve never parses
+// untrusted Lua itself.
 package protocol
 
 import "github.com/picloud/picloud/protocol/wire"
@@ -57,8 +66,14 @@ type (
 	FunctionSpec = wire.FunctionSpec
 	// WorkerInfo is what a worker says about itself after the handshake.
 	WorkerInfo = wire.WorkerInfo
+	// SandboxReport is what a worker's process sandbox applied.
+	SandboxReport = wire.SandboxReport
 	// WorkerStats are a worker's counters.
 	WorkerStats = wire.WorkerStats
+	// SyntaxError is a source's syntax or compile error with its position.
+	SyntaxError = wire.SyntaxError
+	// ValidateResult is what a worker in validate mode answers.
+	ValidateResult = wire.ValidateResult
 )
 
 // MaxFrameBytes bounds one frame of the data path.

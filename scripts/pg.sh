@@ -76,7 +76,14 @@ shared_preload_libraries = 'pg_stat_statements'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+# Dynamic shared memory in files under the data directory, not /dev/shm:
+# something that cleans /dev/shm (seen on a shared development machine)
+# then cannot break the running server.
+dynamic_shared_memory_type = mmap
 CONF
+	fi
+	if ! grep -q '^dynamic_shared_memory_type = mmap' "$PGDIR/data/postgresql.conf"; then
+		echo 'dynamic_shared_memory_type = mmap' >>"$PGDIR/data/postgresql.conf"
 	fi
 	as_owner "$bin/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 start >/dev/null \
 		|| { tail -20 "$PGDIR/server.log" >&2; exit 1; }

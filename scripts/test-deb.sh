@@ -187,6 +187,12 @@ IFS=: read -r _ _ uid gid _ home shell < <(getent passwd picloud) || fail "no pi
 [ "$(getent group picloud | cut -d: -f3)" = "$gid" ] || fail "picloud's primary group is not picloud"
 check_stat /var/lib/picloud 750 picloud:picloud
 [ -L /etc/systemd/system/multi-user.target.wants/picloud.service ] || fail "picloud.service is not enabled"
+IFS=: read -r _ _ wuid _ _ whome wshell < <(getent passwd picloud-worker) || fail "no picloud-worker user"
+[ "$wuid" -lt 1000 ] || fail "picloud-worker is not a system user (uid $wuid)"
+[ "$whome" = /nonexistent ] || fail "picloud-worker's home is $whome"
+[ "$wshell" = /usr/sbin/nologin ] || fail "picloud-worker's shell is $wshell"
+id -nG picloud | tr ' ' '\n' | grep -qx picloud-worker || fail "picloud is not in the picloud-worker group"
+id -nG picloud-worker | tr ' ' '\n' | grep -qx picloud && fail "picloud-worker is in the picloud group"
 
 step "checking the PostgreSQL role and database postinst made"
 [ "$(psql_pg -c "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = 'picloud'")" = "t|f|f|f" ] ||
@@ -230,7 +236,9 @@ step "starting picloud serve as the picloud user (ExecStart=/usr/bin/picloud ser
 		HOME=/var/lib/picloud USER=picloud LOGNAME=picloud SHELL=/usr/sbin/nologin \
 		STATE_DIRECTORY=/var/lib/picloud RUNTIME_DIRECTORY=/run/picloud \
 		NOTIFY_SOCKET="$notify" "${unit_env[@]}" "${env_override[@]}" \
-		setpriv --reuid=picloud --regid=picloud --init-groups --inh-caps=-all \
+		setpriv --reuid=picloud --regid=picloud --init-groups --no-new-privs \
+		--inh-caps=-all,+setuid,+setgid,+setpcap,+kill --ambient-caps=-all,+setuid,+setgid,+setpcap,+kill \
+		--bounding-set=-all,+setuid,+setgid,+setpcap,+kill \
 		/usr/bin/picloud serve
 ) >"$tmp/serve.log" 2>&1 &
 serve_pid=$!
@@ -292,6 +300,10 @@ grep -q 'hello from the package' <<<"$out" || fail "invoke answered: $out"
 out=$(curl -fsS -X POST "$base/fn/pkgtest") || fail "POST /fn/pkgtest through Caddy failed"
 [ "$out" = "hello from the package, POST" ] || fail "/fn/pkgtest answered: $out"
 step "function answered through Caddy"
+workers=$(curl -fsS -H "Authorization: Bearer $token" "$base/api/v1/workers") || fail "GET /api/v1/workers failed"
+grep -q '"worker_user":"picloud-worker (uid' <<<"$workers" || fail "workers do not run as picloud-worker: $workers"
+grep -q '"complete":true' <<<"$workers" || fail "no worker with a complete sandbox: $workers"
+step "the function's worker runs as picloud-worker with every sandbox layer"
 pgrep -u picloud -f 'picloud' >/dev/null || fail "no process runs as picloud"
 
 # --- the event stream through Caddy -------------------------------------------
@@ -378,6 +390,8 @@ gone /var/lib/picloud
 gone /run/picloud
 getent passwd picloud >/dev/null && fail "the picloud user is still there"
 getent group picloud >/dev/null && fail "the picloud group is still there"
+getent passwd picloud-worker >/dev/null && fail "the picloud-worker user is still there"
+getent group picloud-worker >/dev/null && fail "the picloud-worker group is still there"
 left=$(find /etc/systemd /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked \
 	-name '*picloud*' 2>/dev/null || true)
 [ -z "$left" ] || fail "systemd leftovers: $left"

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/events"
 )
 
@@ -66,6 +68,12 @@ type Config struct {
 	// (picloud-worker next to the running executable when present, else
 	// the executable itself re-executed as `picloud worker`).
 	WorkerPath string
+	// WorkerUser is who workers run as (supervisor.Config.WorkerUser);
+	// empty means picloud-worker when that user exists.
+	WorkerUser string
+	// RequireSandbox refuses workers lacking any sandbox layer
+	// (supervisor.Config.RequireSandbox).
+	RequireSandbox bool
 	// QueueTimeout is how long a call waits for a busy pool before 503.
 	QueueTimeout time.Duration
 	// ShutdownTimeout bounds the drain on ctx cancellation: in-flight
@@ -73,6 +81,22 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger receives the server's logs; default hclog to stderr.
 	Logger hclog.Logger
+
+	// Roles are the node's roles (--roles, PICLOUD_ROLES); the zero value
+	// is all of them, today's single-node product.
+	Roles api.Roles
+	// Advertise is the address other nodes and operators reach this node
+	// at (--advertise); default the listen address.
+	Advertise string
+	// NodeID names the node in the registry; default the host name and a
+	// random suffix, new on every start.
+	NodeID string
+	// Heartbeat is the registry's heartbeat interval (default 2s); Lease
+	// how long a silent node counts as alive (default 10s), after which
+	// its running jobs are re-queued. Lease must be at least twice
+	// Heartbeat.
+	Heartbeat time.Duration
+	Lease     time.Duration
 
 	// Events tunes the events service (retries, job workers, retention);
 	// zero fields keep its defaults.
@@ -116,6 +140,24 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.Lease <= 0 {
+		c.Lease = DefaultLease
+	}
+	if c.Lease < 2*c.Heartbeat {
+		return c, fmt.Errorf("lease %s is shorter than two heartbeats (%s): a live node would be reaped", c.Lease, c.Heartbeat)
+	}
+	if c.NodeID == "" {
+		c.NodeID = newNodeID()
+	}
+	if !c.Roles.Control && !c.Roles.Data {
+		c.Roles = api.AllRoles
+	}
+	if (c.UIListen != "" || c.UIListener != nil) && !c.Roles.Control {
+		return c, fmt.Errorf("--ui-listen needs the control role: the dashboard is the control plane's (--roles %s)", c.Roles)
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "picloud", Output: os.Stderr, Level: hclog.Info})

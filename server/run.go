@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,9 +20,9 @@ import (
 	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/events"
 	"github.com/picloud/picloud/invoke"
+	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/supervisor"
-	"github.com/picloud/picloud/worker"
 )
 
 // Files in the data directory.
@@ -64,7 +65,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("load secret key: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, log, store.WithSecretKey(key))
+	st, err := store.Open(ctx, cfg.DatabaseURL, log, store.WithSecretKey(key), store.WithNodeID(cfg.NodeID))
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -88,6 +89,8 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxWorkersTotal: cfg.MaxWorkersTotal,
 		QueueTimeout:    cfg.QueueTimeout,
 		RequireLimits:   cfg.RequireLimits,
+		WorkerUser:      cfg.WorkerUser,
+		RequireSandbox:  cfg.RequireSandbox,
 	})
 	if err != nil {
 		return fmt.Errorf("configure supervisor: %w", err)
@@ -123,7 +126,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Notifier:  notifier,
 		Logger:    log,
 		Stopping:  stopping,
+		NodeID:    cfg.NodeID,
 	}.WithOptions(cfg.Events)
+	evCfg.NoJobs = evCfg.NoJobs || !cfg.Roles.Data              // only data nodes work jobs
+	evCfg.NoScheduler = evCfg.NoScheduler || !cfg.Roles.Control // only control nodes fire cron
 	evs, err := events.New(evCfg)
 	if err != nil {
 		return fmt.Errorf("build events service: %w", err)
@@ -135,12 +141,14 @@ func Run(ctx context.Context, cfg Config) error {
 		Invoker:        invoker,
 		Supervisor:     sup,
 		Events:         evs,
-		ValidateSource: validateSource,
+		ValidateSource: func(ctx context.Context, src string) error { return validateSource(ctx, sup, src) },
 		Logger:         log,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxResponse:    cfg.MaxResponseBytes,
 		WriteTimeout:   cfg.WriteTimeout,
 		Stopping:       stopping,
+		Roles:          cfg.Roles,
+		NodeID:         cfg.NodeID,
 	})
 	if err != nil {
 		return fmt.Errorf("build api: %w", err)
@@ -163,17 +171,29 @@ func Run(ctx context.Context, cfg Config) error {
 	// the writer flushes the records of every drained call, then the
 	// notifier, the supervisor (its workers) and the store.
 	defer writer.Stop()
-	if err := evs.Start(ctx); err != nil {
-		return fmt.Errorf("start events: %w", err)
-	}
-	defer evs.Stop()
 
 	ln := cfg.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 		}
+		defer ln.Close() // closed by Serve, or here if start-up fails
 	}
+	// The registry: heartbeats (and the reaping of dead nodes) run until
+	// the events service has drained, then the node leaves.
+	agent := newNodeAgent(st, sup, store.Node{
+		ID: cfg.NodeID, Address: cmp.Or(cfg.Advertise, ln.Addr().String()), Roles: cfg.Roles.List(),
+		Version: cfg.Version, StartedAt: time.Now(), Lease: cfg.Lease,
+	}, cfg.Heartbeat, log)
+	agentCtx, stopAgent := context.WithCancel(context.WithoutCancel(ctx))
+	go agent.run(agentCtx)
+	defer func() { stopAgent(); agent.wait() }()
+
+	if err := evs.Start(ctx); err != nil {
+		return fmt.Errorf("start events: %w", err)
+	}
+	defer evs.Stop()
+
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -184,7 +204,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String())
+	log.Info("serving", "addr", ln.Addr().String(), "node", cfg.NodeID, "roles", cfg.Roles.String())
 	stopUI, err := startUI(cfg, h, log) // the dashboard, on its own origin
 	if err != nil {
 		close(stopping)
@@ -267,11 +287,12 @@ func bootstrapAdmin(ctx context.Context, st *store.Store, dataDir string, log hc
 	return nil
 }
 
-// validateSource is api.Deps.ValidateSource: the worker's own compile
-// check, its *worker.SyntaxError turned into the API's *SourceError.
-func validateSource(src string) error {
-	err := worker.Validate(src)
-	var se *worker.SyntaxError
+// validateSource is api.Deps.ValidateSource: the source is compiled in a
+// sandboxed, limited worker process (supervisor.ValidateSource), never in
+// serve; its *protocol.SyntaxError becomes the API's *SourceError.
+func validateSource(ctx context.Context, sup *supervisor.Supervisor, src string) error {
+	err := sup.ValidateSource(ctx, src)
+	var se *protocol.SyntaxError
 	if errors.As(err, &se) {
 		return &api.SourceError{Line: se.Line, Column: se.Column, Message: se.Message}
 	}

@@ -74,6 +74,10 @@ type batchSender interface {
 type DeliveryJob struct {
 	Kind  string
 	Queue string
+	// Hop is the deliveries' hop count (args "hop", and req.event.hop):
+	// 0 for events published directly, h+1 for events emitted by a run at
+	// hop h.
+	Hop int
 }
 
 // PublishEvents appends evs to the event log, queues their deliveries and
@@ -99,7 +103,7 @@ func (s *EventStore) PublishEvents(ctx context.Context, tx *Tx, evs []NewEvent, 
 	}
 	b := &pgx.Batch{}
 	b.Queue("SELECT pg_advisory_xact_lock($1)", eventLogLockKey)
-	b.Queue(publishEventSQL, topics, payloads, sources, job.Kind, job.Queue)
+	b.Queue(publishEventSQL, topics, payloads, sources, job.Kind, job.Queue, job.Hop)
 	// currval is this transaction's last id: the newest event.
 	b.Queue(`SELECT pg_notify($1, currval('events_id_seq')::text),
 		pg_notify(current_schema() || '.' || $3, $2)`, EventsChannel, `{"queue":"`+job.Queue+`"}`, riverInsertChannel)
@@ -244,4 +248,9 @@ func (s *EventStore) Notify(ctx context.Context, channel, payload string) error 
 		return fmt.Errorf("notify %s: %w", channel, err)
 	}
 	return nil
+}
+
+// LiveTokenIDs is Store.LiveTokenIDs (streams are bound to their token).
+func (s *EventStore) LiveTokenIDs(ctx context.Context, ids []int64) ([]int64, error) {
+	return s.store.LiveTokenIDs(ctx, ids)
 }

@@ -30,15 +30,29 @@ type FunctionCacheConfig struct {
 	// MinBackoff and MaxBackoff bound the delay between reconnection
 	// attempts of the cache's own connection (defaults 100ms and 30s).
 	MinBackoff, MaxBackoff time.Duration
+	// MaxMisses bounds the unknown names remembered (default
+	// DefaultMaxMisses); MissTTL is how long one is (default
+	// DefaultMissTTL), as a backstop: a deploy of the name drops it at once.
+	MaxMisses int
+	MissTTL   time.Duration
 }
+
+// Defaults of the negative caches (FunctionCacheConfig, TokenCacheConfig).
+const (
+	DefaultMaxMisses = 4096
+	DefaultMissTTL   = time.Minute
+)
 
 // FunctionCache serves function metadata from memory. An entry is dropped
 // when a change to its function is committed anywhere in the cluster: the
 // cache LISTENs on FunctionsChannel over a dedicated connection. While that
 // connection is down, Get reads from the database and caches nothing; on
 // reconnection the whole cache is flushed, since notifications may have
-// been missed. Unknown names are not cached (a negative cache would be
-// unbounded: every random name an attacker tries).
+// been missed. Unknown names are cached too, so that a flood of requests
+// for a name that does not exist costs one query: at most MaxMisses of
+// them, each for MissTTL at most, dropped by the same notifications (a
+// function created after a miss is served as soon as its deploy's
+// notification arrives, at once on the node that deployed it).
 type FunctionCache struct {
 	store  *Store
 	cfg    FunctionCacheConfig
@@ -50,6 +64,10 @@ type FunctionCache struct {
 	// rarely, so copying is cheap.
 	mu   sync.Mutex
 	snap atomic.Pointer[cacheSnapshot]
+
+	// absent holds the names found missing, guarded by mu, checked
+	// against the snapshot's generation.
+	absent *missSet
 
 	hits, misses atomic.Uint64
 	own          *Notifier // the cache's own connection, when not shared
@@ -66,6 +84,7 @@ func NewFunctionCache(s *Store, cfg FunctionCacheConfig) *FunctionCache {
 		store:  s,
 		cfg:    cfg,
 		logger: cfg.Logger.Named("function_cache"),
+		absent: newMissSet(cfg.MaxMisses, cfg.MissTTL),
 	}
 	c.snap.Store(&cacheSnapshot{})
 	n := cfg.Notifier
@@ -108,8 +127,12 @@ func (c *FunctionCache) Get(ctx context.Context, name string) (*Function, error)
 		c.hits.Add(1)
 		return f, nil
 	}
-	c.misses.Add(1)
 	gen := snap.gen
+	if snap.listening && c.knownAbsent(name, gen) {
+		c.hits.Add(1)
+		return nil, fmt.Errorf("function %s: %w", name, ErrNotFound)
+	}
+	c.misses.Add(1)
 	if !snap.listening {
 		return c.store.GetFunction(ctx, name)
 	}
@@ -117,6 +140,9 @@ func (c *FunctionCache) Get(ctx context.Context, name string) (*Function, error)
 	// a lookup that started before an invalidation is not joined after it.
 	v, err, _ := c.sf.Do(name+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
 		f, err := c.store.GetFunction(ctx, name)
+		if errors.Is(err, ErrNotFound) {
+			c.rememberAbsent(name, gen)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -145,13 +171,33 @@ func (c *FunctionCache) Get(ctx context.Context, name string) (*Function, error)
 	return v.(*Function), nil
 }
 
-// Invalidate drops name's entry (as a notification would).
+// Invalidate drops name's entry, found or missing (as a notification
+// would).
 func (c *FunctionCache) Invalidate(name string) {
 	c.update(func(old, next *cacheSnapshot) bool {
 		next.entries = maps.Clone(old.entries)
 		delete(next.entries, name)
+		c.absent.forget(name)
 		return true
 	})
+}
+
+// knownAbsent reports whether name was found missing in generation gen
+// (no invalidation since) and not too long ago.
+func (c *FunctionCache) knownAbsent(name string, gen uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.snap.Load().gen == gen && c.absent.has(name, time.Now())
+}
+
+// rememberAbsent records that name was missing when read in generation
+// gen, unless an invalidation came since.
+func (c *FunctionCache) rememberAbsent(name string, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.snap.Load(); old.gen == gen && old.listening {
+		c.absent.add(name, time.Now())
+	}
 }
 
 // Stats returns the number of Gets served from memory and from the
@@ -165,6 +211,7 @@ func (c *FunctionCache) Listening() bool { return c.snap.Load().listening }
 func (c *FunctionCache) setListening(on bool) {
 	c.update(func(_, next *cacheSnapshot) bool {
 		next.listening = on
+		c.absent.clear()
 		return true
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,8 +25,12 @@ const DefaultMaxAttempts = 5
 // Function is a deployed function and its current version. Values returned
 // by FunctionCache are shared: do not modify them.
 type Function struct {
-	Name           string
-	Private        bool
+	Name    string
+	Private bool
+	// AllowAsync lets anyone queue asynchronous calls of a public function
+	// (X-PiCloud-Async: 1); without it only a token with the invoke scope
+	// may.
+	AllowAsync     bool
 	MaxAttempts    int
 	CurrentVersion int
 	CreatedAt      time.Time
@@ -55,6 +60,37 @@ type Version struct {
 	Limits    functions.Limits
 	CreatedAt time.Time
 	CreatedBy string // name of the token that deployed it
+	// Secrets are the names the version may read with secrets.get, sorted.
+	// Nil with AllSecrets set: a version deployed before per-function
+	// grants existed, which may read every secret.
+	Secrets    []string
+	AllSecrets bool
+}
+
+// Grants reports whether the version may read the secret name.
+func (v *Version) Grants(name string) bool {
+	return v.AllSecrets || slices.Contains(v.Secrets, name)
+}
+
+// secretsColumn is what the secrets column stores for v: NULL for a
+// version that may read every secret, else the (possibly empty) list.
+func secretsColumn(names []string) []string {
+	if names == nil {
+		return []string{}
+	}
+	return names
+}
+
+// scanSecrets fills v's grants from the secrets column.
+func (v *Version) scanSecrets(col *[]string) {
+	v.AllSecrets = col == nil
+	v.Secrets = nil
+	if col != nil {
+		v.Secrets = *col
+		if v.Secrets == nil {
+			v.Secrets = []string{}
+		}
+	}
 }
 
 // DeployParams describe a deploy. Validation of the name, the source and
@@ -67,11 +103,25 @@ type DeployParams struct {
 	// Private functions need a token with the invoke scope. Every deploy
 	// sets it to the value given.
 	Private bool
+	// AllowAsync: see Function.AllowAsync. Every deploy sets it too.
+	AllowAsync bool
 	// MaxAttempts of event deliveries; 0 means DefaultMaxAttempts on
 	// create and "keep the current value" on a new version.
 	MaxAttempts int
 	// Limits of this version; the zero value means supervisor.DefaultLimits().
 	Limits functions.Limits
+	// Secrets the version may read with secrets.get (validated and sorted
+	// by the caller). Nil grants none; a deploy never grants every secret.
+	Secrets []string
+	// KeepSecrets gives the new version the current version's grants
+	// instead of Secrets: none on create, and none if the current version
+	// reads every secret (that is never carried into a new version).
+	KeepSecrets bool
+	// CheckSecrets, if set, is called in the deploy's transaction, with
+	// the function locked, with the current version (nil on create) and
+	// the grants the new version gets; an error aborts the deploy and is
+	// returned wrapped.
+	CheckSecrets func(cur *Version, grants []string) error
 }
 
 type deployMode int
@@ -120,14 +170,14 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 	var f *Function
 	created := false
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		version := 1
+		version, cur := 1, 0
 		if mode != deployUpdate {
 			maxAttempts := p.MaxAttempts
 			if maxAttempts == 0 {
 				maxAttempts = DefaultMaxAttempts
 			}
-			tag, err := tx.Exec(ctx, `INSERT INTO functions (name, private, max_attempts, current_version)
-				VALUES ($1, $2, $3, 1) ON CONFLICT (name) DO NOTHING`, p.Name, p.Private, maxAttempts)
+			tag, err := tx.Exec(ctx, `INSERT INTO functions (name, private, max_attempts, current_version, allow_async)
+				VALUES ($1, $2, $3, 1, $4) ON CONFLICT (name) DO NOTHING`, p.Name, p.Private, maxAttempts, p.AllowAsync)
 			if err != nil {
 				return interpretError(err, "insert function")
 			}
@@ -139,7 +189,6 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 		if !created {
 			// Lock the function so concurrent deploys number their
 			// versions one after the other.
-			var cur int
 			err := tx.QueryRow(ctx, `SELECT current_version FROM functions WHERE name = $1 FOR UPDATE`, p.Name).Scan(&cur)
 			if err != nil {
 				return interpretError(err, "function "+p.Name)
@@ -148,13 +197,17 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 				return interpretError(err, "next version of "+p.Name)
 			}
 			if _, err := tx.Exec(ctx, `UPDATE functions SET current_version = $2, private = $3,
-				max_attempts = CASE WHEN $4 > 0 THEN $4 ELSE max_attempts END, updated_at = now()
-				WHERE name = $1`, p.Name, version, p.Private, p.MaxAttempts); err != nil {
+				max_attempts = CASE WHEN $4 > 0 THEN $4 ELSE max_attempts END, allow_async = $5, updated_at = now()
+				WHERE name = $1`, p.Name, version, p.Private, p.MaxAttempts, p.AllowAsync); err != nil {
 				return interpretError(err, "update function "+p.Name)
 			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy); err != nil {
+		if err := resolveSecrets(ctx, tx, &p, created, cur); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by, secrets)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy,
+			secretsColumn(p.Secrets)); err != nil {
 			return interpretError(err, fmt.Sprintf("insert version %d of %s", version, p.Name))
 		}
 		if err := notifyFunction(ctx, tx, p.Name); err != nil {
@@ -167,6 +220,34 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 		return nil, false, fmt.Errorf("deploy %s: %w", p.Name, err)
 	}
 	return f, created, nil
+}
+
+// resolveSecrets settles the grants of the version being deployed (the
+// current version's with KeepSecrets) and runs CheckSecrets, with the
+// function locked; cur is the current version number unless created.
+func resolveSecrets(ctx context.Context, q querier, p *DeployParams, created bool, cur int) error {
+	if !p.KeepSecrets && p.CheckSecrets == nil {
+		return nil
+	}
+	var curV *Version
+	if !created {
+		v, err := scanVersion(q.QueryRow(ctx, `SELECT `+versionColumns+` FROM function_versions
+			WHERE function = $1 AND version = $2`, p.Name, cur), false)
+		if err != nil {
+			return interpretError(err, fmt.Sprintf("version %d", cur))
+		}
+		curV = &v
+	}
+	if p.KeepSecrets {
+		p.Secrets = nil
+		if curV != nil && !curV.AllSecrets {
+			p.Secrets = slices.Clone(curV.Secrets)
+		}
+	}
+	if p.CheckSecrets != nil {
+		return p.CheckSecrets(curV, p.Secrets)
+	}
+	return nil
 }
 
 func notifyFunction(ctx context.Context, tx pgx.Tx, name string) error {
@@ -183,14 +264,15 @@ type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-const functionColumns = `f.name, f.private, f.max_attempts, f.current_version, f.created_at, f.updated_at,
-	v.sha256, v.limits, v.created_at, v.created_by`
+const functionColumns = `f.name, f.private, f.allow_async, f.max_attempts, f.current_version, f.created_at, f.updated_at,
+	v.sha256, v.limits, v.created_at, v.created_by, v.secrets`
 
 func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 	var f Function
 	var limits []byte
-	dest := []any{&f.Name, &f.Private, &f.MaxAttempts, &f.CurrentVersion, &f.CreatedAt, &f.UpdatedAt,
-		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy}
+	var secrets *[]string // NULL: every secret (versions from before grants)
+	dest := []any{&f.Name, &f.Private, &f.AllowAsync, &f.MaxAttempts, &f.CurrentVersion, &f.CreatedAt, &f.UpdatedAt,
+		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy, &secrets}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)
@@ -199,6 +281,7 @@ func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 		return nil, err
 	}
 	f.Current.Source = string(src)
+	f.Current.scanSecrets(secrets)
 	l, err := decodeLimits(limits)
 	if err != nil {
 		return nil, err
@@ -227,9 +310,20 @@ func (s *Store) GetFunction(ctx context.Context, name string) (*Function, error)
 // ListFunctions returns every function by name, with the current version's
 // metadata but not its source.
 func (s *Store) ListFunctions(ctx context.Context) ([]*Function, error) {
+	return s.ListFunctionsPage(ctx, "", 0)
+}
+
+// ListFunctionsPage returns up to limit functions (all with limit 0) whose
+// names sort after after, in name order: one index range scan per page
+// (keyset paging on the primary key), however many functions there are.
+func (s *Store) ListFunctionsPage(ctx context.Context, after string, limit int) ([]*Function, error) {
+	lim := any(nil)
+	if limit > 0 {
+		lim = limit
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+functionColumns+`
 		FROM functions f JOIN function_versions v ON v.function = f.name AND v.version = f.current_version
-		ORDER BY f.name`)
+		WHERE f.name > $1 ORDER BY f.name LIMIT $2`, after, lim)
 	if err != nil {
 		return nil, interpretError(err, "list functions")
 	}
@@ -268,12 +362,13 @@ func (s *Store) DeleteFunction(ctx context.Context, name string) error {
 	return nil
 }
 
-const versionColumns = `function, version, sha256, limits, created_at, created_by`
+const versionColumns = `function, version, sha256, limits, created_at, created_by, secrets`
 
 func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 	var v Version
 	var limits []byte
-	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy}
+	var secrets *[]string // NULL: every secret (versions from before grants)
+	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy, &secrets}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)
@@ -282,6 +377,7 @@ func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 		return v, err
 	}
 	v.Source = string(src)
+	v.scanSecrets(secrets)
 	l, err := decodeLimits(limits)
 	v.Limits = l
 	return v, err
@@ -330,6 +426,14 @@ func (s *Store) GetVersion(ctx context.Context, name string, version int) (*Vers
 // ErrNotFound if the function or the version does not exist, or if 0 is
 // asked and there is no older version.
 func (s *Store) Rollback(ctx context.Context, name string, version int) (*Function, error) {
+	return s.RollbackChecked(ctx, name, version, nil)
+}
+
+// RollbackChecked is Rollback that first calls check (if not nil) with the
+// current and the target version (without source), in the transaction
+// that holds the function's lock; an error from check aborts the rollback
+// and is returned as is (wrapped).
+func (s *Store) RollbackChecked(ctx context.Context, name string, version int, check func(cur, target *Version) error) (*Function, error) {
 	var f *Function
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var cur int
@@ -351,6 +455,11 @@ func (s *Store) Rollback(ctx context.Context, name string, version int) (*Functi
 				return interpretError(err, fmt.Sprintf("version %d", version))
 			}
 		}
+		if check != nil {
+			if err := checkRollback(ctx, tx, name, cur, *target, check); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, `UPDATE functions SET current_version = $2, updated_at = now() WHERE name = $1`,
 			name, *target); err != nil {
 			return interpretError(err, "update current version")
@@ -366,4 +475,18 @@ func (s *Store) Rollback(ctx context.Context, name string, version int) (*Functi
 		return nil, fmt.Errorf("roll back %s: %w", name, err)
 	}
 	return f, nil
+}
+
+// checkRollback loads versions cur and target of name and calls check.
+func checkRollback(ctx context.Context, q querier, name string, cur, target int, check func(cur, target *Version) error) error {
+	var vs [2]Version
+	for i, n := range []int{cur, target} {
+		v, err := scanVersion(q.QueryRow(ctx, `SELECT `+versionColumns+` FROM function_versions
+			WHERE function = $1 AND version = $2`, name, n), false)
+		if err != nil {
+			return interpretError(err, fmt.Sprintf("version %d", n))
+		}
+		vs[i] = v
+	}
+	return check(&vs[0], &vs[1])
 }

@@ -21,8 +21,8 @@ const (
 )
 
 // Host is the PostgreSQL implementation of protocol.Host: a worker's kv and
-// secrets calls. Each function has its own key namespace; secrets are
-// app-wide (any function may read any secret).
+// secrets calls. Each function has its own key namespace; a function reads
+// only the secrets its current version was granted at deploy.
 type Host struct {
 	s *Store
 }
@@ -165,12 +165,48 @@ func prefixSuccessor(prefix string) (string, bool) {
 	return "", false
 }
 
-// SecretGet returns the decrypted secret name, or found=false.
+// SecretNotGrantedError is the answer to secrets.get of a secret the
+// function's current version was not granted. It reads the same whether
+// or not the secret exists, so it tells a function nothing about secrets
+// it may not read.
+type SecretNotGrantedError struct {
+	Function, Secret string
+}
+
+func (e *SecretNotGrantedError) Error() string {
+	return fmt.Sprintf("secret %q is not granted to function %s: grant it at deploy with "+
+		"'picloud deploy --secrets %s' (the deploy API's \"secrets\" field)", e.Secret, e.Function, e.Secret)
+}
+
+// SecretGet returns the decrypted secret name, or found=false, if the
+// current version of function was granted it; else *SecretNotGrantedError.
+// The grant is checked in the same query that reads the secret, against
+// the version current at that moment (a worker of the previous version
+// still finishing a call after a deploy reads under the new grants).
 func (h *Host) SecretGet(ctx context.Context, function, name string) (string, bool, error) {
-	v, err := h.s.GetSecret(ctx, name)
-	if errors.Is(err, ErrNotFound) {
+	gcm, err := h.s.aead()
+	if err != nil {
+		return "", false, fmt.Errorf("get secret %s: %w", name, err)
+	}
+	var granted bool
+	var nonce, ciphertext []byte
+	err = h.s.pool.QueryRow(ctx, `SELECT v.secrets IS NULL OR $2 = ANY (v.secrets), s.nonce, s.ciphertext
+		FROM functions f
+		JOIN function_versions v ON v.function = f.name AND v.version = f.current_version
+		LEFT JOIN secrets s ON s.name = $2 AND (v.secrets IS NULL OR $2 = ANY (v.secrets))
+		WHERE f.name = $1`, function, name).Scan(&granted, &nonce, &ciphertext)
+	if err = interpretError(err, "secret "+name); errors.Is(err, ErrNotFound) {
+		granted = false // the function is gone: it is granted nothing
+	} else if err != nil {
+		return "", false, err
+	}
+	if !granted {
+		return "", false, &SecretNotGrantedError{Function: function, Secret: name}
+	}
+	if nonce == nil {
 		return "", false, nil
 	}
+	v, err := openSecret(gcm, name, nonce, ciphertext)
 	if err != nil {
 		return "", false, err
 	}

@@ -204,7 +204,7 @@ func TestInvocations_AsyncPathStoresAnyBytesToo(t *testing.T) {
 	es := s.Events()
 	inv := newInvocation("hello", functions.StatusQueued)
 	inv.Path = "/a\x00b\xff"
-	require.NoError(t, es.InTx(ctx, func(tx *store.Tx) error { return es.InsertQueuedInvocationTx(ctx, tx, inv) }))
+	require.NoError(t, es.InTx(ctx, func(tx *store.Tx) error { return es.InsertQueuedInvocationTx(ctx, tx, inv, 0) }))
 	inv.Status, inv.Error = functions.StatusFailed, "lua: \xff\x00 boom"
 	require.NoError(t, es.FinishInvocation(ctx, inv))
 	got, err := s.GetInvocation(ctx, inv.ID)

@@ -112,8 +112,18 @@ func (q *Queue) InsertManyTx(ctx context.Context, tx *Tx, params []river.InsertM
 }
 
 // CompleteJobTx marks job completed inside tx, so the job is done exactly
-// when what it wrote commits.
+// when what it wrote commits. It is fenced: only the job's current holder
+// (the node and attempt that claimed it, still running) may complete it;
+// otherwise it returns an error wrapping ErrFenced and tx must roll back,
+// since the job was re-queued when this node's lease expired.
 func CompleteJobTx[T river.JobArgs](ctx context.Context, tx *Tx, job *river.Job[T]) error {
+	holder := ""
+	if n := len(job.AttemptedBy); n > 0 {
+		holder = job.AttemptedBy[n-1]
+	}
+	if err := checkJobHolderTx(ctx, tx.tx, job.ID, job.Attempt, holder); err != nil {
+		return err
+	}
 	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx.tx, job); err != nil {
 		return fmt.Errorf("complete job %d: %w", job.ID, err)
 	}
@@ -146,6 +156,9 @@ func (s *EventStore) MigrateQueue(ctx context.Context) error {
 	}()
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("apply river migrations: %w", err)
+	}
+	if _, err := conn.Exec(ctx, fenceRiverJobSQL); err != nil {
+		return fmt.Errorf("install the job fence on river_job: %w", err)
 	}
 	return nil
 }

@@ -9,8 +9,11 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // riverSchemaVersion is River's migration version the SQL below was written
@@ -32,7 +35,7 @@ func RiverInsertChannel(schema string) string {
 
 // publishEventSQL appends one event and queues its deliveries: one
 // river_job row per function subscribed to the topic, with the function's
-// max_attempts. The args match events.DeliveryArgs. Writing river_job here
+// max_attempts and the hop count $6. The args match events.DeliveryArgs. Writing river_job here
 // (instead of through River's insert API) keeps a publish to one round
 // trip, which matters because publishes are serialized by the event log's
 // lock; the columns are those of River's schema version riverSchemaVersion (River is
@@ -47,9 +50,9 @@ const publishEventSQL = `WITH input AS (
 	INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
 	SELECT jsonb_build_object(
 			'function', t.function, 'trigger', 'event', 'event_id', ev.id, 'topic', ev.topic,
-			'published_at', ev.published_at, 'payload', ev.payload,
+			'published_at', ev.published_at, 'payload', ev.payload, 'hop', $6::int,
 			'event', jsonb_build_object('id', ev.id, 'topic', ev.topic, 'payload', ev.payload,
-				'published_at', ev.published_at)),
+				'published_at', ev.published_at, 'hop', $6::int)),
 		now(), $4, f.max_attempts, '{}'::jsonb, 1, $5, now(), 'available'::river_job_state, '{}'::varchar(255)[]
 	FROM ev
 	JOIN triggers t ON t.kind = 'topic' AND t.topic = ev.topic
@@ -117,3 +120,82 @@ func (s *Store) CountPendingJobs(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// ErrFenced: a job's completion came from a node that no longer holds the
+// job (its lease expired and the job was re-queued, maybe already claimed
+// by another node). The transaction that tried must roll back.
+var ErrFenced = errors.New("job is no longer held by this node")
+
+// checkJobHolderTx locks job id's row inside tx and checks that it is
+// still running the attempt this node claimed (attempt and the last entry
+// of attempted_by, River's record of the claiming client). The lock makes
+// a concurrent re-queue wait for tx, and then find the job finished.
+func checkJobHolderTx(ctx context.Context, tx pgx.Tx, id int64, attempt int, holder string) error {
+	var held bool
+	err := tx.QueryRow(ctx, `SELECT state = 'running' AND attempt = $2
+			AND attempted_by[array_upper(attempted_by, 1)] = $3
+		FROM river_job WHERE id = $1 FOR UPDATE`, id, attempt, holder).Scan(&held)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("complete job %d: it no longer exists: %w", id, ErrFenced)
+	}
+	if err != nil {
+		return interpretError(err, fmt.Sprintf("check the holder of job %d", id))
+	}
+	if !held {
+		return fmt.Errorf("complete job %d attempt %d as %s: %w", id, attempt, holder, ErrFenced)
+	}
+	return nil
+}
+
+// requeueJobsOfTx makes the jobs node was running available again at once
+// (River's rescuer would wait for RescueAfter): the attempt stays spent
+// and its error says why. It wakes the queues' producers on commit.
+func requeueJobsOfTx(ctx context.Context, tx pgx.Tx, node string) (int64, error) {
+	// The re-queue is not a completion by a former holder: lift the fence
+	// for this transaction (the reaper may have held the job before).
+	if _, err := tx.Exec(ctx, `SELECT set_config($1, '', true)`, NodeSetting); err != nil {
+		return 0, fmt.Errorf("re-queue the jobs of node %s: %w", node, err)
+	}
+	var n int64
+	err := tx.QueryRow(ctx, `WITH requeued AS (
+			UPDATE river_job SET state = 'available', scheduled_at = now(),
+				errors = array_append(errors, jsonb_build_object('at', now(), 'attempt', attempt,
+					'error', 'node ' || $1 || ' stopped heartbeating (lease expired): job re-queued', 'trace', ''))
+			WHERE state = 'running' AND attempted_by[array_upper(attempted_by, 1)] = $1
+			RETURNING queue
+		), woken AS (
+			SELECT pg_notify(current_schema() || '.' || $2, json_build_object('queue', queue)::text)
+			FROM (SELECT DISTINCT queue FROM requeued) q
+		)
+		SELECT (SELECT count(*) FROM requeued) + 0 * (SELECT count(*) FROM woken)`, node, riverInsertChannel).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("re-queue the jobs of node %s: %w", node, err)
+	}
+	return n, nil
+}
+
+// NodeSetting is the session setting (sent at connect by WithNodeID) that
+// names the node of a connection, for the job fence.
+const NodeSetting = "picloud.node"
+
+// fenceRiverJobSQL installs the fence on River's completions: River's own
+// completer finishes a job with an UPDATE guarded only by state =
+// 'running', so a node whose lease expired, whose job was re-queued and
+// claimed again by another node, would otherwise finish (or fail) the
+// other node's attempt. The trigger skips such an update when the session
+// belongs to a node that held the job before but is not its last holder.
+// Sessions without a node (tools, the reaper) are not fenced.
+const fenceRiverJobSQL = `CREATE OR REPLACE FUNCTION picloud_fence_river_job() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+	me text := coalesce(current_setting('picloud.node', true), '');
+BEGIN
+	IF me <> '' AND me = ANY (OLD.attempted_by)
+		AND OLD.attempted_by[array_upper(OLD.attempted_by, 1)] IS DISTINCT FROM me THEN
+		RETURN NULL; -- a former holder: the job was taken from it, leave the row
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE OR REPLACE TRIGGER picloud_fence BEFORE UPDATE ON river_job FOR EACH ROW
+	WHEN (OLD.state = 'running' AND NEW.state <> 'running')
+	EXECUTE FUNCTION picloud_fence_river_job();`

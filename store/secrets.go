@@ -113,6 +113,11 @@ func (s *Store) GetSecret(ctx context.Context, name string) (string, error) {
 		Scan(&nonce, &ciphertext); err != nil {
 		return "", interpretError(err, "secret "+name)
 	}
+	return openSecret(gcm, name, nonce, ciphertext)
+}
+
+// openSecret decrypts a stored secret.
+func openSecret(gcm cipher.AEAD, name string, nonce, ciphertext []byte) (string, error) {
 	if len(nonce) != gcm.NonceSize() {
 		return "", fmt.Errorf("secret %s: stored nonce has %d bytes", name, len(nonce))
 	}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -35,11 +36,13 @@ func TestSecrets_EncryptedAtRestAndRoundTrip(t *testing.T) {
 	created, err = s.SetSecret(ctx, "STRIPE_KEY", "rotated")
 	require.NoError(t, err)
 	require.False(t, created)
-	val, found, err := s.Host().SecretGet(ctx, "any-function", "STRIPE_KEY")
+	_, err = s.CreateFunction(ctx, store.DeployParams{Name: "reader", Source: "x", Secrets: []string{"MISSING", "STRIPE_KEY"}})
+	require.NoError(t, err)
+	val, found, err := s.Host().SecretGet(ctx, "reader", "STRIPE_KEY")
 	require.NoError(t, err)
 	require.True(t, found)
 	require.Equal(t, "rotated", val)
-	_, found, err = s.Host().SecretGet(ctx, "any-function", "MISSING")
+	_, found, err = s.Host().SecretGet(ctx, "reader", "MISSING")
 	require.NoError(t, err)
 	require.False(t, found)
 
@@ -131,4 +134,103 @@ func TestAppSecret_GetOrCreateOnceAcrossNodes(t *testing.T) {
 	v, err := s.AppSecret(ctx, "sse_ticket_hmac", func() []byte { panic("must not generate again") })
 	require.NoError(t, err)
 	require.Equal(t, vals[0], v)
+}
+
+func TestHost_SecretGetNeedsTheCurrentVersionsGrant(t *testing.T) {
+	t.Parallel()
+	ctx := stCtx(t)
+	s := stNew(t)
+	h := s.Host()
+	_, err := s.SetSecret(ctx, "A", "a-value")
+	require.NoError(t, err)
+	_, err = s.SetSecret(ctx, "B", "b-value")
+	require.NoError(t, err)
+
+	notGranted := func(fn, name string) {
+		t.Helper()
+		v, found, err := h.SecretGet(ctx, fn, name)
+		var ng *store.SecretNotGrantedError
+		require.ErrorAs(t, err, &ng, "%s reading %s", fn, name)
+		require.Equal(t, name, ng.Secret)
+		require.Contains(t, err.Error(), "--secrets "+name)
+		require.False(t, found)
+		require.Empty(t, v)
+	}
+	granted := func(fn, name, want string) {
+		t.Helper()
+		v, found, err := h.SecretGet(ctx, fn, name)
+		require.NoError(t, err, "%s reading %s", fn, name)
+		require.Equal(t, want != "", found)
+		require.Equal(t, want, v)
+	}
+
+	_, err = s.CreateFunction(ctx, store.DeployParams{Name: "fn", Source: "v1", Secrets: []string{"A"}})
+	require.NoError(t, err)
+	granted("fn", "A", "a-value")
+	notGranted("fn", "B")
+	notGranted("fn", "NOPE") // the same answer for a secret that does not exist
+	notGranted("no-such-function", "A")
+
+	f, err := s.DeployVersion(ctx, store.DeployParams{Name: "fn", Source: "v2", Secrets: []string{"B", "C"}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"B", "C"}, f.Current.Secrets)
+	notGranted("fn", "A")
+	granted("fn", "B", "b-value")
+	granted("fn", "C", "") // granted, not set: nil, as before grants
+
+	f, err = s.Rollback(ctx, "fn", 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"A"}, f.Current.Secrets, "a rollback restores the version's grants")
+	granted("fn", "A", "a-value")
+	notGranted("fn", "B")
+
+	f, err = s.DeployVersion(ctx, store.DeployParams{Name: "fn", Source: "v3", KeepSecrets: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{"A"}, f.Current.Secrets, "KeepSecrets takes the current version's grants")
+	_, err = s.DeployVersion(ctx, store.DeployParams{Name: "fn", Source: "v4"})
+	require.NoError(t, err)
+	notGranted("fn", "A") // a deploy without grants grants nothing
+
+	// CheckSecrets sees the locked current version and the new grants,
+	// and its error aborts the deploy.
+	refused := errors.New("refused")
+	_, err = s.DeployVersion(ctx, store.DeployParams{Name: "fn", Source: "v5", Secrets: []string{"B"},
+		CheckSecrets: func(cur *store.Version, grants []string) error {
+			require.Equal(t, 4, cur.Version)
+			require.Equal(t, []string{"B"}, grants)
+			return refused
+		}})
+	require.ErrorIs(t, err, refused)
+	_, err = s.CreateFunction(ctx, store.DeployParams{Name: "fresh", Source: "v1", KeepSecrets: true,
+		CheckSecrets: func(cur *store.Version, grants []string) error {
+			require.Nil(t, cur)
+			require.Empty(t, grants)
+			return nil
+		}})
+	require.NoError(t, err)
+
+	vs, err := s.ListVersions(ctx, "fn")
+	require.NoError(t, err)
+	require.Len(t, vs, 4, "the refused deploy added no version")
+	require.Equal(t, []string{}, vs[0].Secrets)
+	require.Equal(t, []string{"B", "C"}, vs[2].Secrets)
+	require.False(t, vs[3].AllSecrets)
+
+	// A version from before migration 012 (NULL) may read every secret.
+	_, err = s.Pool().Exec(ctx, `ALTER TABLE function_versions DISABLE TRIGGER function_versions_immutable`)
+	require.NoError(t, err)
+	_, err = s.Pool().Exec(ctx, `UPDATE function_versions SET secrets = NULL WHERE function = 'fn' AND version = 1`)
+	require.NoError(t, err)
+	_, err = s.Rollback(ctx, "fn", 1)
+	require.NoError(t, err)
+	granted("fn", "A", "a-value")
+	granted("fn", "B", "b-value")
+	f, err = s.DeployVersion(ctx, store.DeployParams{Name: "fn", Source: "v5", KeepSecrets: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{}, f.Current.Secrets, "every secret is never carried into a new version")
+	require.False(t, f.Current.AllSecrets)
+	v1, err := s.GetVersion(ctx, "fn", 1)
+	require.NoError(t, err)
+	require.True(t, v1.AllSecrets)
+	require.True(t, v1.Grants("ANY"))
 }

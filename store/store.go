@@ -59,6 +59,7 @@ type options struct {
 	secretKey []byte
 	tracer    pgx.QueryTracer
 	maxConns  int32
+	nodeID    string
 }
 
 // WithSecretKey sets the 32-byte AES-256 key that encrypts secrets (see
@@ -69,6 +70,11 @@ func WithSecretKey(key []byte) Option { return func(o *options) { o.secretKey = 
 // WithTracer installs a pgx query tracer on every connection of the pool
 // (and on the cache's LISTEN connection). Tests use it to count queries.
 func WithTracer(t pgx.QueryTracer) Option { return func(o *options) { o.tracer = t } }
+
+// WithNodeID names the node on every connection (the NodeSetting session
+// setting): River job completions from a node that lost a job to another
+// node are then skipped (see fenceRiverJobSQL).
+func WithNodeID(id string) Option { return func(o *options) { o.nodeID = id } }
 
 // WithMaxConns sets the pool's maximum connections (default max(8, 4×CPUs)).
 func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = int32(n) } }
@@ -95,6 +101,9 @@ func Open(ctx context.Context, databaseURL string, logger hclog.Logger, opts ...
 	}
 	if o.tracer != nil {
 		cfg.ConnConfig.Tracer = o.tracer
+	}
+	if o.nodeID != "" {
+		cfg.ConnConfig.RuntimeParams[NodeSetting] = o.nodeID
 	}
 	cfg.MaxConns = max(8, 4*int32(runtime.NumCPU()))
 	if o.maxConns > 0 {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -23,14 +24,20 @@ type TokenCacheConfig struct {
 	// MinBackoff and MaxBackoff bound the reconnection delay of the
 	// cache's own connection.
 	MinBackoff, MaxBackoff time.Duration
+	// MaxMisses bounds the unknown hashes remembered (default
+	// DefaultMaxMisses), each for MissTTL (default TTL).
+	MaxMisses int
+	MissTTL   time.Duration
 }
 
 // TokenCache serves TokenByHash from memory, so authenticated requests
 // (private functions, the control plane) need no database round trip while
 // warm. A revocation anywhere in the cluster drops the token at once
 // (LISTEN on TokensChannel); while that connection is down nothing is
-// cached, and it is flushed when it comes back. Unknown hashes are never
-// cached.
+// cached, and it is flushed when it comes back. Unknown or revoked hashes
+// are cached too (at most MaxMisses, each for MissTTL), so a flood of bad
+// tokens costs one query per distinct token; any notification on
+// TokensChannel (a token created or revoked anywhere) drops them all.
 type TokenCache struct {
 	store *Store
 	ttl   time.Duration
@@ -38,6 +45,7 @@ type TokenCache struct {
 
 	mu        sync.RWMutex
 	entries   map[string]tokenEntry // by string(secretHash)
+	absent    *missSet              // hashes found missing, by string(secretHash)
 	gen       uint64
 	listening bool
 }
@@ -55,7 +63,11 @@ func NewTokenCache(s *Store, cfg TokenCacheConfig) *TokenCache {
 	if cfg.TTL <= 0 {
 		cfg.TTL = time.Minute
 	}
-	c := &TokenCache{store: s, ttl: cfg.TTL, entries: make(map[string]tokenEntry)}
+	if cfg.MissTTL <= 0 {
+		cfg.MissTTL = cfg.TTL
+	}
+	c := &TokenCache{store: s, ttl: cfg.TTL, entries: make(map[string]tokenEntry),
+		absent: newMissSet(cfg.MaxMisses, cfg.MissTTL)}
 	n := cfg.Notifier
 	if n == nil {
 		c.own = s.NewNotifier(NotifierConfig{Logger: cfg.Logger.Named("token_cache"), MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff})
@@ -93,12 +105,23 @@ func (c *TokenCache) Get(ctx context.Context, secretHash []byte) (*Token, error)
 	now := time.Now()
 	c.mu.RLock()
 	e, ok := c.entries[key]
+	absent := !ok && c.listening && c.absent.has(key, now)
 	gen, listening := c.gen, c.listening
 	c.mu.RUnlock()
 	if ok && now.Before(e.expires) {
 		return e.token, nil
 	}
+	if absent {
+		return nil, fmt.Errorf("token: %w", ErrNotFound)
+	}
 	t, err := c.store.TokenByHash(ctx, secretHash)
+	if errors.Is(err, ErrNotFound) && listening {
+		c.mu.Lock()
+		if c.gen == gen && c.listening {
+			c.absent.add(key, now)
+		}
+		c.mu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +140,7 @@ func (c *TokenCache) onNotify(payload string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
+	c.absent.clear() // a token was created (or revoked): any miss may be stale
 	for k, e := range c.entries {
 		if err != nil || e.token.ID == id {
 			delete(c.entries, k)
@@ -128,6 +152,7 @@ func (c *TokenCache) onState(up bool) {
 	c.mu.Lock()
 	c.listening = up
 	clear(c.entries)
+	c.absent.clear()
 	c.gen++
 	c.mu.Unlock()
 }

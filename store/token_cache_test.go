@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -45,4 +46,45 @@ func TestTokenCache_HitDoesNoQueryAndRevocationIsSeenAtOnce(t *testing.T) {
 	}, time.Minute, 5*time.Millisecond, "the revocation reaches the other node")
 	_, err = c.Get(ctx, hashOf("secret"))
 	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func TestTokenCache_BadTokenCostsOneQueryUntilCreated(t *testing.T) {
+	t.Parallel()
+	ctx := stCtx(t)
+	url := storetest.NewDB(t)
+	var counter queryCounter
+	nodeA := stOpen(t, url, store.WithTracer(&counter))
+	nodeB := stOpen(t, url)
+	c := store.NewTokenCache(nodeA, store.TokenCacheConfig{TTL: time.Hour})
+	require.NoError(t, c.Start(ctx))
+	defer c.Stop()
+
+	before := counter.n.Load()
+	for range 200 {
+		_, err := c.Get(ctx, hashOf("guess"))
+		require.ErrorIs(t, err, store.ErrNotFound)
+	}
+	require.LessOrEqual(t, counter.n.Load()-before, int64(1), "statements for 200 lookups of a bad token")
+
+	// A token created later with that secret (on any node) works as soon
+	// as its creation's notification arrives.
+	tok, err := nodeB.CreateToken(ctx, "late", []string{"invoke"}, hashOf("guess"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, err := c.Get(ctx, hashOf("guess"))
+		return err == nil && got.ID == tok.ID
+	}, time.Minute, 5*time.Millisecond, "the created token is served")
+}
+
+func TestTokenCache_RemembersBoundedMisses(t *testing.T) {
+	t.Parallel()
+	ctx := stCtx(t)
+	c := store.NewTokenCache(stNew(t), store.TokenCacheConfig{MaxMisses: 8})
+	require.NoError(t, c.Start(ctx))
+	defer c.Stop()
+	for i := range 100 {
+		_, err := c.Get(ctx, hashOf(fmt.Sprint(i)))
+		require.ErrorIs(t, err, store.ErrNotFound)
+	}
+	require.Equal(t, 8, store.TokenCacheMisses(c))
 }

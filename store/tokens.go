@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// TokensChannel is the NOTIFY channel a token's revocation is announced on
+// TokensChannel is the NOTIFY channel a token's creation or revocation is announced on
 // (payload: the token id), for caches of tokens.
 const TokensChannel = "picloud_tokens"
 
@@ -39,12 +39,29 @@ func (s *Store) CreateToken(ctx context.Context, name string, scopes []string, s
 	if scopes == nil {
 		scopes = []string{}
 	}
-	t, err := scanToken(s.pool.QueryRow(ctx, `INSERT INTO tokens (name, scopes, secret_sha256)
-		VALUES ($1, $2, $3) RETURNING `+tokenColumns, name, scopes, secretHash))
+	var t *Token
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		t, err = scanToken(tx.QueryRow(ctx, `INSERT INTO tokens (name, scopes, secret_sha256)
+			VALUES ($1, $2, $3) RETURNING `+tokenColumns, name, scopes, secretHash))
+		if err != nil {
+			return err
+		}
+		return notifyToken(ctx, tx, t.ID)
+	})
 	if err != nil {
 		return nil, interpretError(err, "create token "+name)
 	}
 	return t, nil
+}
+
+// notifyToken announces a created or revoked token on TokensChannel, at
+// commit: token caches drop what they knew of it and every remembered miss.
+func notifyToken(ctx context.Context, tx pgx.Tx, id int64) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, TokensChannel, strconv.FormatInt(id, 10)); err != nil {
+		return fmt.Errorf("notify token %d: %w", id, err)
+	}
+	return nil
 }
 
 // BootstrapToken creates a token only if no token that is not revoked
@@ -69,6 +86,9 @@ func (s *Store) BootstrapToken(ctx context.Context, name string, scopes []string
 			VALUES ($1, $2, $3) RETURNING `+tokenColumns, name, scopes, secretHash))
 		if err != nil {
 			return interpretError(err, "create token "+name)
+		}
+		if err := notifyToken(ctx, tx, t.ID); err != nil {
+			return err
 		}
 		created = true
 		return nil
@@ -146,4 +166,21 @@ func (s *Store) CountTokens(ctx context.Context) (int, error) {
 		return 0, interpretError(err, "count tokens")
 	}
 	return n, nil
+}
+
+// LiveTokenIDs returns those of ids that name tokens that exist and are
+// not revoked (what a stream opened with a token re-checks).
+func (s *Store) LiveTokenIDs(ctx context.Context, ids []int64) ([]int64, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id FROM tokens WHERE id = ANY($1) AND revoked_at IS NULL`, ids)
+	if err != nil {
+		return nil, interpretError(err, "check tokens")
+	}
+	live, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, interpretError(err, "check tokens")
+	}
+	return live, nil
 }

@@ -61,7 +61,7 @@ func BenchmarkWarmHelloDirect(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := proc.Call(ctx, benchReq); err != nil {
+		if _, err := proc.Call(ctx, benchReq, time.Now().Add(10*time.Second)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -20,6 +20,7 @@ func runChildSupervisor() {
 	sup, err := New(Config{
 		WorkerPath: os.Getenv("PICLOUD_TEST_WORKER"),
 		CgroupName: os.Getenv("PICLOUD_TEST_CGROUP"),
+		WorkerUser: os.Getenv("PICLOUD_TEST_WORKER_USER"),
 		Logger:     hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr}),
 	})
 	if err == nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/picloud/picloud/clock"
 	"github.com/picloud/picloud/protocol"
 )
 
@@ -63,6 +64,18 @@ type Config struct {
 	// memory controller off) an error from Start instead of a loud warning.
 	RequireLimits bool
 
+	// WorkerUser is who workers run as: "NAME", "NAME:GROUP", "UID" or
+	// "UID:GID". Empty means DefaultWorkerUser when that user exists.
+	// Switching needs root or CAP_SETUID and CAP_SETGID; where serve cannot
+	// switch, workers run as its own uid and the status and log say so.
+	WorkerUser string
+
+	// RequireSandbox refuses workers whose sandbox lacks any layer (own
+	// uid, no capabilities, no_new_privs, seccomp, Landlock, closed
+	// descriptors), and makes a worker user that cannot be switched to an
+	// error from Start.
+	RequireSandbox bool
+
 	// CgroupName is the name of the parent cgroup created under the
 	// supervisor's own cgroup; empty means DefaultCgroupName.
 	CgroupName string
@@ -71,8 +84,8 @@ type Config struct {
 	// managed (limits are then reported as unenforced).
 	DisableCgroups bool
 
-	// Clock gives the time and arms the idle timers; nil means the real
-	// clock.
+	// Clock gives the time and arms every timer (idle, queue, backstop,
+	// start backoff, drain); nil means the real clock.
 	Clock Clock
 
 	// Observer is told about cold starts, worker exits and queueing (for
@@ -80,24 +93,12 @@ type Config struct {
 	Observer Observer
 }
 
-// Clock is the time source of the supervisor, replaceable in tests.
-type Clock interface {
-	Now() time.Time
-	// AfterFunc calls f in its own goroutine after d.
-	AfterFunc(d time.Duration, f func()) Timer
-}
+// Clock is the time source of the supervisor, replaceable in tests
+// (clock.Fake).
+type Clock = clock.Clock
 
 // Timer is a timer armed by Clock.AfterFunc.
-type Timer interface {
-	// Stop prevents the timer from firing; it reports whether it did.
-	Stop() bool
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+type Timer = clock.Timer
 
 // Observer receives events for metrics. Methods are called synchronously
 // and must return quickly; they may be called from many goroutines.

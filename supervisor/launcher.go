@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -30,12 +32,20 @@ type pluginLauncher struct {
 	host   protocol.Host
 	log    hclog.Logger
 	sp     *spawner
+	id     workerIdentity // who workers run as
+	// requireSandbox refuses workers whose sandbox lacks a layer.
+	requireSandbox bool
+
+	mu           sync.Mutex
+	sandboxShown map[string]bool // sandbox shapes already logged
 }
 
 var _ launcher = (*pluginLauncher)(nil)
 
-func newPluginLauncher(path string, args []string, runDir string, host protocol.Host, log hclog.Logger) *pluginLauncher {
-	return &pluginLauncher{path: path, args: args, runDir: runDir, host: host, log: log, sp: newSpawner(log)}
+func newPluginLauncher(path string, args []string, runDir string, host protocol.Host, log hclog.Logger,
+	id workerIdentity, requireSandbox bool) *pluginLauncher {
+	return &pluginLauncher{path: path, args: args, runDir: runDir, host: host, log: log, sp: newSpawner(log),
+		id: id, requireSandbox: requireSandbox, sandboxShown: map[string]bool{}}
 }
 
 func (l *pluginLauncher) close() {
@@ -60,9 +70,14 @@ func (l *pluginLauncher) launch(ctx context.Context, fn functions.Spec, cg *work
 	if err != nil {
 		return nil, fmt.Errorf("create worker socket directory: %w", err)
 	}
+	if err := shareSockDir(sockDir, l.id); err != nil {
+		_ = os.RemoveAll(sockDir)
+		return nil, err
+	}
 	cmd := exec.Command(l.path, l.args...)
 	cmd.Env = workerEnv(fn.Limits, sockDir)
 	cmd.SysProcAttr = workerSysProcAttr(cg)
+	credentialAttr(cmd.SysProcAttr, l.id)
 	pp := &pluginProcess{cmd: cmd, host: l.host, sockDir: sockDir, done: make(chan struct{})}
 
 	cfg := protocol.ClientConfig(cmd, pluginLogger{l.log.Named("worker")})
@@ -114,13 +129,17 @@ func (l *pluginLauncher) launch(ctx context.Context, fn functions.Spec, cg *work
 	}
 	t2 := time.Now()
 	pp.wc = wc
+	pp.sandbox = l.readBackSandbox(pp.pid, wc.Info().SandboxReport)
+	if l.requireSandbox && !pp.sandbox.Complete() {
+		return fail("check worker sandbox", fmt.Errorf("%w: %s", ErrSandboxIncomplete, strings.Join(pp.sandbox.Missing, "; ")))
+	}
 	err = wc.Load(ctx, protocol.FunctionSpec{
-		Name:        fn.Name,
-		Version:     fn.Version,
-		Source:      fn.Source,
-		Timeout:     fn.Limits.Timeout,
-		MemoryBytes: fn.Limits.MemoryBytes,
-		Concurrency: fn.Limits.Concurrency,
+		Name:         fn.Name,
+		Version:      fn.Version,
+		Source:       fn.Source,
+		LoadDeadline: time.Now().Add(fn.Limits.Timeout),
+		MemoryBytes:  fn.Limits.MemoryBytes,
+		Concurrency:  fn.Limits.Concurrency,
 	})
 	if err != nil {
 		return fail("load function", err)
@@ -142,14 +161,18 @@ type pluginProcess struct {
 	forkTime time.Duration
 	sockDir  string
 	done     chan struct{} // closed by spawnRunner.Wait once reaped
+	sandbox  WorkerSandbox // read back after the handshake
 }
 
 var _ process = (*pluginProcess)(nil)
 
 func (p *pluginProcess) PID() int { return p.pid }
 
-func (p *pluginProcess) Call(ctx context.Context, req *protocol.Request) (*protocol.Response, error) {
-	return p.wc.Call(ctx, req, p.host)
+// sandboxStatus is what the worker's sandbox applied (see WorkerSandbox).
+func (p *pluginProcess) sandboxStatus() WorkerSandbox { return p.sandbox }
+
+func (p *pluginProcess) Call(ctx context.Context, req *protocol.Request, deadline time.Time) (*protocol.Response, error) {
+	return p.wc.Call(ctx, req, deadline, p.host)
 }
 
 func (p *pluginProcess) Kill() {

@@ -27,6 +27,10 @@ type pool struct {
 	retryAt      time.Time
 	lastStartErr *InvokeError
 	retryTimer   Timer
+
+	// warmStarved: min_warm was not met for lack of node capacity (logged
+	// once until a worker starts).
+	warmStarved bool
 }
 
 // Backoff of worker starts after failures.
@@ -96,6 +100,9 @@ func (w *worker) statusLocked() WorkerStatus {
 	}
 	if w.proc != nil {
 		st.PID = w.proc.PID()
+		if sp, ok := w.proc.(interface{ sandboxStatus() WorkerSandbox }); ok {
+			st.Sandbox = sp.sandboxStatus()
+		}
 	}
 	switch {
 	case w.state == workerStarting:
@@ -208,24 +215,33 @@ func (s *Supervisor) acquire(ctx context.Context, fn functions.Spec) (*worker, e
 	s.dispatchLocked(p)
 	s.mu.Unlock()
 
-	began := time.Now()
-	timer := time.NewTimer(s.queueTO)
-	defer timer.Stop()
+	began := s.clock.Now()
+	expired := make(chan struct{}, 1)
+	arm := func() Timer {
+		return s.clock.AfterFunc(s.queueTO, func() {
+			select {
+			case expired <- struct{}{}:
+			default:
+			}
+		})
+	}
+	timer := arm()
+	defer func() { timer.Stop() }()
 	var err error
 wait:
 	for {
 		select {
 		case g := <-wt.ch:
-			s.obs.Queued(fn.Name, time.Since(began))
+			s.obs.Queued(fn.Name, s.clock.Now().Sub(began))
 			return g.w, g.err
-		case <-timer.C:
+		case <-expired:
 			// Waiting for a cold start is not overload: the start is
 			// bounded by itself. Only a wait for busy workers times out.
 			s.mu.Lock()
 			starting := s.waiterPoolStartingLocked(wt)
 			s.mu.Unlock()
 			if starting {
-				timer.Reset(s.queueTO)
+				timer = arm()
 				continue
 			}
 			err = ErrOverloaded
@@ -307,13 +323,21 @@ func (s *Supervisor) release(w *worker) {
 // call runs req on w and turns its failures into *InvokeError.
 func (s *Supervisor) call(ctx context.Context, w *worker, req *protocol.Request) (*protocol.Response, error) {
 	lim := w.pool.fn.Limits
+	deadline, budget := callDeadline(ctx, time.Now(), lim.Timeout)
+	if budget <= 0 {
+		// The caller's own deadline has passed.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, context.DeadlineExceeded
+	}
 	// The backstop: a call the worker does not end itself (a Go built-in
 	// the Lua VM cannot interrupt, a wedged worker) gets the worker killed.
 	var timedOut atomic.Bool
-	backstop := time.AfterFunc(lim.Timeout+backstopGrace(lim.Timeout), func() {
+	backstop := s.clock.AfterFunc(budget+backstopGrace(budget), func() {
 		timedOut.Store(true)
 		s.mu.Lock()
-		s.log.Warn("call ran past its timeout: killing the worker", "function", w.pool.fn.Name, "pid", w.proc.PID(), "timeout", lim.Timeout)
+		s.log.Warn("call ran past its timeout: killing the worker", "function", w.pool.fn.Name, "pid", w.proc.PID(), "timeout", budget)
 		if w.state == workerReady {
 			w.stopReason = "timeout"
 			s.stopWorkerLocked(w, "timeout")
@@ -321,18 +345,18 @@ func (s *Supervisor) call(ctx context.Context, w *worker, req *protocol.Request)
 		s.mu.Unlock()
 		w.proc.Kill()
 	})
-	resp, err := w.proc.Call(ctx, req)
+	resp, err := w.proc.Call(ctx, req, deadline)
 	backstop.Stop()
 	if err == nil {
 		return resp, nil
 	}
 	var ce *protocol.CallError
 	if errors.As(err, &ce) {
-		return nil, callError(ce, lim)
+		return nil, callError(ce, lim, budget)
 	}
 	if timedOut.Load() {
 		s.awaitDeath(w)
-		return nil, timeoutError(lim.Timeout)
+		return nil, timeoutError(budget)
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		// The caller gave up; the worker may still be running the call.
@@ -343,15 +367,25 @@ func (s *Supervisor) call(ctx context.Context, w *worker, req *protocol.Request)
 	return nil, s.awaitDeath(w)
 }
 
+// callDeadline decides a call's deadline, once, for the whole path: the
+// function's timeout from now, or the caller's deadline if that is
+// earlier. The deadline travels to the worker, which ends the call there;
+// budget (the time from now to the deadline) words the timeout error and
+// times the backstop. budget <= 0 means the caller's deadline has passed.
+func callDeadline(ctx context.Context, now time.Time, timeout time.Duration) (deadline time.Time, budget time.Duration) {
+	deadline = now.Add(timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	return deadline, deadline.Sub(now)
+}
+
 // awaitDeath waits for w to be reaped (killing it if it lingers after its
 // transport broke) and returns why it died.
 func (s *Supervisor) awaitDeath(w *worker) *InvokeError {
-	select {
-	case <-w.dead:
-	case <-time.After(2 * time.Second):
-		w.proc.Kill()
-		<-w.dead
-	}
+	kill := s.clock.AfterFunc(2*time.Second, w.proc.Kill)
+	<-w.dead
+	kill.Stop()
 	return w.deathErr
 }
 
@@ -361,20 +395,23 @@ func backstopGrace(timeout time.Duration) time.Duration {
 	return max(500*time.Millisecond, timeout/10)
 }
 
+// timeoutError words a call's timeout; d is rounded to the millisecond (it
+// is the function's timeout unless the caller's deadline came first).
 func timeoutError(d time.Duration) *InvokeError {
-	return &InvokeError{Kind: KindTimeout, Message: "timed out after " + d.String()}
+	return &InvokeError{Kind: KindTimeout, Message: "timed out after " + d.Round(time.Millisecond).String()}
 }
 
 func memoryError(limit int64) *InvokeError {
 	return &InvokeError{Kind: KindMemory, Message: fmt.Sprintf("memory limit of %s exceeded", formatBytes(limit))}
 }
 
-// callError converts a failure the worker reported into an *InvokeError.
-func callError(ce *protocol.CallError, lim functions.Limits) *InvokeError {
+// callError converts a failure the worker reported into an *InvokeError;
+// budget is the call's time from its start to its deadline.
+func callError(ce *protocol.CallError, lim functions.Limits, budget time.Duration) *InvokeError {
 	var e *InvokeError
 	switch ce.Kind {
 	case protocol.KindTimeout:
-		e = timeoutError(lim.Timeout)
+		e = timeoutError(budget)
 	case protocol.KindMemory:
 		e = memoryError(lim.MemoryBytes)
 	default:
@@ -439,53 +476,128 @@ func (s *Supervisor) dispatchLocked(p *pool) {
 			}
 			return // the retry timer re-dispatches
 		}
-		if !s.makeRoomLocked(p) {
+		forQueue := len(p.queue) > 0 && p.starting == 0
+		if !s.makeRoomLocked(p, forQueue) {
 			return // an exit elsewhere re-dispatches
 		}
 		s.startWorkerLocked(p)
 	}
 }
 
-// dispatchAllLocked re-dispatches every pool (after node capacity freed).
+// dispatchAllLocked re-dispatches every pool (after node capacity freed):
+// pools with waiting requests first, then pools below min_warm.
 func (s *Supervisor) dispatchAllLocked() {
 	for _, p := range s.pools {
-		if len(p.queue) > 0 || p.active() < p.fn.Limits.MinWarm {
+		if len(p.queue) > 0 {
+			s.dispatchLocked(p)
+		}
+	}
+	for _, p := range s.pools {
+		if p.active() < p.fn.Limits.MinWarm {
 			s.dispatchLocked(p)
 		}
 	}
 }
 
+// requestWaitsForRoomLocked reports whether a pool other than p has
+// requests waiting for a worker it may start (none starting, below its
+// max_workers): node capacity goes to it before any min_warm.
+func (s *Supervisor) requestWaitsForRoomLocked(p *pool) bool {
+	for _, q := range s.pools {
+		if q != p && len(q.queue) > 0 && q.starting == 0 && q.active() < q.fn.Limits.MaxWorkers {
+			return true
+		}
+	}
+	return false
+}
+
 // makeRoomLocked reports whether a worker may start now under the node cap.
 // At the cap it evicts the least recently used idle worker of another
-// function (its exit re-dispatches) and reports false.
-func (s *Supervisor) makeRoomLocked(p *pool) bool {
+// function (its exit re-dispatches) and reports false. A worker kept warm
+// for its pool's min_warm is evicted only for a waiting request
+// (forQueue), and only when no other idle worker can go: evicting it to
+// fill another pool's min_warm would make that pool evict in turn, without
+// end, whenever the min_warm of all functions exceeds the cap.
+func (s *Supervisor) makeRoomLocked(p *pool, forQueue bool) bool {
+	if !forQueue && s.requestWaitsForRoomLocked(p) {
+		return false // its dispatch takes the room; min_warm waits
+	}
 	if s.total < s.maxTotal {
 		return true
 	}
 	if s.stopping > 0 {
 		return false // capacity is on its way
 	}
-	var victim *worker
+	var victim, warmVictim *worker
 	for _, q := range s.allPoolsLocked() {
 		if q == p {
 			continue
 		}
+		warm := !q.retired && q.live() <= q.fn.Limits.MinWarm
 		for _, w := range q.workers {
 			if w.state != workerReady || w.inflight > 0 {
 				continue
 			}
-			if victim == nil || w.lastUsed.Before(victim.lastUsed) {
+			if warm {
+				if warmVictim == nil || w.lastUsed.Before(warmVictim.lastUsed) {
+					warmVictim = w
+				}
+			} else if victim == nil || w.lastUsed.Before(victim.lastUsed) {
 				victim = w
 			}
 		}
 	}
-	if victim != nil {
+	if victim == nil && forQueue {
+		victim = warmVictim
+	}
+	switch {
+	case victim != nil:
 		s.log.Info("node worker cap reached: evicting an idle worker", "function", victim.pool.fn.Name, "for", p.fn.Name, "max_workers_total", s.maxTotal)
 		s.stopWorkerLocked(victim, "evicted")
-	} else {
+	case forQueue:
 		s.starved = true // every worker is busy: the next idle one is evicted
+	default:
+		// Only min_warm wants a worker, and every idle worker is kept warm
+		// for its own function: stay below min_warm until capacity frees.
+		if !p.warmStarved {
+			p.warmStarved = true
+			s.log.Warn("node worker cap reached: min_warm not met", "function", p.fn.Name, "min_warm", p.fn.Limits.MinWarm,
+				"warm", p.active(), "max_workers_total", s.maxTotal)
+		}
 	}
 	return false
+}
+
+// CheckMinWarm returns a *LimitError when minWarm workers for the function
+// name cannot be kept warm on this node: above the node's worker cap, or
+// above what the min_warm of the other functions deployed here leaves of
+// it. Deploys check it so that min_warm never asks for more workers than
+// the node runs (which made pools evict each other without end).
+func (s *Supervisor) CheckMinWarm(name string, minWarm int) error {
+	if minWarm <= 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if minWarm > s.maxTotal {
+		return &functions.LimitError{Field: "min_warm", Message: fmt.Sprintf("%d is above this node's worker cap (max_workers_total %d): use 0 to %d", minWarm, s.maxTotal, s.maxTotal)}
+	}
+	others := 0
+	for n, q := range s.pools {
+		if n != name {
+			others += q.fn.Limits.MinWarm
+		}
+	}
+	if others+minWarm > s.maxTotal {
+		left := max(s.maxTotal-others, 0)
+		use := fmt.Sprintf("use 0 to %d", left)
+		if left == 0 {
+			use = "use 0"
+		}
+		return &functions.LimitError{Field: "min_warm", Message: fmt.Sprintf("%d does not fit on this node: other functions keep %d workers warm and the worker cap (max_workers_total) is %d: %s, or lower theirs",
+			minWarm, others, s.maxTotal, use)}
+	}
+	return nil
 }
 
 // startWorkerLocked starts one worker for p in the background.
@@ -546,6 +658,7 @@ func (s *Supervisor) runWorker(w *worker) {
 		return
 	}
 	p.startFails, p.lastStartErr = 0, nil
+	p.warmStarved = false
 	w.proc = proc
 	w.cg = cg
 	w.state = workerReady

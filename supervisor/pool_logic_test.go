@@ -8,7 +8,6 @@ package supervisor
 import (
 	"context"
 	"errors"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/picloud/picloud/clock"
 	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 )
@@ -28,6 +28,8 @@ type fakeLauncher struct {
 	gate     chan struct{}
 	release  chan struct{}
 	fail     atomic.Bool
+	// deadline is the deadline of the last call, in Unix nanoseconds.
+	deadline atomic.Int64
 }
 
 func (l *fakeLauncher) launch(ctx context.Context, fn functions.Spec, _ *workerCgroup) (process, error) {
@@ -42,10 +44,12 @@ func (l *fakeLauncher) launch(ctx context.Context, fn functions.Spec, _ *workerC
 	if l.fail.Load() {
 		return nil, errors.New("exec: no such file")
 	}
-	return &fakeProcess{pid: int(100000 + l.nextPID.Add(1)), fn: fn.Name, release: l.release, done: make(chan struct{})}, nil
+	return &fakeProcess{pid: int(100000 + l.nextPID.Add(1)), fn: fn.Name, release: l.release, done: make(chan struct{}), deadline: &l.deadline}, nil
 }
 
 func (l *fakeLauncher) close() {}
+
+func (l *fakeLauncher) validate(context.Context, string, *workerCgroup) error { return nil }
 
 type fakeProcess struct {
 	pid      int
@@ -53,11 +57,13 @@ type fakeProcess struct {
 	release  chan struct{}
 	done     chan struct{}
 	killOnce sync.Once
+	deadline *atomic.Int64
 }
 
 func (p *fakeProcess) PID() int { return p.pid }
 
-func (p *fakeProcess) Call(ctx context.Context, req *protocol.Request) (*protocol.Response, error) {
+func (p *fakeProcess) Call(ctx context.Context, req *protocol.Request, deadline time.Time) (*protocol.Response, error) {
+	p.deadline.Store(deadline.UnixNano())
 	if string(req.Body) == "block" {
 		select {
 		case <-p.release:
@@ -73,76 +79,17 @@ func (p *fakeProcess) Done() <-chan struct{} { return p.done }
 func (p *fakeProcess) ExitStatus() string    { return "signal 9" }
 func (p *fakeProcess) Close()                {}
 
-// fakeClock fires its timers when the test advances it.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	c       *fakeClock
-	at      time.Time
-	f       func()
-	stopped bool
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.stopped
-	t.stopped = true
-	return was
-}
-
-// Advance moves the clock and runs the timers that came due, in order.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due, rest []*fakeTimer
-	for _, t := range c.timers {
-		switch {
-		case t.stopped:
-		case !t.at.After(c.now):
-			t.stopped = true
-			due = append(due, t)
-		default:
-			rest = append(rest, t)
-		}
-	}
-	c.timers = rest
-	c.mu.Unlock()
-	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
-	for _, t := range due {
-		t.f()
-	}
-}
-
 type fakeBundle struct {
 	sup   *Supervisor
 	l     *fakeLauncher
-	clock *fakeClock
+	clock *clock.Fake
 }
 
 func setupFake(t *testing.T, mod func(*Config, *fakeLauncher)) fakeBundle {
 	t.Helper()
 	l := &fakeLauncher{release: make(chan struct{})}
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	cfg := Config{DisableCgroups: true, Clock: clock, Logger: testLogger(t)}
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	cfg := Config{DisableCgroups: true, Clock: clk, Logger: testLogger(t)}
 	if mod != nil {
 		mod(&cfg, l)
 	}
@@ -158,7 +105,7 @@ func setupFake(t *testing.T, mod func(*Config, *fakeLauncher)) fakeBundle {
 		}
 		sup.Stop()
 	})
-	return fakeBundle{sup: sup, l: l, clock: clock}
+	return fakeBundle{sup: sup, l: l, clock: clk}
 }
 
 func fakeFn(name string, mod func(*functions.Limits)) functions.Spec {
@@ -177,6 +124,19 @@ func pidsOf(st Status, fn string) []int {
 		}
 	}
 	return pids
+}
+
+// advanceWhenArmed waits until a timer due d from now is armed (the code
+// under test reached its wait), then advances the fake clock by d.
+func (b fakeBundle) advanceWhenArmed(t testing.TB, d time.Duration) {
+	t.Helper()
+	at := b.clock.Now().Add(d)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.clock.WaitTimer(ctx, func(x time.Time) bool { return x.Equal(at) }); err != nil {
+		t.Fatalf("no timer armed for %s: %v", d, err)
+	}
+	b.clock.Advance(d)
 }
 
 // waitFor polls cond until it holds or a generous bound passes.
@@ -205,12 +165,17 @@ func TestPoolLogic_QueueBoundGivesErrOverloaded(t *testing.T) {
 		st := b.sup.Status()
 		return len(st.Workers) == 1 && st.Workers[0].InFlight == 1
 	})
-	_, err := b.sup.Invoke(ctx, fn, &protocol.Request{})
-	require.ErrorIs(t, err, ErrOverloaded)
+	second := make(chan error, 1)
+	go func() {
+		_, err := b.sup.Invoke(ctx, fn, &protocol.Request{})
+		second <- err
+	}()
+	b.advanceWhenArmed(t, 50*time.Millisecond) // the queue timeout
+	require.ErrorIs(t, <-second, ErrOverloaded)
 
 	close(b.l.release)
 	require.NoError(t, <-first)
-	_, err = b.sup.Invoke(ctx, fn, &protocol.Request{})
+	_, err := b.sup.Invoke(ctx, fn, &protocol.Request{})
 	require.NoError(t, err, "a free slot serves again")
 	require.EqualValues(t, 1, b.l.launches.Load())
 }
@@ -297,8 +262,13 @@ func TestPoolLogic_NodeCapWithNoIdleWorkerOverloads(t *testing.T) {
 		st := b.sup.Status()
 		return len(st.Workers) == 1 && st.Workers[0].InFlight == 1
 	})
-	_, err := b.sup.Invoke(ctx, fakeFn("b", nil), &protocol.Request{})
-	require.ErrorIs(t, err, ErrOverloaded, "a busy worker is never evicted")
+	second := make(chan error, 1)
+	go func() {
+		_, err := b.sup.Invoke(ctx, fakeFn("b", nil), &protocol.Request{})
+		second <- err
+	}()
+	b.advanceWhenArmed(t, 50*time.Millisecond) // the queue timeout
+	require.ErrorIs(t, <-second, ErrOverloaded, "a busy worker is never evicted")
 	close(b.l.release)
 	require.NoError(t, <-first)
 }
@@ -444,7 +414,9 @@ func TestPoolLogic_WaitForColdStartIsNotOverload(t *testing.T) {
 		res <- err
 	}()
 	waitFor(t, "the start under way", func() bool { return b.l.launches.Load() == 1 })
-	time.Sleep(100 * time.Millisecond) // several queue timeouts
+	for range 5 { // several queue timeouts: each re-arms the wait
+		b.advanceWhenArmed(t, 20*time.Millisecond)
+	}
 	select {
 	case err := <-res:
 		t.Fatalf("the call ended while its worker was starting: %v", err)
@@ -487,8 +459,106 @@ func TestPoolLogic_StopKillsCallsPastTheDrainTimeout(t *testing.T) {
 		st := b.sup.Status()
 		return len(st.Workers) == 1 && st.Workers[0].InFlight == 1
 	})
-	b.sup.Stop()
+	stopped := make(chan struct{})
+	go func() { b.sup.Stop(); close(stopped) }()
+	b.advanceWhenArmed(t, 50*time.Millisecond) // the drain timeout
+	<-stopped
 	var ie *InvokeError
 	require.ErrorAs(t, <-res, &ie)
 	require.Equal(t, "worker stopped: the supervisor is shutting down", ie.Message)
+}
+
+// exitCounter counts worker exits by reason.
+type exitCounter struct {
+	nopObserver
+	mu     sync.Mutex
+	exits  map[string]int
+	starts int
+}
+
+func (c *exitCounter) WorkerExit(_, reason string) {
+	c.mu.Lock()
+	c.exits[reason]++
+	c.mu.Unlock()
+}
+
+func (c *exitCounter) count(reason string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.exits[reason]
+}
+
+// 12 functions × min_warm 2 on a node capped at 16 workers: the pools fill
+// the cap once and then stay put, instead of evicting each other's warm
+// workers without end (623 evictions in 10 s before).
+func TestPoolLogic_MinWarmAboveNodeCapDoesNotThrash(t *testing.T) {
+	obs := &exitCounter{exits: map[string]int{}}
+	b := setupFake(t, func(c *Config, _ *fakeLauncher) {
+		c.MaxWorkersTotal = 16
+		c.Observer = obs
+	})
+	ctx := context.Background()
+	settled := func() bool {
+		st := b.sup.Status()
+		if len(st.Workers) != 16 {
+			return false
+		}
+		for _, w := range st.Workers {
+			if w.State != "idle" {
+				return false
+			}
+		}
+		return true
+	}
+	// Deployed one after the other, each once the workers before it are
+	// warm, as a user would: the first 8 fill the cap.
+	fns := make([]functions.Spec, 12)
+	for i := range fns {
+		fns[i] = fakeFn(string(rune('a'+i)), func(l *functions.Limits) { l.MinWarm = 2; l.MaxWorkers = 2; l.IdleTimeout = 10 * time.Second })
+		require.NoError(t, b.sup.Deploy(ctx, fns[i]))
+		if i >= 7 {
+			waitFor(t, "16 warm workers", settled)
+		}
+	}
+	for range 6 { // a minute of idle timers
+		b.clock.Advance(10 * time.Second)
+	}
+	waitFor(t, "16 warm workers", settled)
+	require.EqualValues(t, 16, b.l.launches.Load(), "workers started")
+	require.Zero(t, obs.count("evicted"), "workers evicted")
+
+	// A request for a function left without warm workers takes the least
+	// recently used warm worker of another; that one's min_warm waits.
+	resp, err := b.sup.Invoke(ctx, fns[11], &protocol.Request{})
+	require.NoError(t, err)
+	require.Equal(t, "l", string(resp.Body))
+	waitFor(t, "16 warm workers", settled)
+	for range 6 {
+		b.clock.Advance(10 * time.Second)
+	}
+	waitFor(t, "16 warm workers", settled)
+	require.EqualValues(t, 17, b.l.launches.Load(), "workers started")
+	require.Equal(t, 1, obs.count("evicted"), "workers evicted")
+}
+
+func TestCheckMinWarm_RefusesWhatTheNodeCannotKeepWarm(t *testing.T) {
+	b := setupFake(t, func(c *Config, _ *fakeLauncher) { c.MaxWorkersTotal = 16 })
+	ctx := context.Background()
+	err := b.sup.CheckMinWarm("big", 17)
+	var le *functions.LimitError
+	require.ErrorAs(t, err, &le)
+	require.Equal(t, "min_warm: 17 is above this node's worker cap (max_workers_total 16): use 0 to 16", le.Error())
+	for i := range 7 {
+		require.NoError(t, b.sup.Deploy(ctx, fakeFn(string(rune('a'+i)), func(l *functions.Limits) { l.MinWarm = 2 })))
+	}
+	require.NoError(t, b.sup.CheckMinWarm("h", 2), "16 of 16")
+	require.NoError(t, b.sup.CheckMinWarm("a", 2), "a redeploy counts its own min_warm once")
+	require.NoError(t, b.sup.CheckMinWarm("h", 0))
+	require.NoError(t, b.sup.Deploy(ctx, fakeFn("h", func(l *functions.Limits) { l.MinWarm = 2 })))
+	err = b.sup.CheckMinWarm("i", 1)
+	require.ErrorAs(t, err, &le)
+	require.Equal(t, "min_warm: 1 does not fit on this node: other functions keep 16 workers warm and the worker cap (max_workers_total) is 16: use 0, or lower theirs", le.Error())
+	err = b.sup.CheckMinWarm("h", 3)
+	require.ErrorAs(t, err, &le)
+	require.Equal(t, "min_warm: 3 does not fit on this node: other functions keep 14 workers warm and the worker cap (max_workers_total) is 16: use 0 to 2, or lower theirs", le.Error())
 }

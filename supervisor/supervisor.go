@@ -12,12 +12,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/picloud/picloud/clock"
 	"github.com/picloud/picloud/functions"
 	"github.com/picloud/picloud/protocol"
 )
@@ -38,6 +40,12 @@ type Status struct {
 	LimitsMode string
 	// MaxWorkersTotal is the node-wide cap on worker processes.
 	MaxWorkersTotal int
+	// WorkerUser is who workers run as: "NAME (uid U, gid G)", or "none:
+	// <why they run as serve's uid>".
+	WorkerUser string
+	// SandboxRequired says workers lacking a sandbox layer are refused
+	// (Config.RequireSandbox).
+	SandboxRequired bool
 	// Workers lists every worker process, ordered by function and start.
 	Workers []WorkerStatus
 }
@@ -57,6 +65,9 @@ type WorkerStatus struct {
 	RSSBytes       int64
 	CPUTime        time.Duration
 	LimitsEnforced bool
+	// Sandbox is what the worker's process sandbox applied, read back at
+	// its start (zero while starting).
+	Sandbox WorkerSandbox
 }
 
 // Supervisor owns every worker process of the node. Create it with New,
@@ -72,6 +83,7 @@ type Supervisor struct {
 	// set by Start
 	launcher launcher
 	cgroups  *cgroupManager
+	workerID workerIdentity
 
 	mu       sync.Mutex
 	state    lifecycle
@@ -87,6 +99,9 @@ type Supervisor struct {
 	startCtx    context.Context // cancelled by Stop: aborts cold starts
 	cancelStart context.CancelFunc
 	stopped     chan struct{}
+	// validating holds one token per source validation running (a
+	// validator process each), bounding them per node.
+	validating chan struct{}
 }
 
 type lifecycle int
@@ -116,14 +131,14 @@ func New(cfg Config) (*Supervisor, error) {
 		pools:    map[string]*pool{},
 		draining: map[*pool]bool{},
 		stopped:  make(chan struct{}),
+
+		validating: make(chan struct{}, maxValidations),
 	}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
 	}
 	s.log = s.log.Named("supervisor")
-	if s.clock == nil {
-		s.clock = realClock{}
-	}
+	s.clock = clock.OrReal(s.clock)
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
@@ -163,6 +178,12 @@ func (s *Supervisor) Start(ctx context.Context) error {
 		s.log.Info("worker limits enforced", "mode", cg.mode())
 	}
 	if s.launcher == nil { // tests may inject one
+		id, err := s.workerIdentity()
+		if err != nil {
+			cg.close()
+			return err
+		}
+		s.workerID = id
 		path, args, err := s.cfg.workerCommand()
 		if err != nil {
 			cg.close()
@@ -173,7 +194,12 @@ func (s *Supervisor) Start(ctx context.Context) error {
 			cg.close()
 			return err
 		}
-		s.launcher = newPluginLauncher(path, args, runDir, s.cfg.Host, s.log)
+		if err := shareRunDir(runDir, id); err != nil {
+			cg.close()
+			_ = os.RemoveAll(runDir)
+			return err
+		}
+		s.launcher = newPluginLauncher(path, args, runDir, s.cfg.Host, s.log, id, s.cfg.RequireSandbox)
 	}
 	s.cgroups = cg
 	s.startCtx, s.cancelStart = context.WithCancel(context.Background())
@@ -213,10 +239,11 @@ func (s *Supervisor) Stop() {
 	if drain <= 0 {
 		drain = DefaultDrainTimeout
 	}
-	timer := time.NewTimer(drain)
+	expired := make(chan struct{})
+	timer := s.clock.AfterFunc(drain, func() { close(expired) })
 	select {
 	case <-drained:
-	case <-timer.C:
+	case <-expired:
 		s.log.Warn("calls still running after the drain timeout: killing their workers", "drain_timeout", drain)
 	}
 	timer.Stop()
@@ -307,7 +334,8 @@ func (s *Supervisor) Status() Status {
 		pid int
 	}
 	s.mu.Lock()
-	st := Status{MaxWorkersTotal: s.maxTotal, LimitsMode: "none: supervisor not started"}
+	st := Status{MaxWorkersTotal: s.maxTotal, LimitsMode: "none: supervisor not started",
+		WorkerUser: s.workerID.desc, SandboxRequired: s.cfg.RequireSandbox}
 	if s.cgroups != nil {
 		st.LimitsEnforced = s.cgroups.enforced()
 		st.LimitsMode = s.cgroups.mode()

@@ -491,9 +491,26 @@ func TestSupervisor_RequireLimitsFailsStartWithoutCgroups(t *testing.T) {
 
 func TestSupervisor_WorkersDieWithSupervisor(t *testing.T) {
 	requireWorker(t)
+	workersDieWithSupervisor(t, workerBin, "")
+}
+
+// Pdeathsig survives the switch to the worker's own uid (Go sets it after
+// the credentials in the child).
+func TestSupervisor_WorkersOfTheirOwnUserDieWithSupervisor(t *testing.T) {
+	if underQEMU() {
+		t.Skip("scripts/test-arm.sh runs in a user namespace that maps root alone: no other uid to switch to")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("running workers as their own uid needs root")
+	}
+	workersDieWithSupervisor(t, shareableWorker(t), probeWorkerUser)
+}
+
+func workersDieWithSupervisor(t *testing.T, worker, user string) {
 	cgName := "picloud-test-orphan"
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "PICLOUD_TEST_WORKER="+workerBin, "PICLOUD_TEST_CGROUP="+cgName)
+	cmd.Env = append(os.Environ(), childEnv+"=1", "PICLOUD_TEST_WORKER="+worker, "PICLOUD_TEST_CGROUP="+cgName,
+		"PICLOUD_TEST_WORKER_USER="+user)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)

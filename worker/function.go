@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/picloud/picloud/protocol/wire"
 	lua "github.com/yuin/gopher-lua"
@@ -43,7 +42,7 @@ type luaState struct {
 
 // newFunction compiles spec.Source; a syntax error is a *wire.CallError.
 func newFunction(spec wire.FunctionSpec) (*function, error) {
-	proto, err := compile(spec.Source, chunkName(spec.Name))
+	proto, err := compile(spec.Source, chunkName(spec.Name), false)
 	if err != nil {
 		return nil, &wire.CallError{Kind: wire.KindScript, Message: err.Error()}
 	}
@@ -102,7 +101,7 @@ func (f *function) newState(ctx context.Context) (st *luaState, ce *wire.CallErr
 	null := L.NewUserData()
 	arrayMT := L.NewTable()
 	arrayMT.RawSetString("__metatable", lua.LString("json.array"))
-	st = &luaState{L: L, json: &jsonEncoder{null: null, arrayMT: arrayMT, max: f.lim.maxString}}
+	st = &luaState{L: L, json: &jsonEncoder{null: null, arrayMT: arrayMT, max: f.lim.maxString, budget: f.lim.jsonBudget}}
 	st.errFunc = L.NewFunction(traceback)
 	openJSON(L, st.json)
 	openHostAPI(L, st)
@@ -198,12 +197,18 @@ func panicMessage(r any) string {
 	return fmt.Sprint(r)
 }
 
-// timeoutError is the cause of a call's context ending by its timeout.
-func timeoutError(d time.Duration) error { return &callTimeoutError{d} }
+// The causes of a context ending at its deadline: a call's (the deadline
+// in its call frame) and Load's (the spec's LoadDeadline). The worker
+// knows only the absolute deadline; the supervisor, which decided it, words
+// the message its callers see ("timed out after 10s").
+var (
+	errCallDeadline = &callTimeoutError{"timed out: the call ran past its deadline"}
+	errLoadTimeout  = &callTimeoutError{"timed out: the script's top level ran past the function's timeout"}
+)
 
-type callTimeoutError struct{ d time.Duration }
+type callTimeoutError struct{ msg string }
 
-func (e *callTimeoutError) Error() string        { return "timed out after " + e.d.String() }
+func (e *callTimeoutError) Error() string        { return e.msg }
 func (e *callTimeoutError) Is(target error) bool { return target == errCallTimeout }
 
 // traceback is the message handler of every protected call: it appends a

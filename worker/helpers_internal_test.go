@@ -14,10 +14,13 @@ type testServer struct {
 	t    testing.TB
 	s    *Server
 	host *protocol.MemoryHost
+	// timeout is each call's budget: its deadline is this far from its
+	// start (in production the supervisor decides it).
+	timeout time.Duration
 }
 
 func defaultSpec(source string) protocol.FunctionSpec {
-	return protocol.FunctionSpec{Name: "t", Version: 1, Source: source, Timeout: 5 * time.Second,
+	return protocol.FunctionSpec{Name: "t", Version: 1, Source: source, LoadDeadline: time.Now().Add(time.Minute),
 		MemoryBytes: 0, Concurrency: 2}
 }
 
@@ -29,15 +32,15 @@ func newTestServer(t testing.TB, spec protocol.FunctionSpec) *testServer {
 	if err := s.Load(spec); err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	return &testServer{t: t, s: s, host: protocol.NewMemoryHost()}
+	return &testServer{t: t, s: s, host: protocol.NewMemoryHost(), timeout: 5 * time.Second}
 }
 
-// call runs one call with the spec's timeout.
+// call runs one call with a deadline ts.timeout from now.
 func (ts *testServer) call(req *protocol.Request) (*protocol.Response, *protocol.CallError) {
 	if req == nil {
 		req = &protocol.Request{Method: "GET", Path: "/", Trigger: protocol.TriggerHTTP}
 	}
-	resp, ce, _ := ts.s.call(ts.s.fn, req, 0, ts.host)
+	resp, ce, _ := ts.s.call(ts.s.fn, req, time.Now().Add(ts.timeout), ts.host)
 	return resp, ce
 }
 

@@ -50,6 +50,7 @@ func (c *callState) reset(ctx context.Context, host wire.Host, function string) 
 // openHostAPI registers log, events, kv and secrets; each reads the current
 // call from st.
 func openHostAPI(L *lua.LState, st *luaState) {
+	openProbe(L) // test builds only (-tags sandboxprobe)
 	logMod := L.NewTable()
 	for _, level := range []string{"debug", "info", "warn", "error"} {
 		logMod.RawSetString(level, L.NewFunction(func(L *lua.LState) int {

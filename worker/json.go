@@ -2,12 +2,15 @@ package worker
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -35,6 +38,9 @@ type jsonEncoder struct {
 	null    *lua.LUserData
 	arrayMT *lua.LTable
 	max     int // output bound in bytes
+	// budget bounds the estimated bytes of the Lua values one decode
+	// builds (0: none); see limits.jsonBudget.
+	budget int64
 }
 
 // encode appends the JSON of v to buf.
@@ -163,60 +169,146 @@ func writeJSONString(buf *bytes.Buffer, s string) {
 	buf.Write(b)
 }
 
-// decodeJSON turns JSON text into a Lua value.
-func (e *jsonEncoder) decode(L *lua.LState, s string) (lua.LValue, error) {
-	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return lua.LNil, err
-	}
-	if dec.More() {
-		return lua.LNil, errors.New("invalid character after top-level value")
-	}
-	return e.toLua(L, v, 0)
+// Estimated bytes of what json.decode allocates, charged against the
+// decode's budget as it reads: upper bounds measured on 64-bit for
+// gopher-lua's values (an LTable sized to its contents, an array slot, a
+// string-keyed map entry, a boxed number) plus the decoder's pending slices
+// and token buffer. A decode fails before it allocates much more than its
+// budget.
+const (
+	jsonArrayCost  = 256 // an array's *LTable and slices
+	jsonObjectCost = 768 // an object's *LTable and its smallest map
+	jsonArraySlot  = 48  // pending slot, then the table's slot
+	jsonHashEntry  = 200 // pending key and value, then the map entry
+	jsonScalarCost = 16  // a boxed number
+	jsonStringCost = 48  // per string, plus 4 bytes a byte (token buffer, copy)
+	// jsonCheckEvery is how many tokens pass between two looks at the
+	// call's context, so the heap watch and the deadline stop a decode.
+	jsonCheckEvery = 1024
+)
+
+// errJSONBudget is json.decode's error when a value would need more memory
+// than the call's share of the worker's memory limit.
+var errJSONBudget = errors.New("input too large for the memory limit")
+
+// jsonFrame is one open array or object while decoding: its values (and
+// keys) until it closes, when its table is made at its final size.
+type jsonFrame struct {
+	array   bool
+	keys    []string
+	vals    []lua.LValue
+	haveKey bool // an object's key was read, its value not yet
 }
 
-func (e *jsonEncoder) toLua(L *lua.LState, v any, depth int) (lua.LValue, error) {
-	if depth > maxJSONDepth {
-		return lua.LNil, errJSONDepth
+// table makes the frame's Lua table.
+func (f *jsonFrame) table(L *lua.LState, arrayMT *lua.LTable) *lua.LTable {
+	if f.array {
+		t := L.CreateTable(len(f.vals), 0)
+		for _, v := range f.vals {
+			t.Append(v)
+		}
+		t.Metatable = arrayMT
+		return t
 	}
-	switch v := v.(type) {
-	case nil:
-		return e.null, nil
-	case bool:
-		return lua.LBool(v), nil
-	case json.Number:
-		f, err := strconv.ParseFloat(string(v), 64)
+	t := L.CreateTable(0, len(f.vals))
+	for i, v := range f.vals {
+		t.RawSetString(f.keys[i], v)
+	}
+	return t
+}
+
+// decode turns JSON text into a Lua value.
+func (e *jsonEncoder) decode(L *lua.LState, s string) (lua.LValue, error) {
+	v, _, err := e.decodeCounted(L, s)
+	return v, err
+}
+
+// decodeCounted is decode, also returning its estimate of the bytes it
+// allocated. It builds the value as it reads the tokens (no intermediate
+// Go value), without recursion, and charges every value against e.budget:
+// past it, the decode fails with errJSONBudget before the worker runs out
+// of memory.
+func (e *jsonEncoder) decodeCounted(L *lua.LState, s string) (lua.LValue, int64, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var (
+		stack  []jsonFrame
+		used   int64
+		tokens int
+	)
+	ctx := L.Context()
+	for {
+		if e.budget > 0 && used > e.budget {
+			return lua.LNil, used, errJSONBudget
+		}
+		if tokens++; tokens%jsonCheckEvery == 0 && ctx != nil && ctx.Err() != nil {
+			return lua.LNil, used, context.Cause(ctx)
+		}
+		tok, err := dec.Token()
 		if err != nil {
-			return lua.LNil, fmt.Errorf("number %s is out of range", v)
-		}
-		return lua.LNumber(f), nil
-	case string:
-		return lua.LString(v), nil
-	case []any:
-		t := L.CreateTable(len(v), 0)
-		for _, x := range v {
-			lv, err := e.toLua(L, x, depth+1)
-			if err != nil {
-				return lua.LNil, err
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
 			}
-			t.Append(lv)
+			return lua.LNil, used, err
 		}
-		t.Metatable = e.arrayMT
-		return t, nil
-	case map[string]any:
-		t := L.CreateTable(0, len(v))
-		for k, x := range v {
-			lv, err := e.toLua(L, x, depth+1)
-			if err != nil {
-				return lua.LNil, err
+		var v lua.LValue
+		switch tok := tok.(type) {
+		case json.Delim:
+			if tok == '[' || tok == '{' {
+				if len(stack) > maxJSONDepth {
+					return lua.LNil, used, errJSONDepth
+				}
+				if tok == '[' {
+					used += jsonArrayCost
+				} else {
+					used += jsonObjectCost
+				}
+				stack = append(stack, jsonFrame{array: tok == '['})
+				continue
 			}
-			t.RawSetString(k, lv)
+			// ']' or '}' (Token checks they match).
+			v = stack[len(stack)-1].table(L, e.arrayMT)
+			stack = stack[:len(stack)-1]
+		case string:
+			used += jsonStringCost + 4*int64(len(tok))
+			if n := len(stack); n > 0 && !stack[n-1].array && !stack[n-1].haveKey {
+				stack[n-1].keys = append(stack[n-1].keys, tok)
+				stack[n-1].haveKey = true
+				continue
+			}
+			v = lua.LString(tok)
+		case json.Number:
+			f, err := strconv.ParseFloat(string(tok), 64)
+			if err != nil {
+				return lua.LNil, used, fmt.Errorf("number %s is out of range", tok)
+			}
+			used += jsonScalarCost
+			v = lua.LNumber(f)
+		case bool:
+			v = lua.LBool(tok)
+		case nil:
+			v = e.null
+		default:
+			return lua.LNil, used, fmt.Errorf("unexpected JSON token %T", tok)
 		}
-		return t, nil
+		if e.budget > 0 && used > e.budget {
+			return lua.LNil, used, errJSONBudget
+		}
+		if len(stack) == 0 {
+			if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+				return lua.LNil, used, errors.New("invalid character after top-level value")
+			}
+			return v, used, nil
+		}
+		top := &stack[len(stack)-1]
+		if top.array {
+			used += jsonArraySlot
+		} else {
+			used += jsonHashEntry
+			top.haveKey = false
+		}
+		top.vals = append(top.vals, v)
 	}
-	return lua.LNil, fmt.Errorf("unexpected JSON value %T", v)
 }
 
 // toJSON encodes a Lua value for the host (kv values, events, bodies).

@@ -15,6 +15,11 @@ type limits struct {
 	// patternSteps bounds the backtracking steps of one pattern match call
 	// (string.find/match/gmatch/gsub).
 	patternSteps int
+	// jsonBudget bounds the estimated memory of the value one json.decode
+	// (or kv.get, kv.list, req.event) builds: a decode amplifies its input
+	// (5 MB of small values is hundreds of MB of Lua tables) faster than
+	// the heap watch samples, so it counts as it goes.
+	jsonBudget int64
 }
 
 // Cap ranges: maxString is an eighth of the memory limit, within these.
@@ -29,13 +34,24 @@ const (
 	patternStepsPerByte = 8
 )
 
+// JSON decode budget: a quarter of the memory limit, at least
+// minJSONBudget; defaultJSONBudget without a limit. Concurrent decodes
+// that together near the limit are stopped by the heap watch (a decode
+// looks at the call's context as it goes).
+const (
+	minJSONBudget     = 1 << 20
+	defaultJSONBudget = 64 << 20
+)
+
 // limitsFor derives the caps from a memory limit in bytes (0: none).
 func limitsFor(memoryBytes int64) limits {
 	s := int64(defaultStringCap)
+	j := int64(defaultJSONBudget)
 	if memoryBytes > 0 {
 		s = min(max(memoryBytes/8, minStringCap), maxStringCap)
+		j = max(memoryBytes/4, minJSONBudget)
 	}
-	return limits{maxString: int(s), patternSteps: defaultPatternSteps}
+	return limits{maxString: int(s), patternSteps: defaultPatternSteps, jsonBudget: j}
 }
 
 // installStringCaps replaces the string functions whose Go implementation

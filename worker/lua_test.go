@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/picloud/picloud/protocol"
 )
@@ -226,10 +227,10 @@ func TestValidate_ReportsLineAndColumn(t *testing.T) {
 
 func TestTimeout_StateReplacedAndNextCallWorks(t *testing.T) {
 	spec := defaultSpec(`n = 0 function handle(req) n = n + 1 if req.path == "/loop" then while true do end end return tostring(n) end`)
-	spec.Timeout = 200 * 1e6
 	ts := newTestServer(t, spec)
+	ts.timeout = 200 * time.Millisecond
 	_, ce := ts.call(path("/loop"))
-	if ce == nil || ce.Kind != protocol.KindTimeout || ce.Message != "timed out after 200ms" {
+	if ce == nil || ce.Kind != protocol.KindTimeout || ce.Message != errCallDeadline.Error() {
 		t.Fatalf("got %+v", ce)
 	}
 	// A pooled state that was not interrupted keeps its count; the

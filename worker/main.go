@@ -18,6 +18,7 @@ import (
 	"net"
 	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/picloud/picloud/protocol/wire"
 )
@@ -26,10 +27,23 @@ import (
 // call it with the arguments after the command name. It returns the exit
 // status. Started by hand (without the supervisor's handshake cookie) it
 // says what it is and returns 2.
+//
+// With the argument "validate" (wire.ValidateArg) it compiles the source
+// on its standard input instead, sandboxed and limited, and prints the
+// result (see wire.ValidateResult).
 func Main(args []string) int {
-	if len(args) > 0 || os.Getenv(wire.MagicCookieKey) != wire.MagicCookieValue {
+	validate := len(args) == 1 && args[0] == wire.ValidateArg
+	if (len(args) > 0 && !validate) || os.Getenv(wire.MagicCookieKey) != wire.MagicCookieValue {
 		fmt.Fprintln(os.Stderr, "picloud-worker: runs one PiCloud function for `picloud serve`, which starts it; it is not meant to be run by hand")
 		return 2
+	}
+	// Before anything opens a descriptor: whatever is open above stderr
+	// was inherited, and a function must not reach it.
+	inherited := closeInheritedFDs()
+	// Sockets and directories for the supervisor's group too (see NewServer).
+	syscall.Umask(0o007)
+	if validate {
+		return validateMain(os.Stdin, os.Stdout, newJSONLogger(os.Stderr, "validator"), inherited)
 	}
 	logger := newJSONLogger(os.Stderr, "worker")
 	// Like any go-plugin plugin, ignore the terminal's interrupt: the
@@ -41,6 +55,7 @@ func Main(args []string) int {
 		return 1
 	}
 	defer srv.Close()
+	srv.inheritedFDs = inherited
 	// The go-plugin socket lives in the same private directory, so the
 	// sandbox needs no other path.
 	ln, err := net.Listen("unix", filepath.Join(srv.Dir(), "plugin.sock"))

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/picloud/picloud/protocol/workertest"
 	"go.uber.org/goleak"
 )
@@ -61,8 +63,11 @@ func sandboxHelper(dir string) int {
 		report("tcp_listen", err)
 		return 0
 	}
-	res := applyProcessSandbox(dir)
+	res := applyProcessSandbox(dir, 0)
 	fmt.Printf("summary: %s\n", res.summary)
+	for _, e := range res.report.Errors {
+		fmt.Printf("sandbox error: %s\n", e)
+	}
 	report("exec", exec.Command("/bin/true").Run())
 	_, err := net.Listen("tcp", "127.0.0.1:0")
 	report("tcp_listen", err)
@@ -70,6 +75,8 @@ func sandboxHelper(dir string) int {
 	report("read_etc", err)
 	err = os.WriteFile(dir+"/ok.txt", []byte("x"), 0o600)
 	report("write_socket_dir", err)
+	report("mknod_char_socket_dir", unix.Mknod(dir+"/null", unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))
+	report("mknod_fifo_socket_dir", unix.Mknod(dir+"/fifo", unix.S_IFIFO|0o600, 0))
 	return 0
 }
 

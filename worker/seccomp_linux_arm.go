@@ -8,8 +8,10 @@ const (
 	syscallNRLimit = 0x40000000
 )
 
-var archDeniedSyscalls = []uintptr{
-	unix.SYS_FORK, unix.SYS_VFORK,
-	unix.SYS_SETUID32, unix.SYS_SETGID32, unix.SYS_SETREUID32, unix.SYS_SETREGID32,
-	unix.SYS_SETRESUID32, unix.SYS_SETRESGID32, unix.SYS_SETGROUPS32, unix.SYS_CLOCK_SETTIME64,
+// archAllowedSyscalls are the armhf names of the allow-list (see
+// seccomp_linux.go): mmap2, the 64-bit file and time variants of 32-bit
+// ARM, and sigreturn.
+var archAllowedSyscalls = []uintptr{
+	unix.SYS_MMAP2, unix.SYS_FSTAT64, unix.SYS_FSTATAT64, unix.SYS_FCNTL64,
+	unix.SYS_FUTEX_TIME64, unix.SYS_CLOCK_GETTIME64, unix.SYS_SIGRETURN,
 }

@@ -27,6 +27,8 @@ type Server struct {
 
 	sandboxOnce sync.Once
 	sandbox     sandboxResult
+	// inheritedFDs is how many inherited descriptors Main closed.
+	inheritedFDs int
 
 	mu    sync.Mutex
 	fn    *function
@@ -50,7 +52,15 @@ func NewServer(logger Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("make socket directory: %w", err)
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
+	// 0700, or 0770 inside a setgid directory: that is how a supervisor
+	// running as another uid shares our sockets through the worker's group
+	// (supervisor/launcher_sandbox.go); its directory keeps everyone else
+	// out.
+	mode := os.FileMode(0o700)
+	if st, err := os.Stat(filepath.Dir(dir)); err == nil && st.Mode()&os.ModeSetgid != 0 {
+		mode = 0o770
+	}
+	if err := os.Chmod(dir, mode); err != nil {
 		return nil, fmt.Errorf("make socket directory: %w", err)
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, "data.sock"), Net: "unix"})
@@ -78,11 +88,12 @@ func (s *Server) Close() error {
 func (s *Server) Info() (wire.WorkerInfo, error) {
 	s.applySandbox()
 	return wire.WorkerInfo{
-		PID:         os.Getpid(),
-		SocketDir:   s.dir,
-		SocketPath:  s.ln.Addr().String(),
-		LandlockABI: s.sandbox.landlockABI,
-		Sandbox:     s.sandbox.summary,
+		PID:           os.Getpid(),
+		SocketDir:     s.dir,
+		SocketPath:    s.ln.Addr().String(),
+		LandlockABI:   s.sandbox.landlockABI,
+		Sandbox:       s.sandbox.summary,
+		SandboxReport: &s.sandbox.report,
 	}, nil
 }
 
@@ -92,7 +103,7 @@ func (s *Server) applySandbox() {
 	}
 	s.sandboxOnce.Do(func() {
 		start := time.Now()
-		s.sandbox = applyProcessSandbox(s.dir)
+		s.sandbox = applyProcessSandbox(s.dir, s.inheritedFDs)
 		s.logger.Info("worker sandbox applied", "landlock_abi", s.sandbox.landlockABI, "summary", s.sandbox.summary,
 			"took", time.Since(start).String())
 	})
@@ -118,11 +129,10 @@ func (s *Server) Load(spec wire.FunctionSpec) error {
 	if err != nil {
 		return err
 	}
-	timeout := spec.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
+	if spec.LoadDeadline.IsZero() {
+		return errors.New("load: the function spec has no load deadline")
 	}
-	ctx, cancel := s.callContext(timeout)
+	ctx, cancel := s.callContext(spec.LoadDeadline, errLoadTimeout)
 	st, ce := fn.newState(ctx)
 	cancel()
 	if ce != nil {
@@ -193,14 +203,14 @@ func (s *Server) serveConn(dc *wire.DataConn) {
 	}()
 	var req wire.Request
 	for {
-		timeout, err := dc.ReadCall(&req)
+		deadline, err := dc.ReadCall(&req)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.logger.Debug("data connection ended", "error", err)
 			}
 			return
 		}
-		resp, ce, ok := s.call(fn, &req, timeout, dc)
+		resp, ce, ok := s.call(fn, &req, deadline, dc)
 		if ce != nil {
 			err = dc.WriteError(ce)
 		} else {
@@ -212,16 +222,11 @@ func (s *Server) serveConn(dc *wire.DataConn) {
 	}
 }
 
-// call runs one call on a pooled state. ok=false means the connection must
-// be closed (a host call broke it).
-func (s *Server) call(fn *function, req *wire.Request, timeout time.Duration, host wire.Host) (*wire.Response, *wire.CallError, bool) {
-	if timeout <= 0 {
-		timeout = fn.spec.Timeout
-	}
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	ctx, cancel := s.callContext(timeout)
+// call runs one call on a pooled state until deadline, the absolute time
+// the supervisor decided (the worker has no timeout of its own). ok=false
+// means the connection must be closed (a host call broke it).
+func (s *Server) call(fn *function, req *wire.Request, deadline time.Time, host wire.Host) (*wire.Response, *wire.CallError, bool) {
+	ctx, cancel := s.callContext(deadline, errCallDeadline)
 	defer cancel()
 	st, ce := fn.get(ctx)
 	if ce != nil {
@@ -241,12 +246,12 @@ func (s *Server) call(fn *function, req *wire.Request, timeout time.Duration, ho
 	return resp, ce, hostOK
 }
 
-// callContext returns a context ended by the timeout (cause: a timeout
-// error; its deadline also bounds host calls) or by the memory watch
-// (cause: errCallMemory).
-func (s *Server) callContext(timeout time.Duration) (context.Context, func()) {
+// callContext returns a context ended at deadline (cause: timeout, an error
+// matching errCallTimeout; the deadline also bounds host calls) or by the
+// memory watch (cause: errCallMemory).
+func (s *Server) callContext(deadline time.Time, timeout error) (context.Context, func()) {
 	base, cancelBase := context.WithCancelCause(context.Background())
-	ctx, cancel := context.WithDeadlineCause(base, time.Now().Add(timeout), timeoutError(timeout))
+	ctx, cancel := context.WithDeadlineCause(base, deadline, timeout)
 	id := s.mem.track(cancelBase)
 	return ctx, func() {
 		s.mem.untrack(id)

@@ -7,50 +7,49 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
+
+	"github.com/picloud/picloud/protocol/wire"
 )
 
 // MaxSourceBytes bounds a function's source.
-const MaxSourceBytes = 1 << 20
+const MaxSourceBytes = wire.MaxSourceBytes
 
-// maxNesting bounds how deeply brackets may nest in a source, so parsing
-// and compiling (recursive in Go) stay cheap and cannot exhaust the stack.
-const maxNesting = 200
+// maxSyntaxDepth bounds how deeply a source may nest, so parsing and
+// compiling (recursive in gopher-lua's compiler) stay cheap and cannot
+// exhaust the Go stack. Like Lua 5.1's own limit of 200 "syntax levels",
+// it counts blocks, brackets and the operators and suffixes (.x, [k],
+// (args), :m()) chained in one expression; see syntaxTooDeep.
+const maxSyntaxDepth = 200
 
 // SyntaxError is a syntax or compile error in a function's source, with
-// its position (Line and Column from 1; 0 when unknown, Line at the end of
-// the source for "unexpected end").
-type SyntaxError struct {
-	Line    int
-	Column  int
-	Message string
-}
+// its position (see wire.SyntaxError).
+type SyntaxError = wire.SyntaxError
 
-// Error formats the position and the message.
-func (e *SyntaxError) Error() string {
-	if e.Column > 0 {
-		return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Message)
-	}
-	if e.Line > 0 {
-		return fmt.Sprintf("line %d: %s", e.Line, e.Message)
-	}
-	return e.Message
-}
-
-// Validate parses and compiles source the way a worker will, in process,
-// and returns a *SyntaxError if it cannot. It does not run the script (a
-// missing handle function is found at Load).
+// Validate parses and compiles source the way a worker will, in the
+// calling process, and returns a *SyntaxError if it cannot. It does not
+// run the script (a missing handle function is found at Load). The depth
+// scan comes first, so no input can make it recurse without bound; still,
+// untrusted sources are validated in a worker process (validate mode, see
+// wire.ValidateArg), never in serve.
 func Validate(source string) error {
-	_, err := compile(source, "function.lua")
+	_, err := compile(source, "function.lua", true)
 	return err
 }
 
-// compile parses and compiles source; errors are *SyntaxError.
-func compile(source, name string) (*lua.FunctionProto, error) {
+// compile parses and compiles source; errors are *SyntaxError. With
+// checkDepth, the depth scan runs first: validation at deploy always does;
+// a worker's Load does not, so that a version stored before the limit
+// existed still loads (it was compiled at its deploy; Load runs in the
+// worker's sandbox and cgroup, where a failure ends only that worker).
+func compile(source, name string, checkDepth bool) (*lua.FunctionProto, error) {
 	if len(source) > MaxSourceBytes {
 		return nil, &SyntaxError{Message: fmt.Sprintf("source of %d bytes is over the limit of %d", len(source), MaxSourceBytes)}
 	}
-	if line, col := nestingTooDeep(source); line > 0 {
-		return nil, &SyntaxError{Line: line, Column: col, Message: fmt.Sprintf("brackets nested deeper than %d", maxNesting)}
+	if checkDepth {
+		if line, col := syntaxTooDeep(source); line > 0 {
+			return nil, &SyntaxError{Line: line, Column: col, Message: fmt.Sprintf(
+				"nested deeper than %d levels (blocks, brackets and operators chained in one expression count)", maxSyntaxDepth)}
+		}
 	}
 	chunk, err := parse.Parse(strings.NewReader(source), name)
 	if err != nil {
@@ -76,44 +75,4 @@ func compile(source, name string) (*lua.FunctionProto, error) {
 		return nil, &SyntaxError{Message: err.Error()}
 	}
 	return proto, nil
-}
-
-// nestingTooDeep returns the position where ( [ { nest deeper than
-// maxNesting, or 0, 0. It skips strings and comments only roughly (quotes
-// and --): a false alarm needs 200 levels of brackets in strings.
-func nestingTooDeep(s string) (int, int) {
-	depth, line, col := 0, 1, 0
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		col++
-		if c == '\n' {
-			line, col = line+1, 0
-			if quote != 0 && quote != '[' {
-				quote = 0
-			}
-			continue
-		}
-		if quote != 0 {
-			if c == '\\' && quote != '[' {
-				i++
-				col++
-			} else if c == quote && quote != '[' {
-				quote = 0
-			}
-			continue
-		}
-		switch c {
-		case '"', '\'':
-			quote = c
-		case '(', '[', '{':
-			depth++
-			if depth > maxNesting {
-				return line, col
-			}
-		case ')', ']', '}':
-			depth--
-		}
-	}
-	return 0, 0
 }

@@ -14,7 +14,7 @@ import (
 //
 // One call on one connection:
 //
-//	supervisor → worker   frameCall      Request and the call's timeout
+//	supervisor → worker   frameCall      the call's deadline, then the Request
 //	worker → supervisor   frameHost      a host call (kv, secrets), zero or more times,
 //	supervisor → worker   frameHostReply   each answered before the next
 //	worker → supervisor   frameResult    the Response, or
@@ -74,6 +74,15 @@ func (e *encoder) str(s string)             { e.uvarint(uint64(len(s))); e.b = a
 func (e *encoder) bytes(p []byte)           { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
 func (e *encoder) duration(d time.Duration) { e.varint(int64(d)) }
 
+// deadline writes an absolute time as Unix nanoseconds; the zero time as 0.
+func (e *encoder) deadline(t time.Time) {
+	if t.IsZero() {
+		e.varint(0)
+		return
+	}
+	e.varint(t.UnixNano())
+}
+
 func (e *encoder) strMap(m map[string]string) {
 	e.uvarint(uint64(len(m)))
 	for k, v := range m {
@@ -82,8 +91,10 @@ func (e *encoder) strMap(m map[string]string) {
 	}
 }
 
-func (e *encoder) request(r *Request, timeout time.Duration) {
-	e.duration(timeout)
+// request writes a call: its absolute deadline (decided by the supervisor;
+// both ends read the same host clock), then the Request.
+func (e *encoder) request(r *Request, deadline time.Time) {
+	e.deadline(deadline)
 	e.str(r.InvocationID)
 	e.str(r.Method)
 	e.str(r.Path)
@@ -211,6 +222,15 @@ func (d *decoder) bytes() []byte {
 
 func (d *decoder) duration() time.Duration { return time.Duration(d.varint()) }
 
+// deadline reads what encoder.deadline wrote; 0 is the zero time.
+func (d *decoder) deadline() time.Time {
+	ns := d.varint()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
 func (d *decoder) strMap() map[string]string {
 	n := d.count()
 	if n == 0 {
@@ -224,8 +244,8 @@ func (d *decoder) strMap() map[string]string {
 	return m
 }
 
-func (d *decoder) request(r *Request) (timeout time.Duration) {
-	timeout = d.duration()
+func (d *decoder) request(r *Request) (deadline time.Time) {
+	deadline = d.deadline()
 	r.InvocationID = d.str()
 	r.Method = d.str()
 	r.Path = d.str()
@@ -246,7 +266,7 @@ func (d *decoder) request(r *Request) (timeout time.Duration) {
 	r.Body = d.bytes()
 	r.Trigger = d.str()
 	r.Event = d.bytes()
-	return timeout
+	return deadline
 }
 
 func (d *decoder) logs() ([]LogEntry, int) {

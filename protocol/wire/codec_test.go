@@ -13,7 +13,8 @@ func TestWire_RequestRoundTrip(t *testing.T) {
 		Headers: map[string]string{"x-a": "1"}, Body: []byte("body"), Trigger: TriggerEvent, Event: []byte(`{"x":1}`)}
 	var e encoder
 	e.begin(frameCall)
-	e.request(req, 1500*time.Millisecond)
+	deadline := time.Unix(0, time.Now().Add(1500*time.Millisecond).UnixNano())
+	e.request(req, deadline)
 	frame, err := e.finish()
 	if err != nil {
 		t.Fatal(err)
@@ -25,9 +26,9 @@ func TestWire_RequestRoundTrip(t *testing.T) {
 	}
 	var got Request
 	d := decoder{b: p}
-	timeout := d.request(&got)
-	if d.err != nil || timeout != 1500*time.Millisecond || !reflect.DeepEqual(&got, req) {
-		t.Fatalf("got %+v %v %v", got, timeout, d.err)
+	gotDeadline := d.request(&got)
+	if d.err != nil || !gotDeadline.Equal(deadline) || !reflect.DeepEqual(&got, req) {
+		t.Fatalf("got %+v %v %v", got, gotDeadline, d.err)
 	}
 }
 

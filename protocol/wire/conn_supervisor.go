@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -86,11 +87,21 @@ func (d *ClientConn) Echo(ctx context.Context, payload []byte) ([]byte, error) {
 	return append([]byte(nil), p...), nil
 }
 
-// Call runs one call on the connection: it writes the call frame and
-// answers host calls (with host, scoped to function) until the result or
-// error frame arrives. A *CallError is a failure inside the call; after any
-// other error the connection must be closed.
-func (d *ClientConn) Call(ctx context.Context, req *Request, timeout time.Duration, host Host, function string) (*Response, error) {
+// errNoDeadline refuses a call without a deadline: the supervisor decides
+// every call's deadline, nothing on the way invents one.
+var errNoDeadline = errors.New("call worker: the call has no deadline")
+
+// Call runs one call on the connection: it writes the call frame, carrying
+// deadline (absolute, decided by the supervisor; the worker ends the call
+// there with a *CallError of KindTimeout), and answers host calls (with
+// host, scoped to function) until the result or error frame arrives. A
+// *CallError is a failure inside the call; after any other error the
+// connection must be closed. ctx is the caller's: when it ends, Call waits
+// CancelGrace more for the answer, then gives up on the connection.
+func (d *ClientConn) Call(ctx context.Context, req *Request, deadline time.Time, host Host, function string) (*Response, error) {
+	if deadline.IsZero() {
+		return nil, errNoDeadline
+	}
 	// When ctx ends, give the worker CancelGrace to report its own timeout,
 	// then make the blocked read fail.
 	var ctxErr atomic.Value
@@ -100,7 +111,7 @@ func (d *ClientConn) Call(ctx context.Context, req *Request, timeout time.Durati
 	})()
 
 	d.enc.begin(frameCall)
-	d.enc.request(req, timeout)
+	d.enc.request(req, deadline)
 	frame, err := d.enc.finish()
 	if err != nil {
 		return nil, fmt.Errorf("call worker: %w", err)

@@ -35,7 +35,7 @@ func TestClientConn_CancelAsAnswerArrivesLeavesConnUsable(t *testing.T) {
 		}
 	}()
 
-	resp, err := cc.Call(ctx, &Request{Method: "GET"}, time.Second, nil, "f")
+	resp, err := cc.Call(ctx, &Request{Method: "GET"}, time.Now().Add(time.Second), nil, "f")
 	if err != nil {
 		t.Fatalf("first call: %v", err)
 	}
@@ -47,7 +47,7 @@ func TestClientConn_CancelAsAnswerArrivesLeavesConnUsable(t *testing.T) {
 	}
 
 	time.Sleep(CancelGrace + 50*time.Millisecond) // past the first call's deadline
-	resp, err = cc.Call(context.Background(), &Request{Method: "GET"}, time.Second, nil, "f")
+	resp, err = cc.Call(context.Background(), &Request{Method: "GET"}, time.Now().Add(time.Second), nil, "f")
 	if err != nil {
 		t.Fatalf("second call on the same connection: %v", err)
 	}

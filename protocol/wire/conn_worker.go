@@ -30,9 +30,10 @@ func NewDataConn(c net.Conn) *DataConn {
 func (d *DataConn) Close() error { return d.c.Close() }
 
 // ReadCall waits for the next call and decodes it into req, returning the
-// call's timeout (0: none). It returns io.EOF when the supervisor closed the
-// connection.
-func (d *DataConn) ReadCall(req *Request) (time.Duration, error) {
+// call's deadline: the absolute time the supervisor decided, which the
+// worker enforces as is. A call frame without one is an error. It returns
+// io.EOF when the supervisor closed the connection.
+func (d *DataConn) ReadCall(req *Request) (time.Time, error) {
 	t, p, err := d.fr.next()
 	for err == nil && t == frameEcho {
 		d.enc.begin(frameEcho)
@@ -42,17 +43,20 @@ func (d *DataConn) ReadCall(req *Request) (time.Duration, error) {
 		}
 	}
 	if err != nil {
-		return 0, err
+		return time.Time{}, err
 	}
 	if t != frameCall {
-		return 0, fmt.Errorf("read call: unexpected frame type %q", t)
+		return time.Time{}, fmt.Errorf("read call: unexpected frame type %q", t)
 	}
 	dec := decoder{b: p}
-	timeout := dec.request(req)
+	deadline := dec.request(req)
 	if dec.err != nil {
-		return 0, fmt.Errorf("read call: %w", dec.err)
+		return time.Time{}, fmt.Errorf("read call: %w", dec.err)
 	}
-	return timeout, nil
+	if deadline.IsZero() {
+		return time.Time{}, errors.New("read call: the call frame has no deadline")
+	}
+	return deadline, nil
 }
 
 // WriteResponse sends the result of the current call.

@@ -13,8 +13,11 @@ import (
 //
 //	1: net/rpc control plugin "worker" (Info, Load, Stats) plus the framed
 //	   unix-socket data path of codec.go.
+//	2: a call frame carries the call's absolute deadline (was: a relative
+//	   timeout, with defaults on both sides); FunctionSpec.LoadDeadline
+//	   replaces FunctionSpec.Timeout.
 const (
-	ProtocolVersion  = 1
+	ProtocolVersion  = 2
 	MagicCookieKey   = "PICLOUD_WORKER_COOKIE"
 	MagicCookieValue = "b1f3c0de-picloud-worker-v1"
 	// PluginName is the one plugin a worker serves.
@@ -27,8 +30,10 @@ type FunctionSpec struct {
 	Version int
 	// Source is the Lua script defining handle(req).
 	Source string
-	// Timeout bounds each call (enforced inside the Lua VM).
-	Timeout time.Duration
+	// LoadDeadline bounds Load: compiling the source and running its top
+	// level must end by then (decided by the supervisor from the function's
+	// timeout). Each call's deadline travels in its own call frame.
+	LoadDeadline time.Time
 	// MemoryBytes is the worker's memory maximum (its cgroup limit); the
 	// worker sets its Go memory limit and heap watch from it. 0: unlimited.
 	MemoryBytes int64
@@ -48,6 +53,9 @@ type WorkerInfo struct {
 	// a one-line summary of the defenses applied.
 	LandlockABI int
 	Sandbox     string
+	// SandboxReport is what the sandbox applied, layer by layer (nil from
+	// a worker that predates it).
+	SandboxReport *SandboxReport
 }
 
 // WorkerStats are a worker's counters.

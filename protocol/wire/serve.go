@@ -25,16 +25,10 @@ const coreProtocolVersion = 1
 // Serve is the worker's end of go-plugin's net/rpc protocol, written
 // without importing go-plugin (whose gRPC and protobuf packages would
 // double the worker's start-up cost): it prints the handshake line on
-// stdout for the listener ln, accepts the supervisor's connection, runs
-// yamux on it, serves go-plugin's "Control" (Ping, Quit) and "Dispenser"
-// services on the control stream and the Worker as "Plugin" on the
-// dispensed stream. It returns when the supervisor calls Quit (go-plugin's
-// Kill does) or closes the connection, or if serving fails.
-//
-// The caller checks the magic cookie first.
+// stdout for the listener ln, accepts the supervisor's connection and
+// serves it with ServeConn. The caller checks the magic cookie first.
 func Serve(w Worker, ln net.Listener) error {
-	if _, err := fmt.Fprintf(os.Stdout, "%d|%d|%s|%s|netrpc|\n",
-		coreProtocolVersion, ProtocolVersion, ln.Addr().Network(), ln.Addr().String()); err != nil {
+	if _, err := fmt.Fprint(os.Stdout, HandshakeLine(ln.Addr())); err != nil {
 		return fmt.Errorf("write handshake: %w", err)
 	}
 	conn, err := ln.Accept()
@@ -43,6 +37,23 @@ func Serve(w Worker, ln net.Listener) error {
 	}
 	// One supervisor per worker: no more connections.
 	ln.Close()
+	return ServeConn(w, conn)
+}
+
+// HandshakeLine is the line a go-plugin server prints on stdout for the
+// client to connect: core protocol version, app protocol version, network,
+// address, protocol.
+func HandshakeLine(addr net.Addr) string {
+	return fmt.Sprintf("%d|%d|%s|%s|netrpc|\n", coreProtocolVersion, ProtocolVersion, addr.Network(), addr.String())
+}
+
+// ServeConn serves one supervisor connection as go-plugin's RPCServer
+// does: it runs yamux on conn, serves go-plugin's "Control" (Ping, Quit)
+// and "Dispenser" services on the control stream and the Worker as
+// "Plugin" on the dispensed stream. It returns when the supervisor calls
+// Quit (go-plugin's Kill does) or closes the connection, or if serving
+// fails.
+func ServeConn(w Worker, conn io.ReadWriteCloser) error {
 	mux, err := yamux.Server(conn, nil)
 	if err != nil {
 		conn.Close()

@@ -1,16 +1,21 @@
 // Package storetest gives tests of any package a fresh, migrated PostgreSQL
-// database of their own, on the server DATABASE_URL points at.
+// database of their own, on the server DATABASE_URL points at: a copy of a
+// template database migrated once per schema version.
 package storetest
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,44 +45,194 @@ func ServerURL(t testing.TB) string {
 }
 
 // NewDB creates a database named after the test on DATABASE_URL's server,
-// applies the migrations, drops it (with any connection left) in
-// t.Cleanup, and returns its URL. It skips the test when DATABASE_URL is
-// unset. Register it before anything that connects, so cleanups that close
-// pools run before the drop.
+// migrated (a copy of a template migrated once, see NewDBFrom), drops it
+// (with any connection left) in t.Cleanup, and returns its URL. It skips
+// the test when DATABASE_URL is unset. Register it before anything that
+// connects, so cleanups that close pools run before the drop.
 func NewDB(t testing.TB) string {
 	t.Helper()
-	dbURL := NewEmptyDB(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return NewDBFrom(t, Template{})
+}
+
+// Template describes the migrated database that NewDBFrom copies: the
+// schema's migrations, then Extra (say, River's tables) when set. Key
+// names what Extra adds; the template's name also carries a hash of the
+// schema's migrations, so a new migration makes a new template.
+type Template struct {
+	Key   string
+	Extra func(ctx context.Context, dbURL string) error
+}
+
+// NewDBFrom is NewDB from the template tmpl. The template is built once per
+// schema version and Key on the server (test binaries running at once
+// take turns under an advisory lock; the first builds it under a
+// temporary name and renames it when complete), then every test database
+// is a CREATE DATABASE … TEMPLATE copy of it, much faster than running
+// the migrations.
+func NewDBFrom(t testing.TB, tmpl Template) string {
+	t.Helper()
+	serverURL := ServerURL(t)
+	name, err := templates.get(serverURL, tmpl)
+	if err != nil {
+		t.Fatalf("storetest: %v", err)
+	}
+	return newDB(t, serverURL, name)
+}
+
+// templates builds each template at most once per test binary.
+var templates = &templateCache{built: map[string]*templateResult{}}
+
+type templateCache struct {
+	mu    sync.Mutex
+	built map[string]*templateResult
+}
+
+type templateResult struct {
+	once sync.Once
+	name string
+	err  error
+}
+
+func (c *templateCache) get(serverURL string, tmpl Template) (string, error) {
+	c.mu.Lock()
+	r := c.built[tmpl.Key]
+	if r == nil {
+		r = &templateResult{}
+		c.built[tmpl.Key] = r
+	}
+	c.mu.Unlock()
+	r.once.Do(func() { r.name, r.err = ensureTemplate(serverURL, tmpl) })
+	return r.name, r.err
+}
+
+// templateName is picloud_tmpl_<hash of the migrations and key>.
+func templateName(key string) (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(schema.FS(), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(schema.FS(), path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", path, len(b))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("hash the migrations: %w", err)
+	}
+	fmt.Fprintf(h, "key\x00%s", key)
+	return "picloud_tmpl_" + hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// ensureTemplate returns the name of tmpl's template database, building it
+// unless another run already did.
+func ensureTemplate(serverURL string, tmpl Template) (string, error) {
+	name, err := templateName(tmpl.Key)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	admin, err := pgx.Connect(ctx, serverURL)
+	if err != nil {
+		return "", fmt.Errorf("connect to build template %s: %w", name, err)
+	}
+	defer admin.Close(context.Background())
+	// One builder per template across the test binaries running at once.
+	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock(hashtext($1))", name); err != nil {
+		return "", fmt.Errorf("lock template %s: %w", name, err)
+	}
+	defer func() { _, _ = admin.Exec(context.Background(), "SELECT pg_advisory_unlock(hashtext($1))", name) }()
+	dropStale(ctx, admin) // once per test binary: leftovers of killed runs
+	var exists bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", fmt.Errorf("look for template %s: %w", name, err)
+	}
+	if exists {
+		return name, nil
+	}
+	build := tempDBName("tmplbuild")
+	buildIdent := pgx.Identifier{build}.Sanitize()
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+buildIdent); err != nil {
+		return "", fmt.Errorf("create template %s: %w", name, err)
+	}
+	if err := migrateTemplate(ctx, withDB(serverURL, build), tmpl); err != nil {
+		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+buildIdent+" WITH (FORCE)")
+		return "", fmt.Errorf("build template %s: %w", name, err)
+	}
+	// Renamed only once complete: a killed build leaves a t_tmplbuild_
+	// database that dropStale removes, never a half-built template.
+	for _, q := range []string{
+		`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '` + build + `' AND pid <> pg_backend_pid()`,
+		"ALTER DATABASE " + buildIdent + " RENAME TO " + pgx.Identifier{name}.Sanitize(),
+		"ALTER DATABASE " + pgx.Identifier{name}.Sanitize() + " WITH IS_TEMPLATE true",
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+buildIdent+" WITH (FORCE)")
+			return "", fmt.Errorf("finish template %s: %w", name, err)
+		}
+	}
+	return name, nil
+}
+
+func migrateTemplate(ctx context.Context, dbURL string, tmpl Template) error {
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
-		t.Fatalf("storetest: connect to test database: %v", err)
+		return fmt.Errorf("connect: %w", err)
 	}
-	defer conn.Close(ctx)
-	if err := schema.Migrate(ctx, conn, hclog.NewNullLogger()); err != nil {
-		t.Fatalf("storetest: migrate test database: %v", err)
+	err = schema.Migrate(ctx, conn, hclog.NewNullLogger())
+	conn.Close(context.Background())
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
-	return dbURL
+	if tmpl.Extra != nil {
+		if err := tmpl.Extra(ctx, dbURL); err != nil {
+			return fmt.Errorf("%s: %w", tmpl.Key, err)
+		}
+	}
+	return nil
 }
 
 // NewEmptyDB is NewDB without the migrations.
 func NewEmptyDB(t testing.TB) string {
 	t.Helper()
-	serverURL := ServerURL(t)
+	return newDB(t, ServerURL(t), "")
+}
+
+// tempDBName returns t_<name>_<creation time>_<random>: the creation time
+// in the name lets later runs drop what a killed run left behind.
+func tempDBName(name string) string {
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	name = unsafeChars.ReplaceAllString(strings.ToLower(name), "_")
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	return "t_" + name + "_" + strconv.FormatInt(time.Now().Unix(), 36) + "_" + hex.EncodeToString(suffix)
+}
+
+// withDB returns serverURL with the database name replaced.
+func withDB(serverURL, name string) string {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return serverURL
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// newDB creates a test database, a copy of template unless it is "", and
+// drops it in t.Cleanup.
+func newDB(t testing.TB, serverURL, template string) string {
+	t.Helper()
 	u, err := url.Parse(serverURL)
 	if err != nil {
 		t.Fatalf("storetest: parse DATABASE_URL: %v", err)
 	}
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-	name := unsafeChars.ReplaceAllString(strings.ToLower(t.Name()), "_")
-	if len(name) > 40 {
-		name = name[:40]
-	}
-	// The creation time in the name lets later runs drop what a killed
-	// run left behind.
-	name = "t_" + name + "_" + strconv.FormatInt(time.Now().Unix(), 36) + "_" + hex.EncodeToString(suffix)
-
+	name := tempDBName(t.Name())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, serverURL)
@@ -85,9 +240,15 @@ func NewEmptyDB(t testing.TB) string {
 		t.Fatalf("storetest: connect to %s: %v", u.Redacted(), err)
 	}
 	defer admin.Close(ctx)
-	dropStale(ctx, admin)
+	if template == "" {
+		dropStale(ctx, admin)
+	}
 	ident := pgx.Identifier{name}.Sanitize()
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
+	create := "CREATE DATABASE " + ident
+	if template != "" {
+		create += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if _, err := admin.Exec(ctx, create); err != nil {
 		t.Fatalf("storetest: create database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
@@ -103,8 +264,7 @@ func NewEmptyDB(t testing.TB) string {
 			t.Errorf("storetest: drop database %s: %v", name, err)
 		}
 	})
-	u.Path = "/" + name
-	return u.String()
+	return withDB(serverURL, name)
 }
 
 // dropStale drops test databases older than staleAfter; best effort.

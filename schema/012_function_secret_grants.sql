@@ -1,0 +1,11 @@
+-- Secrets are granted per function version: secrets lists the names the
+-- version may read with secrets.get; anything else fails, whether or not
+-- such a secret exists. A rollback makes an older version current, and with
+-- it that version's grants.
+--
+-- Migration path: versions deployed before this migration have NULL, which
+-- means "every secret" (what they had when they were deployed), so an
+-- upgrade breaks no running function. A deploy from now on always stores a
+-- list (possibly empty); NULL is never written again, and a new version
+-- never inherits NULL from the version it replaces.
+ALTER TABLE function_versions ADD COLUMN secrets text[];
