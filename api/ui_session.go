@@ -138,7 +138,7 @@ func (u *uiHandler) session(r *http.Request) (*Principal, *store.Session, error)
 	if err != nil {
 		return nil, nil, internalError(fmt.Errorf("look up session: %w", err))
 	}
-	return &Principal{Name: s.TokenName, Scopes: s.Scopes}, s, nil
+	return &Principal{TokenID: s.TokenID, Name: s.TokenName, Scopes: s.Scopes}, s, nil
 }
 
 // setCookie writes the session cookie (value "" clears it).

@@ -8,6 +8,7 @@ import (
 // Session is a dashboard session: signed in with a token, acting with its
 // scopes. The store never sees the session id, only its sha256.
 type Session struct {
+	TokenID   int64
 	TokenName string
 	Scopes    []string
 	CreatedAt time.Time
@@ -28,8 +29,8 @@ func (s *Store) CreateSession(ctx context.Context, tokenHash, sessionHash []byte
 			INSERT INTO ui_sessions (id_sha256, token_id, expires_at)
 			SELECT $2, id, $3 FROM t RETURNING created_at, expires_at
 		)
-		SELECT t.name, t.scopes, ins.created_at, ins.expires_at FROM t, ins`,
-		tokenHash, sessionHash, expiresAt).Scan(&ss.TokenName, &ss.Scopes, &ss.CreatedAt, &ss.ExpiresAt)
+		SELECT t.id, t.name, t.scopes, ins.created_at, ins.expires_at FROM t, ins`,
+		tokenHash, sessionHash, expiresAt).Scan(&ss.TokenID, &ss.TokenName, &ss.Scopes, &ss.CreatedAt, &ss.ExpiresAt)
 	if err != nil {
 		return nil, interpretError(err, "create session")
 	}
@@ -40,10 +41,10 @@ func (s *Store) CreateSession(ctx context.Context, tokenHash, sessionHash []byte
 // not expired, its token not revoked. ErrNotFound otherwise.
 func (s *Store) SessionByHash(ctx context.Context, sessionHash []byte) (*Session, error) {
 	var ss Session
-	err := s.pool.QueryRow(ctx, `SELECT t.name, t.scopes, s.created_at, s.expires_at
+	err := s.pool.QueryRow(ctx, `SELECT t.id, t.name, t.scopes, s.created_at, s.expires_at
 		FROM ui_sessions s JOIN tokens t ON t.id = s.token_id
 		WHERE s.id_sha256 = $1 AND s.expires_at > now() AND t.revoked_at IS NULL`,
-		sessionHash).Scan(&ss.TokenName, &ss.Scopes, &ss.CreatedAt, &ss.ExpiresAt)
+		sessionHash).Scan(&ss.TokenID, &ss.TokenName, &ss.Scopes, &ss.CreatedAt, &ss.ExpiresAt)
 	if err != nil {
 		return nil, interpretError(err, "session")
 	}

@@ -27,6 +27,8 @@ func TestSessions_LiveUntilExpirySignOutOrRevocation(t *testing.T) {
 	got, err := s.SessionByHash(ctx, hashOf("s1"))
 	require.NoError(t, err)
 	require.Equal(t, "viewer", got.TokenName)
+	require.Equal(t, ss.TokenID, got.TokenID)
+	require.NotZero(t, got.TokenID)
 	_, err = s.SessionByHash(ctx, hashOf("tok"))
 	require.ErrorIs(t, err, store.ErrNotFound, "a token's hash is not a session")
 

@@ -475,7 +475,7 @@ async function eventsPage() {
     // A fresh ticket on every (re)connect; resumes after the last event seen.
     sub = subscribe({
       topics,
-      ticket: async () => (await api('POST', '/api/v1/events/tickets')).ticket,
+      ticket: async (ts) => (await api('POST', '/api/v1/events/tickets?' + new URLSearchParams(ts.map((t) => ['topic', t])))).ticket,
       onOpen: () => { state.textContent = 'Live.'; },
       onError: (x) => { state.textContent = x.fatal ? 'Stopped: ' + x.message : 'Reconnecting… (' + x.message + ')'; },
       onEvent: (ev) => {

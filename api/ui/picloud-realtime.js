@@ -11,7 +11,8 @@
 //   const sub = subscribe({
 //     url: 'https://picloud.example.com',          // the server
 //     token: 'pc_...',                             // a token with the read scope
-//     // or: ticket: async () => (await (await fetch('/api/v1/events/tickets', {method: 'POST'})).json()).ticket,
+//     // or: ticket: async (topics) => (await (await fetch('/api/v1/events/tickets?' +
+//     //   topics.map((t) => 'topic=' + encodeURIComponent(t)).join('&'), {method: 'POST'})).json()).ticket,
 //     topics: ['orders.created'],                  // none: every topic
 //     onEvent: (ev) => console.log(ev.id, ev.topic, ev.payload),
 //     onError: (err) => console.warn(err.message, err.status, err.fatal),
@@ -37,7 +38,8 @@ export class RealtimeError extends Error {
 /**
  * subscribe opens the stream and keeps it open until close().
  * Options: url (default: this page's origin), token or ticket (an async
- * function returning a fresh ticket, called on every connect), topics,
+ * function of the topics returning a fresh ticket for them, called on
+ * every connect: a ticket is bound to its token and topics), topics,
  * lastEventId (resume after it), onEvent(ev), onOpen(), onError(err),
  * minDelay and maxDelay of the backoff in ms (500, 30000), fetch.
  * Returns { close(), lastEventId }.
@@ -56,7 +58,7 @@ export function subscribe(opts) {
     for (const t of topics) q.append('topic', t);
     const headers = { Accept: 'text/event-stream' };
     if (token) headers.Authorization = 'Bearer ' + token;
-    if (ticket) q.set('ticket', await ticket());
+    if (ticket) q.set('ticket', await ticket(topics));
     if (state.lastEventId !== null) headers['Last-Event-ID'] = String(state.lastEventId);
     state.connects++;
     const res = await doFetch(`${url}/api/v1/events/stream?${q}`, {

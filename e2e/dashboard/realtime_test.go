@@ -29,7 +29,8 @@ func TestRealtimeClient_ResumesAcrossRestartWithoutGapOrDuplicate(t *testing.T) 
 		window.__rt = { events: [], errors: [], opens: 0 };
 		window.__sub = m.subscribe({
 			topics: ['rt'], minDelay: 100, maxDelay: 1000,
-			ticket: async () => (await (await fetch('/api/v1/events/tickets', { method: 'POST' })).json()).ticket,
+			ticket: async (ts) => (await (await fetch('/api/v1/events/tickets?' + new URLSearchParams(ts.map((t) => ['topic', t])),
+				{ method: 'POST' })).json()).ticket,
 			onOpen: () => { window.__rt.opens++; },
 			onEvent: (ev) => window.__rt.events.push(ev.payload.n),
 			onError: (e) => window.__rt.errors.push(e.status + ' ' + e.fatal),
