@@ -60,6 +60,13 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
+	// Traversable: where the picloud-worker user exists (a machine with the
+	// .deb installed), workers and the validator run as that user and must
+	// reach the binaries.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "dashboard:", err)
+		return 1
+	}
 	bin := filepath.Join(tmp, "bin")
 	if err := build(bin); err != nil {
 		fmt.Fprintln(os.Stderr, "dashboard: build:", err)
