@@ -6,7 +6,7 @@
 //
 //	GET  /healthz, /readyz                         public
 //	ANY  /fn/:name, /fn/:name/*rest                public, or invoke for private functions
-//	GET  /api/v1/functions[/:name[/versions]]      read
+//	GET  /api/v1/functions[/:name[/versions[/:v]]] read
 //	POST /api/v1/functions                         deploy (+ secrets to grant new secrets)
 //	PUT, DELETE /api/v1/functions/:name            deploy (+ secrets to grant new secrets)
 //	POST /api/v1/functions/:name/rollback          deploy (+ secrets if the version has more grants)
@@ -259,6 +259,7 @@ func (a *API) routes() {
 	a.handle(http.MethodPut, "/api/v1/functions/:name", ScopeDeploy, a.updateFunction)
 	a.handle(http.MethodDelete, "/api/v1/functions/:name", ScopeDeploy, a.deleteFunction)
 	a.handle(http.MethodGet, "/api/v1/functions/:name/versions", ScopeRead, a.listVersions)
+	a.handle(http.MethodGet, "/api/v1/functions/:name/versions/:version", ScopeRead, a.getVersion)
 	a.handle(http.MethodPost, "/api/v1/functions/:name/rollback", ScopeDeploy, a.rollback)
 	a.handle(http.MethodPost, "/api/v1/functions/:name/invoke", ScopeInvoke, a.invoke)
 
@@ -314,6 +315,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, wrongRole(role, a.deps.Roles))
 		return
 	}
+	// Cookies do not care about ports: the dashboard's session cookie
+	// reaches this listener too, and must never reach a function.
+	stripSessionCookie(r)
 	a.router.ServeHTTP(w, r)
 }
 

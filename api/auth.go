@@ -71,8 +71,17 @@ func (a *API) Authenticate(r *http.Request, scope string) (*Principal, error) {
 	return a.authenticate(r, scope)
 }
 
-// authenticate checks the bearer token of r and that it carries scope.
+// authenticate checks the bearer token of r (or the dashboard session the
+// UI handler put in its context) and that it carries scope.
 func (a *API) authenticate(r *http.Request, scope string) (*Principal, error) {
+	if p := sessionPrincipal(r.Context()); p != nil {
+		// A dashboard session, checked by the UI handler: its token's scopes.
+		if !p.Has(scope) {
+			return nil, &Error{Status: http.StatusForbidden, Code: CodeForbidden,
+				Message: "token " + p.Name + " lacks the " + scope + " scope"}
+		}
+		return p, nil
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return nil, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized,

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -472,5 +473,31 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	}
 	a.deployToSupervisor(r, f, true)
 	writeJSON(w, http.StatusOK, functionView(f, false))
+	return nil
+}
+
+// getVersion is GET /api/v1/functions/:name/versions/:version: one version
+// with its source (the dashboard's diff).
+func (a *API) getVersion(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	name, err := nameParam(ps, "function name")
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(ps.ByName("version"))
+	if err != nil || n < 1 {
+		return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Field: "version",
+			Message: fmt.Sprintf("version %q is not a version number", truncate(ps.ByName("version"), 20))}
+	}
+	v, err := a.deps.Store.GetVersion(r.Context(), name, n)
+	if err != nil {
+		return storeError(err, fmt.Sprintf("version %d of function %s", n, name))
+	}
+	out := Version{Version: v.Version, SHA256: v.SHA256, Limits: limitsView(v.Limits), CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy}
+	if utf8.ValidString(v.Source) {
+		out.Source = v.Source
+	} else {
+		out.SourceBase64 = []byte(v.Source)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }

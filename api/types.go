@@ -147,6 +147,10 @@ type Version struct {
 	Current   bool      `json:"current"`
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by"` // token name
+	// Source of this version, only in GET .../versions/:version: as text
+	// when it is valid UTF-8, else in SourceBase64.
+	Source       string `json:"source,omitempty"`
+	SourceBase64 []byte `json:"source_base64,omitempty"`
 }
 
 // VersionList is the body of GET /api/v1/functions/:name/versions, newest

@@ -24,7 +24,9 @@ func serveCommand() *command {
 		Description: `Runs the server: applies pending database migrations, creates the admin
 token on first start (written to <data-dir>/admin.token, mode 0600), and
 serves the functions at /fn/NAME and the API at /api/v1 until SIGINT or
-SIGTERM, then drains in-flight requests. Every flag has an environment
+SIGTERM, then drains in-flight requests. With --ui-listen it also serves the
+dashboard on that address, its own origin (functions never answer there).
+Every flag has an environment
 equivalent, named in its description; a flag wins over its variable.
 
 The database URL may hold a password: give it in the environment
@@ -39,6 +41,7 @@ and the jobs of a node silent for --lease are re-queued on the others.`,
 		Example: `DATABASE_URL=postgres://picloud@127.0.0.1:54329/picloud picloud serve
 picloud serve --database-url-file /etc/picloud/database.url
 picloud serve --listen 0.0.0.0:8080 --data-dir /var/lib/picloud --require-limits
+picloud serve --ui-listen 127.0.0.1:8081                   # and the dashboard on its own origin
 PICLOUD_ROLES=data picloud serve --listen 10.0.0.11:8080   # a data node of a cluster`,
 		Run: runServe,
 	}
@@ -110,6 +113,7 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	var logLevel string
 	var maxHeader int64
 	ef.String(&cfg.Listen, "listen", envListen, server.DefaultListen, "listen for HTTP on `ADDRESS`")
+	ef.String(&cfg.UIListen, "ui-listen", "PICLOUD_UI_LISTEN", "", "serve the dashboard on its own `ADDRESS` (e.g. 127.0.0.1:8081; empty: no dashboard)")
 	dbURL := defineDatabaseURL(ef)
 	ef.String(&cfg.DataDir, "data-dir", envDataDir, server.DefaultDataDir, "`DIR` holding admin.token and secret.key")
 	ef.Bool(&cfg.RequireLimits, "require-limits", envRequireLimits, "refuse to start workers whose cgroup limits cannot be applied")

@@ -18,7 +18,7 @@ test-go: pg build ## run the Go tests only
 # Tools the Go tests use when present (curl reads the event stream in one
 # test); installed when missing and root, so a fresh machine runs them too.
 .PHONY: test-deps
-test-deps:
+test-deps: chromium
 	@command -v curl >/dev/null || [ "$$(id -u)" != 0 ] || { \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null 2>&1 || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }; }

@@ -3,7 +3,8 @@
 # 127.0.0.1:8080 with the local PostgreSQL (scripts/pg.sh) and the example
 # function `hello` deployed; `stop` stops it. The server runs in the
 # background: PID in .picloud/serve.pid, log in .picloud/serve.log.
-# Environment: PICLOUD_LISTEN (default 127.0.0.1:8080).
+# Environment: PICLOUD_LISTEN (default 127.0.0.1:8080), PICLOUD_UI_LISTEN
+# (the dashboard, default 127.0.0.1:8081; empty turns it off).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,6 +13,7 @@ state=$here/.picloud
 pidfile=$state/serve.pid
 logfile=$state/serve.log
 listen=${PICLOUD_LISTEN:-127.0.0.1:8080}
+ui_listen=${PICLOUD_UI_LISTEN-127.0.0.1:8081}
 base="http://$listen"
 
 log() { echo "run.sh: $*" >&2; }
@@ -52,7 +54,7 @@ start() {
 		log "PiCloud is already running (PID $pid)"
 	else
 		log "starting picloud serve on $listen (log: $logfile)"
-		DATABASE_URL=$url PICLOUD_DATA_DIR=$state PICLOUD_LISTEN=$listen \
+		DATABASE_URL=$url PICLOUD_DATA_DIR=$state PICLOUD_LISTEN=$listen PICLOUD_UI_LISTEN=$ui_listen \
 			nohup bin/picloud serve >>"$logfile" 2>&1 </dev/null &
 		pid=$!
 		echo "$pid" >"$pidfile"
@@ -74,6 +76,7 @@ start() {
 
 PiCloud is running at $base (PID $pid, log $logfile).
 The admin token is in $state/admin.token.
+${ui_listen:+The dashboard is at http://$ui_listen/ (sign in with the admin token).}
 
 Try:
   curl $base/fn/hello

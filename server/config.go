@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -34,6 +35,13 @@ type Config struct {
 	// Listener, if set, is served instead of listening on Listen (tests,
 	// socket activation). Run closes it.
 	Listener net.Listener
+	// UIListen is the dashboard's own address (--ui-listen,
+	// PICLOUD_UI_LISTEN); empty serves no dashboard. It must differ from
+	// Listen: the dashboard's origin is never the functions' origin.
+	UIListen string
+	// UIListener, if set, is served for the dashboard instead of
+	// listening on UIListen (tests). Run closes it.
+	UIListener net.Listener
 	// DatabaseURL is the PostgreSQL URL (--database-url, DATABASE_URL).
 	DatabaseURL string
 	// DataDir holds admin.token and secret.key (--data-dir,
@@ -109,6 +117,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
+	if c.UIListen != "" && c.UIListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+		return c, fmt.Errorf("--ui-listen %s is the same address as --listen: the dashboard needs its own origin", c.UIListen)
+	}
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
 	}
@@ -144,6 +155,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if !c.Roles.Control && !c.Roles.Data {
 		c.Roles = api.AllRoles
+	}
+	if (c.UIListen != "" || c.UIListener != nil) && !c.Roles.Control {
+		return c, fmt.Errorf("--ui-listen needs the control role: the dashboard is the control plane's (--roles %s)", c.Roles)
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "picloud", Output: os.Stderr, Level: hclog.Info})

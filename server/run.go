@@ -50,6 +50,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Listener != nil {
 		defer cfg.Listener.Close() // also when start-up fails before serving
 	}
+	if cfg.UIListener != nil {
+		defer cfg.UIListener.Close()
+	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return err
@@ -202,6 +205,13 @@ func Run(ctx context.Context, cfg Config) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String(), "node", cfg.NodeID, "roles", cfg.Roles.String())
+	stopUI, err := startUI(cfg, h, log) // the dashboard, on its own origin
+	if err != nil {
+		close(stopping)
+		_ = srv.Close()
+		return err
+	}
+	defer stopUI()
 	if cfg.OnReady != nil {
 		cfg.OnReady()
 	}

@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// FunctionStats is one function with its calls over a recent window.
+type FunctionStats struct {
+	Name      string
+	Version   int
+	Private   bool
+	UpdatedAt time.Time
+	Calls     int64
+	Errors    int64
+	// P50MS and P99MS are the duration percentiles of finished calls, in
+	// milliseconds (0 without calls).
+	P50MS float64
+	P99MS float64
+	// Buckets counts the calls in SparkBuckets equal slices of the window,
+	// oldest first (a sparkline).
+	Buckets []int64
+}
+
+// SparkBuckets is how many slices FunctionOverview cuts its window into.
+const SparkBuckets = 12
+
+// Overview is the dashboard's first page: functions with their recent
+// figures, and the dead letters waiting.
+type Overview struct {
+	Functions   []FunctionStats
+	DeadLetters int64
+}
+
+// MaxOverviewFunctions bounds one overview page.
+const MaxOverviewFunctions = 200
+
+// FunctionOverview returns up to limit functions named after `after`, in
+// name order, each with its calls, errors, duration percentiles and calls
+// per slice of the window from `since` to `now`, and the number of dead
+// letters: one query. The window's rows
+// are found by the (function, id) index per function, the count of dead
+// letters by a scan of that (small) table; the sparkline reads the same
+// index range again. Ids are UUIDv7, so the window
+// is an id range of the (function, id) index.
+func (s *Store) FunctionOverview(ctx context.Context, after string, limit int, since, now time.Time) (*Overview, error) {
+	if limit <= 0 || limit > MaxOverviewFunctions {
+		limit = MaxOverviewFunctions
+	}
+	rows, err := s.pool.Query(ctx, `WITH page AS (
+			SELECT f.name, COALESCE(f.current_version, 0) AS version, f.private, f.updated_at
+			FROM functions f WHERE f.name > $1 ORDER BY f.name LIMIT $2
+		)
+		SELECT p.name, p.version, p.private, p.updated_at,
+			COALESCE(st.calls, 0), COALESCE(st.errors, 0), COALESCE(st.p50, 0), COALESCE(st.p99, 0),
+			COALESCE(sp.bk, '{}'), COALESCE(sp.bn, '{}'),
+			(SELECT count(*) FROM dead_letters)
+		FROM page p LEFT JOIN LATERAL (
+			SELECT count(*) AS calls,
+				count(*) FILTER (WHERE i.status = 'failed') AS errors,
+				percentile_cont(0.5) WITHIN GROUP (ORDER BY i.duration_us) / 1000.0 AS p50,
+				percentile_cont(0.99) WITHIN GROUP (ORDER BY i.duration_us) / 1000.0 AS p99
+			FROM invocations i
+			WHERE i.function = p.name AND i.id >= $3 AND i.status IN ('succeeded', 'failed')
+		) st ON true LEFT JOIN LATERAL (
+			SELECT array_agg(b.k ORDER BY b.k) AS bk, array_agg(b.n ORDER BY b.k) AS bn
+			FROM (
+				SELECT width_bucket(extract(epoch FROM i.created_at)::float8, $4::float8, $5::float8, $6::int) AS k, count(*) AS n
+				FROM invocations i
+				WHERE i.function = p.name AND i.id >= $3 AND i.status IN ('succeeded', 'failed')
+				GROUP BY 1
+			) b
+		) sp ON true
+		ORDER BY p.name`, after, limit, uuidAt(since),
+		float64(since.UnixMicro())/1e6, float64(now.UnixMicro())/1e6, SparkBuckets)
+	if err != nil {
+		return nil, interpretError(err, "function overview")
+	}
+	defer rows.Close()
+	out := &Overview{Functions: []FunctionStats{}}
+	for rows.Next() {
+		var f FunctionStats
+		var keys []int32
+		var counts []int64
+		if err := rows.Scan(&f.Name, &f.Version, &f.Private, &f.UpdatedAt, &f.Calls, &f.Errors,
+			&f.P50MS, &f.P99MS, &keys, &counts, &out.DeadLetters); err != nil {
+			return nil, interpretError(err, "scan function overview")
+		}
+		f.Buckets = make([]int64, SparkBuckets)
+		for i, k := range keys {
+			// width_bucket answers 1..n inside the window, 0 or n+1 outside.
+			f.Buckets[min(max(int(k), 1), SparkBuckets)-1] += counts[i]
+		}
+		out.Functions = append(out.Functions, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, interpretError(err, "function overview")
+	}
+	if len(out.Functions) == 0 {
+		// No function on this page: the count still comes from one query.
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&out.DeadLetters); err != nil {
+			return nil, interpretError(err, "count dead letters")
+		}
+	}
+	return out, nil
+}
+
+// uuidAt is the smallest UUIDv7 of the millisecond t: ids at or after t
+// compare greater or equal.
+func uuidAt(t time.Time) uuid.UUID {
+	var u uuid.UUID
+	var ms [8]byte
+	binary.BigEndian.PutUint64(ms[:], uint64(t.UnixMilli()))
+	copy(u[0:6], ms[2:8])
+	u[6] = 0x70
+	u[8] = 0x80
+	return u
+}
