@@ -119,10 +119,7 @@ func (m *cgroupManager) setupV1(name string) error {
 	}
 	for _, c := range cgroupV1Controllers {
 		if !enabled[c] {
-			if c == "memory" {
-				return errors.New("the memory controller is disabled (boot with cgroup_enable=memory)")
-			}
-			return fmt.Errorf("the %s controller is disabled", c)
+			return missingControllerError(c, "", enabled)
 		}
 	}
 	self, err := readSelfCgroupV1()
@@ -231,6 +228,25 @@ func readProcCgroups() (map[string]bool, error) {
 	return out, nil
 }
 
+// memoryControllerFix says how to turn on a memory controller the kernel
+// has off: Raspberry Pi OS kernels disable it unless told otherwise.
+const memoryControllerFix = "add cgroup_enable=memory to the kernel command line " +
+	"(Raspberry Pi OS: append it to the single line of /boot/firmware/cmdline.txt, " +
+	"/boot/cmdline.txt before bookworm) and reboot"
+
+// missingControllerError explains why controller ctl cannot be used: the
+// kernel has it off (enabled, from /proc/cgroups, says so), or it is not
+// delegated to own (cgroup v2; "" on v1).
+func missingControllerError(ctl, own string, enabled map[string]bool) error {
+	if on, known := enabled[ctl]; (known && !on) || own == "" {
+		if ctl == "memory" {
+			return fmt.Errorf("the kernel has the memory controller disabled: %s", memoryControllerFix)
+		}
+		return fmt.Errorf("the kernel has the %s controller disabled (cgroup_disable=%s on its command line?)", ctl, ctl)
+	}
+	return fmt.Errorf("the %s controller is not delegated to %s (a systemd unit needs Delegate=cpu memory pids)", ctl, own)
+}
+
 // --- cgroup v2 ---
 
 var cgroupV2Controllers = []string{"memory", "cpu", "pids"}
@@ -257,10 +273,10 @@ func (m *cgroupManager) setupV2(name string) error {
 	have := strings.Fields(string(avail))
 	for _, c := range cgroupV2Controllers {
 		if !contains(have, c) {
-			if c == "memory" {
-				return fmt.Errorf("the memory controller is not available in %s (not delegated, or disabled: boot with cgroup_enable=memory)", own)
-			}
-			return fmt.Errorf("the %s controller is not delegated to %s", c, own)
+			// /proc/cgroups tells a controller the kernel has off from one
+			// that is not delegated to us.
+			enabled, _ := readProcCgroups()
+			return missingControllerError(c, own, enabled)
 		}
 	}
 	enable := "+" + strings.Join(cgroupV2Controllers, " +")

@@ -141,3 +141,27 @@ func TestCgroup_StartRemovesStaleWorkerCgroups(t *testing.T) {
 		require.DirExists(t, probe.v1Inst["memory"])
 	}
 }
+
+func TestMissingControllerError_SaysHowToTurnOnMemory(t *testing.T) {
+	tests := []struct {
+		name, ctl, own string
+		enabled        map[string]bool
+		want           []string
+	}{
+		{"v2 kernel has memory off", "memory", "/sys/fs/cgroup/system.slice/picloud.service",
+			map[string]bool{"memory": false, "cpu": true}, []string{"kernel has the memory controller disabled", "cgroup_enable=memory", "/boot/firmware/cmdline.txt", "reboot"}},
+		{"v1 memory off", "memory", "", map[string]bool{"memory": false},
+			[]string{"cgroup_enable=memory", "/boot/firmware/cmdline.txt"}},
+		{"v2 not delegated", "memory", "/sys/fs/cgroup/user.slice",
+			map[string]bool{"memory": true}, []string{"not delegated to /sys/fs/cgroup/user.slice", "Delegate="}},
+		{"v2 pids off", "pids", "/x", map[string]bool{"pids": false}, []string{"kernel has the pids controller disabled"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg := missingControllerError(tt.ctl, tt.own, tt.enabled).Error()
+			for _, w := range tt.want {
+				require.Contains(t, msg, w)
+			}
+		})
+	}
+}
