@@ -121,7 +121,8 @@ if [[ " $steps " == *" upgrade "* ]]; then
 	git worktree add --detach --quiet "$prev_wt" "$prev_rev" || fail "git worktree add $prev_rev"
 	prev_describe=$(git -C "$prev_wt" describe --tags --always 2>/dev/null)
 	# This tree's version.sh, so both versions are made the same way.
-	prev_version=$(cd "$prev_wt" && "$root/packaging/version.sh" "$prev_describe")
+	cp packaging/version.sh "$prev_wt/packaging/version.sh"
+	prev_version=$(cd "$prev_wt" && packaging/version.sh "$prev_describe")
 	log "building the previous package ($prev_rev = $prev_describe, $prev_version) to upgrade from"
 	(cd "$prev_wt" && VERSION=$prev_describe GO=$GO DIST=$run/share/prev packaging/build-deb.sh "$arch") 2>"$run/build-prev.log" ||
 		{ cat "$run/build-prev.log" >&2; fail "build-deb of $prev_rev"; }
