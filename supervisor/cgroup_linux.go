@@ -51,8 +51,10 @@ type cgroupManager struct {
 	// the spawner thread goes back to after each fork).
 	v1Inst map[string]string
 	v1Self map[string]string
-	// v2: the instance dir.
-	v2Inst string
+	// v2: the instance dir, and whether clone3 can start a worker in its
+	// cgroup (CLONE_INTO_CGROUP).
+	v2Inst    string
+	cloneInto bool
 }
 
 // workerCgroup is the cgroup (v2) or the set of cgroups (v1, one per
@@ -64,6 +66,9 @@ type workerCgroup struct {
 	self    map[string]string // v1: controller → the supervisor's cgroup
 	dir     string            // v2
 	fd      int               // v2: open dir for CLONE_INTO_CGROUP, -1 if none
+	// v2: false when clone3 is unavailable: the worker is moved into dir
+	// right after it starts (adopt), before it loads its function.
+	cloneInto bool
 }
 
 func newCgroupManager(name string, disabled bool, log hclog.Logger) *cgroupManager {
@@ -315,6 +320,29 @@ func (m *cgroupManager) setupV2(name string) error {
 	}
 	m.v2Inst = dir
 	m.version = 2
+	m.cloneInto = clone3Available()
+	if !m.cloneInto {
+		m.log.Info("clone3 is not available (a seccomp filter such as systemd's RestrictNamespaces= answers ENOSYS): " +
+			"each worker is moved into its cgroup right after it starts, before it loads its function")
+	}
+	return nil
+}
+
+// clone3Available reports whether clone3(2), and so CLONE_INTO_CGROUP, can
+// be used. systemd's RestrictNamespaces= makes clone3 fail with ENOSYS (it
+// cannot filter the flags clone3 takes in memory), and Go's os/exec does not
+// fall back to clone when asked for UseCgroupFD. The probe passes no
+// arguments: the kernel refuses them with EINVAL before creating anything.
+func clone3Available() bool {
+	_, _, errno := unix.Syscall(unix.SYS_CLONE3, 0, 0, 0)
+	return errno != unix.ENOSYS
+}
+
+// adopt moves process pid into the worker's v2 cgroup.
+func (c *workerCgroup) adopt(pid int) error {
+	if err := writeFile(filepath.Join(c.dir, "cgroup.procs"), strconv.Itoa(pid)); err != nil {
+		return fmt.Errorf("move worker %d into %s: %w", pid, c.dir, err)
+	}
 	return nil
 }
 
@@ -388,7 +416,7 @@ func (m *cgroupManager) create(name string, l Limits) (*workerCgroup, error) {
 		return cg, nil
 	case 2:
 		dir := filepath.Join(m.v2Inst, name)
-		cg := &workerCgroup{version: 2, limit: l.MemoryBytes, dir: dir, fd: -1}
+		cg := &workerCgroup{version: 2, limit: l.MemoryBytes, dir: dir, fd: -1, cloneInto: m.cloneInto}
 		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
 		}

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,4 +165,42 @@ func TestMissingControllerError_SaysHowToTurnOnMemory(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Under systemd's RestrictNamespaces= clone3 fails with ENOSYS, so workers
+// cannot be started inside their cgroup (UseCgroupFD): they are moved into
+// it right after they start. The guest test (make test-vm) runs this suite
+// with RestrictNamespaces=yes, where the probe finds no clone3.
+func TestCgroup_V2WorkerWithoutClone3IsMovedIntoItsCgroup(t *testing.T) {
+	m := cgroupManagerOrSkip(t, "picloud-test-noclone3")
+	if m.version != 2 {
+		t.Skipf("cgroup v2 only (this host: %s)", m.mode())
+	}
+	m.cloneInto = false // as under RestrictNamespaces=
+	cg, err := m.create("w1", DefaultLimits())
+	require.NoError(t, err)
+	t.Cleanup(func() { cg.remove(hclog.NewNullLogger()) })
+	sp := newSpawner(testLogger(t))
+	t.Cleanup(sp.close)
+
+	cmd := exec.Command("/bin/sleep", "30")
+	cmd.SysProcAttr = workerSysProcAttr(cg)
+	require.False(t, cmd.SysProcAttr.UseCgroupFD)
+	require.NoError(t, sp.start(cmd, cg))
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", cmd.Process.Pid))
+	require.NoError(t, err)
+	require.True(t, strings.HasSuffix(cgroupOf(string(b), ""), "/w1"), "cgroup of the child: %s", b)
+}
+
+func TestCgroup_V2WorkerStartsInsideItsCgroupWhereClone3Works(t *testing.T) {
+	m := cgroupManagerOrSkip(t, "picloud-test-clone3")
+	if m.version != 2 {
+		t.Skipf("cgroup v2 only (this host: %s)", m.mode())
+	}
+	t.Logf("clone3 available: %v", m.cloneInto)
+	cg, err := m.create("w1", DefaultLimits())
+	require.NoError(t, err)
+	t.Cleanup(func() { cg.remove(hclog.NewNullLogger()) })
+	require.Equal(t, m.cloneInto, workerSysProcAttr(cg).UseCgroupFD)
 }
