@@ -92,7 +92,7 @@ cleanup() {
 	[ -n "$prev_wt" ] && { git -C "$root" worktree remove --force "$prev_wt" >/dev/null 2>&1 || true; }
 	if [ "${PICLOUD_VM_KEEP:-}" = 1 ] || [ $rc != 0 ]; then
 		echo "test-vm[$arch]: run directory kept: $run" >&2
-		rm -f "$run/disk.qcow2"
+		rm -f "$run/disk.qcow2" "$run/share.img"
 	else
 		rm -rf "$run"
 	fi
@@ -143,6 +143,7 @@ done
 # exist in the guest (empty).
 echo "$root" >"$run/share/gotests/srcroot"
 cp scripts/vm/*.sh scripts/vm/*.lua "$run/share/"
+mkfs.ext4 -q -L picloud-share -d "$run/share" "$run/share.img" 512M
 log "packages and test binaries built in $(($(date +%s) - t0))s"
 
 # --- the guest --------------------------------------------------------------------
@@ -174,6 +175,7 @@ boot() {
 		-drive "file=$run/disk.qcow2,if=none,id=d0,format=qcow2,cache=unsafe" -device virtio-blk-pci,drive=d0 \
 		-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$ssh_port-:22,hostfwd=tcp:127.0.0.1:$http_port-:80" \
 		-device virtio-net-pci,netdev=n0 \
+		-drive "file=$run/share.img,if=none,id=d1,format=raw,cache=unsafe" -device virtio-blk-pci,drive=d1 \
 		-chardev "file,id=s0,path=$run/serial.log,append=on" -serial chardev:s0 \
 		-monitor none >"$run/qemu.log" 2>&1 &
 	qemu_pid=$!
@@ -206,9 +208,10 @@ shutdown_guest() {
 	log "guest down after systemctl $1 in $(($(date +%s) - t0))s"
 }
 
-copy_in() {
-	g 'rm -rf /root/t && mkdir -p /root/t'
-	tar -C "$run/share" -cf - . | g 'tar -C /root/t -xf -'
+# The packages, test binaries and scripts reach the guest on a second disk
+# (an ext4 image of $run/share), mounted at /root/t.
+mount_share() {
+	g 'mkdir -p /root/t && { mountpoint -q /root/t || mount -L picloud-share /root/t; }'
 }
 
 debname=$(basename "$deb")
@@ -217,7 +220,7 @@ if [[ " $steps " == *" main "* ]]; then
 	t0=$(date +%s)
 	boot
 	times+=("boot1 ${boot_secs}s")
-	copy_in
+	mount_share
 	log "boot 1: apt install ./$debname"
 	gphase install "/root/t/$debname"
 	gphase caddy
@@ -262,7 +265,7 @@ if [[ " $steps " == *" nomem "* ]]; then
 	t0=$(date +%s)
 	if [[ " $steps " != *" main "* ]]; then
 		boot
-		copy_in
+		mount_share
 		gphase install "/root/t/$debname" >/dev/null
 		gphase caddy >/dev/null
 		g 'bash -c "PICLOUD_TOKEN=\$(cat /var/lib/picloud/admin.token) PICLOUD_URL=http://127.0.0.1 picloud deploy /usr/share/doc/picloud/examples/hello.lua"' >/dev/null
