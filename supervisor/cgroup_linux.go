@@ -256,6 +256,11 @@ func missingControllerError(ctl, own string, enabled map[string]bool) error {
 
 var cgroupV2Controllers = []string{"memory", "cpu", "pids"}
 
+// supervisorLeaf is the child cgroup of the delegated one the supervisor
+// moves itself into (cgroup v2 lets only leaves hold processes once
+// controllers are handed down).
+const supervisorLeaf = "supervisor"
+
 func (m *cgroupManager) setupV2(name string) error {
 	b, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
@@ -271,6 +276,13 @@ func (m *cgroupManager) setupV2(name string) error {
 		return errors.New("no cgroup2 entry in /proc/self/cgroup")
 	}
 	own := filepath.Join(cgroupRoot, rel)
+	if filepath.Base(own) == supervisorLeaf && own != filepath.Join(cgroupRoot, supervisorLeaf) {
+		// Already in the leaf an earlier supervisor of this process made:
+		// the delegated cgroup is its parent (else every further
+		// supervisor would nest one level deeper and miss the stale
+		// cgroups of the ones before).
+		own = filepath.Dir(own)
+	}
 	avail, err := os.ReadFile(filepath.Join(own, "cgroup.controllers"))
 	if err != nil {
 		return fmt.Errorf("read controllers of %s: %w", own, err)
@@ -288,7 +300,7 @@ func (m *cgroupManager) setupV2(name string) error {
 	if own != cgroupRoot {
 		// The no-internal-processes rule: a cgroup that hands controllers
 		// to children may hold no processes, so move ourselves to a leaf.
-		leaf := filepath.Join(own, "supervisor")
+		leaf := filepath.Join(own, supervisorLeaf)
 		if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("create cgroup %s: %w", leaf, err)
 		}
