@@ -4,7 +4,7 @@ function handle(req)
   if req.query.bomb then
     local t = {}
     for i = 1, 100000000 do
-      t[i] = string.format("%08d-%s", i, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+      t[i] = string.rep("x", 1000) .. i
     end
     return "survived " .. #t
   end
