@@ -110,7 +110,7 @@ log "guest image $img ready in $(($(date +%s) - t0))s"
 t0=$(date +%s)
 VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 deb_version=$(packaging/version.sh "$VERSION")
-mkdir -p "$run/share/gotests" "$run/share/prev"
+mkdir -p "$run/share/gotests/bin" "$run/share/prev"
 log "building picloud $deb_version for $arch"
 VERSION=$VERSION GO=$GO DIST=$run/share packaging/build-deb.sh "$arch" 2>"$run/build-deb.log" || { cat "$run/build-deb.log" >&2; fail "build-deb"; }
 deb=$run/share/picloud_${deb_version}_${arch}.deb
@@ -134,7 +134,8 @@ if [[ " $steps " == *" upgrade "* ]]; then
 fi
 
 log "cross-building the supervisor/ and worker/ tests for $arch (go test -c)"
-CGO_ENABLED=0 GOOS=linux GOARCH=$arch "$GO" build -trimpath -o "$run/share/gotests/picloud-worker" ./cmd/picloud-worker
+# Not next to the test binaries: TestConfig_WorkerCommand needs no worker there.
+CGO_ENABLED=0 GOOS=linux GOARCH=$arch "$GO" build -trimpath -o "$run/share/gotests/bin/picloud-worker" ./cmd/picloud-worker
 for pkg in supervisor worker; do
 	CGO_ENABLED=0 GOOS=linux GOARCH=$arch "$GO" test -c -vet=off -o "$run/share/gotests/$pkg.test" "./$pkg" ||
 		fail "go test -c ./$pkg"

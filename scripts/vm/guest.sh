@@ -221,7 +221,7 @@ phase_gotests() {
 out=
 while [ $# -gt 0 ]; do [ "$1" = -o ] && { out=$2; shift; }; shift; done
 case "$out" in */) out=${out}picloud-worker ;; esac
-exec cp "$(dirname "$0")/../picloud-worker" "$out"
+exec cp "$(dirname "$0")/../bin/picloud-worker" "$out"
 GO
 	chmod +x "$dir/fakego/go"
 	mkdir -p "$(cat "$dir/srcroot")"
@@ -247,6 +247,7 @@ GO
 		step "$pkg: rc=$r, $(grep -c '^--- PASS' "$dir/$pkg.summary") passed, $(grep -c '^--- FAIL' "$dir/$pkg.summary") failed, $(grep -c '^--- SKIP' "$dir/$pkg.summary") skipped"
 		grep -E '^--- (FAIL|SKIP)' "$dir/$pkg.summary" | sed 's/^/  guest:     /' || true
 		grep -A3 -E '^\s+--- SKIP' "$dir/$pkg.out" | grep -E 'SKIP|_test.go' | head -20 | sed 's/^/  guest:     /' || true
+		grep -h 'clone3 available' "$dir/$pkg.out" | sed 's/^ */  guest:     /' || true
 		[ $r = 0 ] || rc=1
 	done
 	# The cgroup tests must have run.
