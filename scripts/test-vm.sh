@@ -144,7 +144,7 @@ done
 # exist in the guest (empty).
 echo "$root" >"$run/share/gotests/srcroot"
 cp scripts/vm/*.sh scripts/vm/*.lua "$run/share/"
-mkfs.ext4 -q -L picloud-share -d "$run/share" "$run/share.img" 512M
+mkfs.ext4 -q -L picloud-share -d "$run/share" "$run/share.img" 512M >/dev/null
 log "packages and test binaries built in $(($(date +%s) - t0))s"
 
 # --- the guest --------------------------------------------------------------------
