@@ -169,7 +169,9 @@ phase_limits() {
 	local share
 	share=$(awk -v u=$((u1 - u0)) -v w=$(((t1 - t0) / 1000)) 'BEGIN{printf "%.3f", u/w}')
 	step "busy loop at --cpu 0.25: cpu.stat usage $(((u1 - u0) / 1000)) ms in $(((t1 - t0) / 1000000)) ms wall = $share of a core, nr_throttled +$((th1 - th0)) ($scg)"
-	awk -v s="$share" 'BEGIN{exit !(s > 0.10 && s < 0.35)}' || fail "the busy loop got $share of a core, want about 0.25"
+	# The quota is a ceiling: on a loaded host the emulated guest itself may
+	# get less than a quarter of a core, so only the upper side is checked.
+	awk -v s="$share" 'BEGIN{exit !(s < 0.35)}' || fail "the busy loop got $share of a core, want at most about 0.25"
 	[ $((th1 - th0)) -gt 0 ] || fail "the busy loop was never throttled"
 	grep -h . "$scg/cpu.stat" | tr '\n' ' ' | sed 's/^/  guest:   cpu.stat: /'
 	echo
