@@ -76,7 +76,7 @@ command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 if [ "$arch" != amd64 ] && ! [ -e /usr/bin/qemu-aarch64-static ] && ! [ -e /usr/bin/qemu-aarch64 ]; then
-	need+=(qemu-user-static binfmt-support)
+	need+=(qemu-user-static)
 fi
 if [ ${#need[@]} -gt 0 ]; then
 	log "installing ${need[*]}"
@@ -93,9 +93,17 @@ if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then
 		mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
 		restore_binfmt+=("umount /proc/sys/fs/binfmt_misc")
 	fi
-	if ! grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null; then
-		update-binfmts --enable qemu-aarch64
-		restore_binfmt=("update-binfmts --disable qemu-aarch64" "${restore_binfmt[@]}")
+	if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+		# Registered by hand (binfmt-support may be missing), with the
+		# magic Debian's qemu-user-static ships; F: the interpreter is
+		# opened now, so it works inside the chroot.
+		b=/usr/share/binfmts/qemu-aarch64
+		printf ':qemu-aarch64:M:0:%s:%s:/usr/bin/qemu-aarch64-static:F\n' \
+			"$(sed -n 's/^magic //p' "$b")" "$(sed -n 's/^mask //p' "$b")" >/proc/sys/fs/binfmt_misc/register
+		restore_binfmt=("sh -c 'echo -1 >/proc/sys/fs/binfmt_misc/qemu-aarch64'" "${restore_binfmt[@]}")
+	elif ! grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64; then
+		echo 1 >/proc/sys/fs/binfmt_misc/qemu-aarch64
+		restore_binfmt=("sh -c 'echo 0 >/proc/sys/fs/binfmt_misc/qemu-aarch64'" "${restore_binfmt[@]}")
 	fi
 fi
 
@@ -103,7 +111,7 @@ mkdir -p "$cache"
 work=$(mktemp -d "$cache/build.XXXXXX")
 cleanup() {
 	local c
-	for c in "${restore_binfmt[@]}"; do $c || true; done
+	for c in "${restore_binfmt[@]}"; do eval "$c" || true; done
 	rm -rf "$work"
 }
 trap cleanup EXIT
