@@ -282,18 +282,26 @@ GO
 }
 
 phase_prereboot() {
-	step "deploy tick (schedule @every 10s) and flaky (a delivery that fails until after the reboot)"
+	# Retries 30 s apart (default 1 s), so the retry after a released
+	# failure is still queued when the guest goes down. Set before the
+	# reboot: nothing is changed after it.
+	mkdir -p /etc/systemd/system/picloud.service.d
+	printf '[Service]\nEnvironment=PICLOUD_RETRY_BASE=30s\n' >/etc/systemd/system/picloud.service.d/test-retry.conf
+	systemctl daemon-reload
+	systemctl restart picloud
+	wait_active 60
+	wait_for "Caddy to proxy /healthz" 60 curl -fsS "$PICLOUD_URL/healthz"
+	step "deploy tick (schedule @every 10s) and flaky (a delivery that fails until released), PICLOUD_RETRY_BASE=30s"
 	pc deploy "$here/tick.lua" >/dev/null || fail "deploy tick"
 	pc schedule add tick '@every 10s' >/dev/null || fail "schedule add"
 	pc deploy "$here/flaky.lua" --max-attempts 12 >/dev/null || fail "deploy flaky"
 	pc trigger add flaky --topic vm.pending >/dev/null || fail "trigger add"
-	local until
-	until=$(($(date +%s) + 25))
-	pc events publish vm.pending "{\"until\": $until}" >/dev/null || fail "publish"
-	wait_for "the first failed attempt of the delivery" 60 sh -c "curl -fsS $PICLOUD_URL/fn/flaky | grep -q '\"attempts\":[1-9]'"
+	pc events publish vm.pending '{"n": 1}' >/dev/null || fail "publish"
+	wait_for "the first failed attempt of the delivery" 120 sh -c "curl -fsS $PICLOUD_URL/fn/flaky | grep -q '\"attempts\":[1-9]'"
+	# Released now: the next attempt (about 30 s away) succeeds, after the reboot.
+	curl -fsS "$PICLOUD_URL/fn/flaky?release=1" >/dev/null
 	step "before the reboot: flaky $(curl -fsS $PICLOUD_URL/fn/flaky); tick $(curl -fsS $PICLOUD_URL/fn/tick)"
 	curl -fsS $PICLOUD_URL/fn/flaky | grep -q '"delivered":false' || fail "the delivery completed before the reboot"
-	date +%s >/var/tmp/picloud-vm-shutdown
 }
 
 phase_postreboot() {
@@ -304,10 +312,15 @@ phase_postreboot() {
 	step "after the reboot: picloud.service active (NRestarts=$(svc NRestarts)), $(journalctl -u picloud -b -o cat --no-pager | grep -m1 'worker limits')"
 	wait_for "/fn/hello through Caddy" 60 curl -fsS "$PICLOUD_URL/fn/hello"
 	step "/fn/hello through Caddy: $(curl -fsS "$PICLOUD_URL/fn/hello")"
-	wait_for "a schedule tick after boot" 90 sh -c "[ \"\$(curl -fsS $PICLOUD_URL/fn/tick | sed -n 's/.*\"last\":\([0-9]*\).*/\1/p')\" -gt $boot ]"
+	wait_for "a schedule tick after boot" 120 sh -c "[ \"\$(curl -fsS $PICLOUD_URL/fn/tick | sed -n 's/.*\"last\":\([0-9]*\).*/\1/p')\" -gt $boot ]"
 	step "schedule fired after boot: $(curl -fsS "$PICLOUD_URL/fn/tick") (boot at $boot)"
 	wait_for "the delivery pending at shutdown to complete" 180 sh -c "curl -fsS $PICLOUD_URL/fn/flaky | grep -q '\"delivered\":true'"
-	step "pending delivery completed: $(curl -fsS "$PICLOUD_URL/fn/flaky")"
+	local at
+	at=$(curl -fsS "$PICLOUD_URL/fn/flaky" | sed -n 's/.*"delivered_at":\([0-9]*\).*/\1/p')
+	[ "$at" -gt "$boot" ] || fail "the delivery went through at $at, before the boot at $boot"
+	step "pending delivery completed after boot: $(curl -fsS "$PICLOUD_URL/fn/flaky") (boot at $boot)"
+	rm -rf /etc/systemd/system/picloud.service.d
+	systemctl daemon-reload
 }
 
 phase_purge() {
