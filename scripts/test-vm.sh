@@ -190,6 +190,7 @@ boot() {
 	g true || fail "no ssh after 20 min"
 	g 'systemctl is-system-running --wait >/dev/null 2>&1 || true'
 	boot_secs=$(($(date +%s) - t0))
+	mount_share
 	log "guest up in ${boot_secs}s: $(g 'uname -r; stat -fc %T /sys/fs/cgroup; systemctl is-system-running' | tr '\n' ' ')"
 }
 
@@ -221,7 +222,6 @@ if [[ " $steps " == *" main "* ]]; then
 	t0=$(date +%s)
 	boot
 	times+=("boot1 ${boot_secs}s")
-	mount_share
 	log "boot 1: apt install ./$debname"
 	gphase install "/root/t/$debname"
 	gphase caddy
@@ -266,7 +266,6 @@ if [[ " $steps " == *" nomem "* ]]; then
 	t0=$(date +%s)
 	if [[ " $steps " != *" main "* ]]; then
 		boot
-		mount_share
 		gphase install "/root/t/$debname" >/dev/null
 		gphase caddy >/dev/null
 		g 'bash -c "PICLOUD_TOKEN=\$(cat /var/lib/picloud/admin.token) PICLOUD_URL=http://127.0.0.1 picloud deploy /usr/share/doc/picloud/examples/hello.lua"' >/dev/null
