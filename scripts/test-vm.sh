@@ -183,7 +183,18 @@ boot() {
 	log "qemu $qemu_pid started ($qemu_bin, TCG, 2 vCPUs${extra:+, $extra}); waiting for ssh on 127.0.0.1:$ssh_port"
 	local i
 	for ((i = 0; i < 600; i++)); do
-		kill -0 "$qemu_pid" 2>/dev/null || { cat "$run/qemu.log" >&2; qemu_pid=; fail "qemu exited during boot"; }
+		if ! kill -0 "$qemu_pid" 2>/dev/null; then
+			# qemu's TCG itself crashed once here (general protection
+			# fault in qemu-system-x86_64): start it once more.
+			wait "$qemu_pid" 2>/dev/null || true
+			qemu_pid=
+			cat "$run/qemu.log" >&2
+			[ -z "${boot_retried:-}" ] || fail "qemu exited during boot, twice"
+			boot_retried=1
+			log "qemu exited during boot; starting it once more"
+			boot "$@"
+			return
+		fi
 		g true 2>/dev/null && break
 		sleep 2
 	done
