@@ -380,7 +380,6 @@ phase_nomem() {
 	[ "$n" = 1 ] || fail "want the warning exactly once, got $n"
 	grep -q 'cgroup_enable=memory' <<<"$lines" && grep -q 'cmdline.txt' <<<"$lines" ||
 		fail "the warning does not say how to fix it (cgroup_enable=memory in cmdline.txt)"
-XX
 	step "/fn/hello answers (limits off)"
 	mkdir -p /etc/systemd/system/picloud.service.d
 	printf '[Service]\nEnvironment=PICLOUD_REQUIRE_LIMITS=true\n' >/etc/systemd/system/picloud.service.d/require-limits.conf
