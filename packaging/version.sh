@@ -7,7 +7,8 @@
 #   v1.2.3-4-gabc1234       -> 1.2.3+4.gabc1234       (4 commits after the tag)
 #   v1.2.3-rc1              -> 1.2.3~rc1              (sorts before 1.2.3)
 #   v1.2.3-rc1-4-gabc-dirty -> 1.2.3~rc1+4.gabc.dirty
-#   abc1234[-dirty]         -> 0.0.0~git.abc1234[.dirty]  (no tag yet)
+#   abc1234[-dirty]         -> 0.0.0~git42.abc1234[.dirty] (no tag yet; 42
+#                              commits, when git knows abc1234)
 #   dev / empty             -> 0.0.0~dev                  (no commit yet)
 set -eu
 
@@ -43,13 +44,17 @@ tag)
 	out=$v$since
 	;;
 *)
-	out=0.0.0~git.$v
+	# Untagged builds sort by their commit count, so an upgrade from an
+	# older untagged build is not a downgrade (the hash alone does not
+	# sort).
+	n=$(git rev-list --count "$v" 2>/dev/null || true)
+	out=0.0.0~git$n.$v
 	;;
 esac
 
 case "$since$dirty" in
 +*) out=$out$dirty ;;
-.dirty) case "$out" in *~dev | *~git.*) out=$out$dirty ;; *) out=$out+dirty ;; esac ;;
+.dirty) case "$out" in *~dev | *~git*) out=$out$dirty ;; *) out=$out+dirty ;; esac ;;
 esac
 
 # Debian allows [A-Za-z0-9.+~] (no hyphen: the package is native).

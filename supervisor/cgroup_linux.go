@@ -52,8 +52,10 @@ type cgroupManager struct {
 	// the spawner thread goes back to after each fork).
 	v1Inst map[string]string
 	v1Self map[string]string
-	// v2: the instance dir.
-	v2Inst string
+	// v2: the instance dir, and whether clone3 can start a worker in its
+	// cgroup (CLONE_INTO_CGROUP).
+	v2Inst    string
+	cloneInto bool
 }
 
 // workerCgroup is the cgroup (v2) or the set of cgroups (v1, one per
@@ -65,6 +67,9 @@ type workerCgroup struct {
 	self    map[string]string // v1: controller → the supervisor's cgroup
 	dir     string            // v2
 	fd      int               // v2: open dir for CLONE_INTO_CGROUP, -1 if none
+	// v2: false when clone3 is unavailable: the worker is moved into dir
+	// right after it starts (adopt), before it loads its function.
+	cloneInto bool
 }
 
 func newCgroupManager(name string, disabled bool, log hclog.Logger) *cgroupManager {
@@ -120,10 +125,7 @@ func (m *cgroupManager) setupV1(name string) error {
 	}
 	for _, c := range cgroupV1Controllers {
 		if !enabled[c] {
-			if c == "memory" {
-				return errors.New("the memory controller is disabled (boot with cgroup_enable=memory)")
-			}
-			return fmt.Errorf("the %s controller is disabled", c)
+			return missingControllerError(c, "", enabled)
 		}
 	}
 	self, err := readSelfCgroupV1()
@@ -232,9 +234,33 @@ func readProcCgroups() (map[string]bool, error) {
 	return out, nil
 }
 
+// memoryControllerFix says how to turn on a memory controller the kernel
+// has off: Raspberry Pi OS kernels disable it unless told otherwise.
+const memoryControllerFix = "add cgroup_enable=memory to the kernel command line " +
+	"(Raspberry Pi OS: append it to the single line of /boot/firmware/cmdline.txt, " +
+	"/boot/cmdline.txt before bookworm) and reboot"
+
+// missingControllerError explains why controller ctl cannot be used: the
+// kernel has it off (enabled, from /proc/cgroups, says so), or it is not
+// delegated to own (cgroup v2; "" on v1).
+func missingControllerError(ctl, own string, enabled map[string]bool) error {
+	if on, known := enabled[ctl]; (known && !on) || own == "" {
+		if ctl == "memory" {
+			return fmt.Errorf("the kernel has the memory controller disabled: %s", memoryControllerFix)
+		}
+		return fmt.Errorf("the kernel has the %s controller disabled (cgroup_disable=%s on its command line?)", ctl, ctl)
+	}
+	return fmt.Errorf("the %s controller is not delegated to %s (a systemd unit needs Delegate=cpu memory pids)", ctl, own)
+}
+
 // --- cgroup v2 ---
 
 var cgroupV2Controllers = []string{"memory", "cpu", "pids"}
+
+// supervisorLeaf is the child cgroup of the delegated one the supervisor
+// moves itself into (cgroup v2 lets only leaves hold processes once
+// controllers are handed down).
+const supervisorLeaf = "supervisor"
 
 func (m *cgroupManager) setupV2(name string) error {
 	b, err := os.ReadFile("/proc/self/cgroup")
@@ -251,6 +277,13 @@ func (m *cgroupManager) setupV2(name string) error {
 		return errors.New("no cgroup2 entry in /proc/self/cgroup")
 	}
 	own := filepath.Join(cgroupRoot, rel)
+	if filepath.Base(own) == supervisorLeaf && own != filepath.Join(cgroupRoot, supervisorLeaf) {
+		// Already in the leaf an earlier supervisor of this process made:
+		// the delegated cgroup is its parent (else every further
+		// supervisor would nest one level deeper and miss the stale
+		// cgroups of the ones before).
+		own = filepath.Dir(own)
+	}
 	avail, err := os.ReadFile(filepath.Join(own, "cgroup.controllers"))
 	if err != nil {
 		return fmt.Errorf("read controllers of %s: %w", own, err)
@@ -258,17 +291,17 @@ func (m *cgroupManager) setupV2(name string) error {
 	have := strings.Fields(string(avail))
 	for _, c := range cgroupV2Controllers {
 		if !contains(have, c) {
-			if c == "memory" {
-				return fmt.Errorf("the memory controller is not available in %s (not delegated, or disabled: boot with cgroup_enable=memory)", own)
-			}
-			return fmt.Errorf("the %s controller is not delegated to %s", c, own)
+			// /proc/cgroups tells a controller the kernel has off from one
+			// that is not delegated to us.
+			enabled, _ := readProcCgroups()
+			return missingControllerError(c, own, enabled)
 		}
 	}
 	enable := "+" + strings.Join(cgroupV2Controllers, " +")
 	if own != cgroupRoot {
 		// The no-internal-processes rule: a cgroup that hands controllers
 		// to children may hold no processes, so move ourselves to a leaf.
-		leaf := filepath.Join(own, "supervisor")
+		leaf := filepath.Join(own, supervisorLeaf)
 		if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("create cgroup %s: %w", leaf, err)
 		}
@@ -300,6 +333,29 @@ func (m *cgroupManager) setupV2(name string) error {
 	}
 	m.v2Inst = dir
 	m.version = 2
+	m.cloneInto = clone3Available()
+	if !m.cloneInto {
+		m.log.Info("clone3 is not available (a seccomp filter such as systemd's RestrictNamespaces= answers ENOSYS): " +
+			"each worker is moved into its cgroup right after it starts, before it loads its function")
+	}
+	return nil
+}
+
+// clone3Available reports whether clone3(2), and so CLONE_INTO_CGROUP, can
+// be used. systemd's RestrictNamespaces= makes clone3 fail with ENOSYS (it
+// cannot filter the flags clone3 takes in memory), and Go's os/exec does not
+// fall back to clone when asked for UseCgroupFD. The probe passes no
+// arguments: the kernel refuses them with EINVAL before creating anything.
+func clone3Available() bool {
+	_, _, errno := unix.Syscall(unix.SYS_CLONE3, 0, 0, 0)
+	return errno != unix.ENOSYS
+}
+
+// adopt moves process pid into the worker's v2 cgroup.
+func (c *workerCgroup) adopt(pid int) error {
+	if err := writeFile(filepath.Join(c.dir, "cgroup.procs"), strconv.Itoa(pid)); err != nil {
+		return fmt.Errorf("move worker %d into %s: %w", pid, c.dir, err)
+	}
 	return nil
 }
 
@@ -373,7 +429,7 @@ func (m *cgroupManager) create(name string, l functions.Limits) (*workerCgroup, 
 		return cg, nil
 	case 2:
 		dir := filepath.Join(m.v2Inst, name)
-		cg := &workerCgroup{version: 2, limit: l.MemoryBytes, dir: dir, fd: -1}
+		cg := &workerCgroup{version: 2, limit: l.MemoryBytes, dir: dir, fd: -1, cloneInto: m.cloneInto}
 		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
 		}

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,4 +142,66 @@ func TestCgroup_StartRemovesStaleWorkerCgroups(t *testing.T) {
 	if probe.version == 1 {
 		require.DirExists(t, probe.v1Inst["memory"])
 	}
+}
+
+func TestMissingControllerError_SaysHowToTurnOnMemory(t *testing.T) {
+	tests := []struct {
+		name, ctl, own string
+		enabled        map[string]bool
+		want           []string
+	}{
+		{"v2 kernel has memory off", "memory", "/sys/fs/cgroup/system.slice/picloud.service",
+			map[string]bool{"memory": false, "cpu": true}, []string{"kernel has the memory controller disabled", "cgroup_enable=memory", "/boot/firmware/cmdline.txt", "reboot"}},
+		{"v1 memory off", "memory", "", map[string]bool{"memory": false},
+			[]string{"cgroup_enable=memory", "/boot/firmware/cmdline.txt"}},
+		{"v2 not delegated", "memory", "/sys/fs/cgroup/user.slice",
+			map[string]bool{"memory": true}, []string{"not delegated to /sys/fs/cgroup/user.slice", "Delegate="}},
+		{"v2 pids off", "pids", "/x", map[string]bool{"pids": false}, []string{"kernel has the pids controller disabled"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg := missingControllerError(tt.ctl, tt.own, tt.enabled).Error()
+			for _, w := range tt.want {
+				require.Contains(t, msg, w)
+			}
+		})
+	}
+}
+
+// Under systemd's RestrictNamespaces= clone3 fails with ENOSYS, so workers
+// cannot be started inside their cgroup (UseCgroupFD): they are moved into
+// it right after they start. The guest test (make test-vm) runs this suite
+// with RestrictNamespaces=yes, where the probe finds no clone3.
+func TestCgroup_V2WorkerWithoutClone3IsMovedIntoItsCgroup(t *testing.T) {
+	m := cgroupManagerOrSkip(t, "picloud-test-noclone3")
+	if m.version != 2 {
+		t.Skipf("cgroup v2 only (this host: %s)", m.mode())
+	}
+	m.cloneInto = false // as under RestrictNamespaces=
+	cg, err := m.create("w1", DefaultLimits())
+	require.NoError(t, err)
+	t.Cleanup(func() { cg.remove(hclog.NewNullLogger()) })
+	sp := newSpawner(testLogger(t))
+	t.Cleanup(sp.close)
+
+	cmd := exec.Command("/bin/sleep", "30")
+	cmd.SysProcAttr = workerSysProcAttr(cg)
+	require.False(t, cmd.SysProcAttr.UseCgroupFD)
+	require.NoError(t, sp.start(cmd, cg))
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", cmd.Process.Pid))
+	require.NoError(t, err)
+	require.True(t, strings.HasSuffix(cgroupOf(string(b), ""), "/w1"), "cgroup of the child: %s", b)
+}
+
+func TestCgroup_V2WorkerStartsInsideItsCgroupWhereClone3Works(t *testing.T) {
+	m := cgroupManagerOrSkip(t, "picloud-test-clone3")
+	if m.version != 2 {
+		t.Skipf("cgroup v2 only (this host: %s)", m.mode())
+	}
+	t.Logf("clone3 available: %v", m.cloneInto)
+	cg, err := m.create("w1", DefaultLimits())
+	require.NoError(t, err)
+	t.Cleanup(func() { cg.remove(hclog.NewNullLogger()) })
+	require.Equal(t, m.cloneInto, workerSysProcAttr(cg).UseCgroupFD)
 }

@@ -22,7 +22,10 @@ import (
 //     worker's cgroups, forks, and steps back, so the worker is inside its
 //     limits from its first instruction (no window before the Lua runs,
 //     and its runtime's memory is charged to it). cgroup v2 needs no such
-//     step: clone3 puts the child into its cgroup (UseCgroupFD).
+//     step: clone3 puts the child into its cgroup (UseCgroupFD). Where a
+//     seccomp filter denies clone3 (systemd's RestrictNamespaces=), the
+//     child is moved into its cgroup right after the fork and exec, before
+//     the supervisor hands it a function.
 type spawner struct {
 	log  hclog.Logger
 	reqs chan spawnReq
@@ -61,7 +64,17 @@ func (sp *spawner) spawn(tid int, req spawnReq) error {
 			}
 		}()
 	}
-	return req.cmd.Start()
+	if err := req.cmd.Start(); err != nil {
+		return err
+	}
+	if req.cg != nil && req.cg.version == 2 && !req.cg.cloneInto {
+		if err := req.cg.adopt(req.cmd.Process.Pid); err != nil {
+			_ = req.cmd.Process.Kill()
+			_ = req.cmd.Wait()
+			return err
+		}
+	}
+	return nil
 }
 
 // start forks and execs cmd on the spawner thread.
@@ -82,7 +95,7 @@ func (sp *spawner) close() {
 // which stops its workers itself), and for cgroup v2 the cgroup to start in.
 func workerSysProcAttr(cg *workerCgroup) *syscall.SysProcAttr {
 	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if cg != nil && cg.version == 2 && cg.fd >= 0 {
+	if cg != nil && cg.version == 2 && cg.fd >= 0 && cg.cloneInto {
 		attr.UseCgroupFD = true
 		attr.CgroupFD = cg.fd
 	}

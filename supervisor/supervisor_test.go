@@ -574,22 +574,28 @@ func TestSupervisor_BackstopKillsWorkerThatDoesNotAnswer(t *testing.T) {
 
 func TestSupervisor_OOMKillIsNamedMemoryLimit(t *testing.T) {
 	b := setup(t, nil)
-	if !b.sup.Status().LimitsEnforced || b.sup.cgroups.version != 1 {
-		t.Skipf("needs cgroup v1 limits here (%s)", b.sup.Status().LimitsMode)
+	if !b.sup.Status().LimitsEnforced {
+		t.Skipf("needs cgroup limits here (%s)", b.sup.Status().LimitsMode)
 	}
 	fn := testFn("oom", 1, nil) // 64 MiB for the worker's own heap watch
 	mustInvoke(t, b.sup, fn, "")
 	b.sup.mu.Lock()
-	memDir := b.sup.pools["oom"].workers[0].cg.dirs["memory"]
+	cg := b.sup.pools["oom"].workers[0].cg
 	b.sup.mu.Unlock()
+	// v1: memory.oom_control, v2: memory.events tell the OOM kill.
+	usageFile, limitFile := filepath.Join(cg.dir, "memory.current"), filepath.Join(cg.dir, "memory.max")
+	if cg.version == 1 {
+		usageFile = filepath.Join(cg.dirs["memory"], "memory.usage_in_bytes")
+		limitFile = filepath.Join(cg.dirs["memory"], "memory.limit_in_bytes")
+	}
 	// Lower the cgroup limit under the worker's back, to a little above
 	// what it uses: the kernel's OOM killer strikes before the worker's
 	// heap watch (which believes it has 64 MiB) fails the call.
-	usage, err := os.ReadFile(filepath.Join(memDir, "memory.usage_in_bytes"))
+	usage, err := os.ReadFile(usageFile)
 	require.NoError(t, err)
 	n, err := strconv.ParseInt(strings.TrimSpace(string(usage)), 10, 64)
 	require.NoError(t, err)
-	require.NoError(t, writeFile(filepath.Join(memDir, "memory.limit_in_bytes"), strconv.FormatInt(n+4<<20, 10)))
+	require.NoError(t, writeFile(limitFile, strconv.FormatInt(n+4<<20, 10)))
 
 	_, err = invoke(t, b.sup, fn, "bomb")
 	ie := invokeErr(t, err)
