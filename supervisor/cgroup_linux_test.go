@@ -178,7 +178,7 @@ func TestCgroup_V2WorkerWithoutClone3IsMovedIntoItsCgroup(t *testing.T) {
 		t.Skipf("cgroup v2 only (this host: %s)", m.mode())
 	}
 	m.cloneInto = false // as under RestrictNamespaces=
-	cg, err := m.create("w1", DefaultLimits())
+	cg, err := m.create("w1", functions.DefaultLimits())
 	require.NoError(t, err)
 	t.Cleanup(func() { cg.remove(hclog.NewNullLogger()) })
 	sp := newSpawner(testLogger(t))
@@ -200,7 +200,7 @@ func TestCgroup_V2WorkerStartsInsideItsCgroupWhereClone3Works(t *testing.T) {
 		t.Skipf("cgroup v2 only (this host: %s)", m.mode())
 	}
 	t.Logf("clone3 available: %v", m.cloneInto)
-	cg, err := m.create("w1", DefaultLimits())
+	cg, err := m.create("w1", functions.DefaultLimits())
 	require.NoError(t, err)
 	t.Cleanup(func() { cg.remove(hclog.NewNullLogger()) })
 	require.Equal(t, m.cloneInto, workerSysProcAttr(cg).UseCgroupFD)
