@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"sort"
 	"strconv"
@@ -65,6 +67,11 @@ func describeFDs() []string {
 	var out []string
 	for _, fd := range openFDs() {
 		target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+		if errors.Is(err, fs.ErrNotExist) {
+			// Closed since it was listed (the runtime reading a file,
+			// the listing's own directory): not held, nothing to report.
+			continue
+		}
 		if err != nil {
 			target = "?"
 		}
