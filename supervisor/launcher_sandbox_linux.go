@@ -138,7 +138,12 @@ func shareSockDir(dir string, id workerIdentity) error {
 		}
 	}
 	if err := os.Chmod(dir, 0o770|os.ModeSetgid); err != nil {
-		return fmt.Errorf("give the worker its socket directory: %w", err)
+		// systemd's RestrictSUIDSGID= refuses the setgid bit; the worker's
+		// files get its group anyway (it runs with that gid), and it
+		// recognises the directory by owner and mode.
+		if err2 := os.Chmod(dir, 0o770); err2 != nil {
+			return fmt.Errorf("give the worker its socket directory: %w", errors.Join(err, err2))
+		}
 	}
 	return nil
 }

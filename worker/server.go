@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/picloud/picloud/protocol/wire"
@@ -52,12 +53,13 @@ func NewServer(logger Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("make socket directory: %w", err)
 	}
-	// 0700, or 0770 inside a setgid directory: that is how a supervisor
-	// running as another uid shares our sockets through the worker's group
-	// (supervisor/launcher_sandbox.go); its directory keeps everyone else
-	// out.
+	// 0700, or 0770 inside a directory a supervisor running as another
+	// uid shares with us through our group (setgid, or ours and group
+	// rwx where systemd's RestrictSUIDSGID= forbids setgid): that is how it
+	// reaches our sockets (supervisor/launcher_sandbox.go); the directory
+	// keeps everyone else out.
 	mode := os.FileMode(0o700)
-	if st, err := os.Stat(filepath.Dir(dir)); err == nil && st.Mode()&os.ModeSetgid != 0 {
+	if st, err := os.Stat(filepath.Dir(dir)); err == nil && sharedWithUs(st) {
 		mode = 0o770
 	}
 	if err := os.Chmod(dir, mode); err != nil {
@@ -258,4 +260,14 @@ func (s *Server) callContext(deadline time.Time, timeout error) (context.Context
 		cancel()
 		cancelBase(context.Canceled)
 	}
+}
+
+// sharedWithUs says whether the directory st describes is one a
+// supervisor of another uid shares with this worker through its group.
+func sharedWithUs(st os.FileInfo) bool {
+	if st.Mode()&os.ModeSetgid != 0 {
+		return true
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && int(sys.Gid) == os.Getgid() && int(sys.Uid) != os.Getuid() && st.Mode().Perm()&0o070 == 0o070
 }
