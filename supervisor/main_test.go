@@ -27,6 +27,11 @@ func TestMain(m *testing.M) {
 		return
 	}
 	dir, err := os.MkdirTemp("", "picloud-supervisor-test-")
+	if err == nil {
+		// Workers may run as another user (picloud-worker, where the
+		// package is installed): they must reach the binary.
+		err = os.Chmod(dir, 0o755)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
