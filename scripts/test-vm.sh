@@ -136,6 +136,9 @@ fi
 log "cross-building the supervisor/ and worker/ tests for $arch (go test -c)"
 # Not next to the test binaries: TestConfig_WorkerCommand needs no worker there.
 CGO_ENABLED=0 GOOS=linux GOARCH=$arch "$GO" build -trimpath -o "$run/share/gotests/bin/picloud-worker" ./cmd/picloud-worker
+# The sandbox probe's worker (TestSandboxProbe_EveryEscapeFails builds it
+# with -tags sandboxprobe; the guest's stand-in `go` copies this one).
+CGO_ENABLED=0 GOOS=linux GOARCH=$arch "$GO" build -trimpath -tags sandboxprobe -o "$run/share/gotests/bin/picloud-worker-probe" ./cmd/picloud-worker
 for pkg in supervisor worker; do
 	CGO_ENABLED=0 GOOS=linux GOARCH=$arch "$GO" test -c -vet=off -o "$run/share/gotests/$pkg.test" "./$pkg" ||
 		fail "go test -c ./$pkg"

@@ -219,11 +219,18 @@ phase_gotests() {
 	mkdir -p "$dir/fakego"
 	cat >"$dir/fakego/go" <<'GO'
 #!/bin/sh
-# Stand-in for `go build -o OUT ...` in the guest: copy the prebuilt worker.
-out=
-while [ $# -gt 0 ]; do [ "$1" = -o ] && { out=$2; shift; }; shift; done
+# Stand-in for `go build [-tags sandboxprobe] -o OUT ...` in the guest: copy
+# the prebuilt worker (or the one built with the sandbox probe).
+out= src=picloud-worker
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-o) out=$2; shift ;;
+	-tags) [ "$2" = sandboxprobe ] && src=picloud-worker-probe; shift ;;
+	esac
+	shift
+done
 case "$out" in */) out=${out}picloud-worker ;; esac
-exec cp "$(dirname "$0")/../bin/picloud-worker" "$out"
+exec cp "$(dirname "$0")/../bin/$src" "$out"
 GO
 	chmod +x "$dir/fakego/go"
 	mkdir -p "$(cat "$dir/srcroot")"
