@@ -148,6 +148,8 @@ done
 # exist in the guest (empty).
 echo "$root" >"$run/share/gotests/srcroot"
 cp scripts/vm/*.sh scripts/vm/*.lua "$run/share/"
+# worker's TestSyntaxDepth_RealScriptsPass reads ../examples/*.lua.
+cp -r examples "$run/share/examples"
 mkfs.ext4 -q -L picloud-share -d "$run/share" "$run/share.img" 512M >/dev/null
 log "packages and test binaries built in $(($(date +%s) - t0))s"
 

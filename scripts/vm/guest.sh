@@ -247,7 +247,7 @@ GO
 		step "go test $pkg (cross-built) $*, in a transient service with Delegate=yes $prop"
 		set +e
 		systemd-run --quiet --wait --pipe --collect -p Delegate=yes -p "$prop" -p WorkingDirectory="$dir" \
-			-E PATH="$dir/fakego:/usr/sbin:/usr/bin:/sbin:/bin" -E HOME=/root -E TMPDIR=/tmp \
+			-E PATH="$dir/fakego:/usr/sbin:/usr/bin:/sbin:/bin" -E HOME=/root -E TMPDIR=/tmp -E PICLOUD_TEST_SLOW=10 \
 			"$dir/$pkg.test" -test.v -test.count=1 -test.timeout=10m "$@" >"$dir/$name.out" 2>&1 </dev/null
 		local r=$?
 		set -e
@@ -260,7 +260,7 @@ GO
 			step "$pkg: retrying once: $failed"
 			set +e
 			systemd-run --quiet --wait --pipe --collect -p Delegate=yes -p "$prop" -p WorkingDirectory="$dir" \
-				-E PATH="$dir/fakego:/usr/sbin:/usr/bin:/sbin:/bin" -E HOME=/root -E TMPDIR=/tmp \
+				-E PATH="$dir/fakego:/usr/sbin:/usr/bin:/sbin:/bin" -E HOME=/root -E TMPDIR=/tmp -E PICLOUD_TEST_SLOW=10 \
 				"$dir/${pkg%%-*}.test" -test.v -test.count=1 -test.timeout=10m -test.run "^($failed)\$" >"$dir/$pkg.retry.out" 2>&1 </dev/null
 			local r2=$?
 			set -e
