@@ -144,7 +144,11 @@ function chart(id, caption, pts, lines, unit) {
         if (v > 0) svg.append(el('rect', { x: i * bw, y: y(v), width: Math.max(1, bw - 1), height: H - y(v), class: l.cls }));
       });
     } else {
-      svg.append(el('polyline', { class: l.cls, points: pts.map((p, i) => `${i * bw + bw / 2},${y(l.get(p))}`).join(' ') }));
+      // Slices without calls have no latency: the line joins the others,
+      // and a dot marks each slice that has one.
+      const xy = pts.map((p, i) => [i * bw + bw / 2, p.calls ? y(l.get(p)) : null]).filter(([, v]) => v !== null);
+      svg.append(el('polyline', { class: l.cls, points: xy.map(([a, b]) => `${a},${b}`).join(' ') }));
+      for (const [a, b] of xy) svg.append(el('rect', { x: a - 1.5, y: b - 1.5, width: 3, height: 3, class: 'dot-' + l.cls }));
     }
   }
   const fmt = (v) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(2));
@@ -430,7 +434,8 @@ async function functionPage(name, isNew) {
     chartsDue = setTimeout(() => { chartsDue = 0; refreshCharts().catch(() => {}); }, 5000);
   };
   cleanups.push(() => clearTimeout(chartsDue));
-  const chartsSection = h('section', {}, h('div', { class: 'row' }, h('h2', { class: 'grow' }, 'Charts'), field('Range', range)), charts);
+  const chartsSection = h('section', {}, h('div', { class: 'row' }, h('h2', { class: 'grow' }, 'Charts'),
+    h('div', {}, h('label', { for: 'chart-range' }, 'Range'), range)), charts);
 
   // Live tail: new calls and their log lines as they are recorded, pushed
   // by the server (the realtime client on /ui/tail), never polled.
