@@ -343,6 +343,11 @@ func TestDashboard_Journey(t *testing.T) {
 	do(t, ctx, "filter http calls of the last 15 minutes", chromedp.SetValue("#hist-trigger", "http"), chromedp.SetValue("#hist-since", "900"))
 	eval[bool](t, ctx, `(document.querySelector('#hist-since').dispatchEvent(new Event('change')), true)`)
 	waitFor(t, ctx, "three http calls", `document.querySelectorAll('#history tbody tr:not([hidden])').length === 3`)
+	waitFor(t, ctx, "the live tail", `document.querySelector('#fn-tail-state').textContent === 'Live.'`)
+	if st, b := call(t, "GET", srv.api+"/fn/greet/shown-in-the-screenshot", nil, nil); st != 201 {
+		t.Fatalf("call greet on the data plane: %d %s", st, b)
+	}
+	waitFor(t, ctx, "the call in the live tail", `document.querySelector('#fn-tail').textContent.includes('GET /shown-in-the-screenshot')`)
 	shot(t, ctx, "function")
 
 	// Deploy v2, roll back to v1.
