@@ -333,6 +333,11 @@ func TestDashboard_Journey(t *testing.T) {
 	if len(stats.Points) != 60 || calls != 3 || strings.Contains(raw, "from-the-tail") {
 		t.Errorf("/ui/stats: %d points with %d calls (want 60 and 3, no call records): %.300s", len(stats.Points), calls, raw)
 	}
+	for _, q := range []string{"function=greet&range=2d", "function=Bad!"} { // an unknown range, a bad name
+		if st := eval[float64](t, ctx, fmt.Sprintf(`fetch('/ui/stats?%s').then((r) => r.status)`, q)); st != 400 {
+			t.Errorf("/ui/stats?%s answered %v, want 400", q, st)
+		}
+	}
 	page(t, ctx, "/fn/greet")
 	waitFor(t, ctx, "the charts", `document.querySelector('#charts').dataset.calls === '3' && document.querySelectorAll('#chart-rate rect').length >= 1`)
 
@@ -540,6 +545,11 @@ func TestDashboard_Journey(t *testing.T) {
 	oldCookie := map[string]string{"Cookie": "picloud_session=" + adminCookie}
 	if st, b := call(t, "GET", srv.ui+"/api/v1/functions", oldCookie, nil); st != 401 {
 		t.Fatalf("after sign-out the old session answered %d %s, want 401", st, b)
+	}
+	for _, p := range []string{"/ui/tail?function=greet", "/ui/stats?function=greet", "/ui/schedule-runs?function=greet"} {
+		if st, b := call(t, "GET", srv.ui+p, oldCookie, nil); st != 401 {
+			t.Errorf("after sign-out GET %s answered %d %.200s, want 401", p, st, b)
+		}
 	}
 
 	signIn(t, ctx, viewer.Secret)
