@@ -21,7 +21,8 @@ import (
 // a few statements of SQL.
 func seedAtScale(t *testing.T, url string, n, calls int) {
 	t.Helper()
-	ctx := stCtx(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute) // a million rows on a loaded machine
+	defer cancel()
 	conn, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
@@ -54,7 +55,6 @@ func TestDashboardQueries_PageAtScaleWithBoundedQueries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeds 10,000 functions and 200,000 calls")
 	}
-	ctx := stCtx(t)
 	url := storetest.NewDB(t)
 	const nFunctions = 10000
 	nCalls := 200000
@@ -62,6 +62,7 @@ func TestDashboardQueries_PageAtScaleWithBoundedQueries(t *testing.T) {
 		nCalls = v - v%2 // even: half of them on fn-00000
 	}
 	seedAtScale(t, url, nFunctions, nCalls)
+	ctx := stCtx(t)
 	var counter queryCounter
 	s := stOpen(t, url, store.WithTracer(&counter))
 	now := time.Now()
