@@ -89,7 +89,9 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request, ps httprouter.Param
 		a.invokeAsync(w, r, f, path, true)
 		return nil
 	}
-	a.run(w, r, f, path, true)
+	// The console shows whether the call started a worker.
+	ctx, _ := supervisor.WithStartReport(r.Context())
+	a.run(w, r.WithContext(ctx), f, path, true)
 	return nil
 }
 
@@ -139,6 +141,9 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, pat
 		return
 	}
 	res := a.deps.Invoker.Call(r.Context(), f, req)
+	if rep := supervisor.StartReportFrom(r.Context()); rep != nil && rep.Known {
+		w.Header().Set(HeaderStart, map[bool]string{true: "cold", false: "warm"}[rep.Cold])
+	}
 	res.Record.Result = nil // the caller gets the body; records keep none
 	if !res.Outcome.Retryable() && res.Outcome != functions.OutcomeGone {
 		// Recorded before answering: a caller who got the answer can

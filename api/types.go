@@ -27,6 +27,9 @@ var AllScopes = []string{ScopeAdmin, ScopeDeploy, ScopeInvoke, ScopeRead, ScopeP
 const (
 	// HeaderInvocationID is set on every /fn and .../invoke response.
 	HeaderInvocationID = "X-PiCloud-Invocation-Id"
+	// HeaderStart on a .../invoke response says whether the call was its
+	// worker's first ("cold") or reused a warm one ("warm").
+	HeaderStart = "X-PiCloud-Start"
 	// HeaderAsync on a /fn request (value "1") asks for an asynchronous
 	// invocation (202 + invocation id), when the events service is wired.
 	HeaderAsync = "X-PiCloud-Async"

@@ -107,6 +107,8 @@ func Run(ctx context.Context, cfg Config) error {
 	cache := store.NewFunctionCache(st, store.FunctionCacheConfig{Logger: log, OnChange: rec.changed, Notifier: notifier})
 	rec.cache = cache
 	tokens := store.NewTokenCache(st, store.TokenCacheConfig{Logger: log, Notifier: notifier})
+	tails := api.NewInvocationFeed() // the dashboard's live tails, woken by written records
+	notifier.Subscribe(store.InvocationsChannel, tails.Notify, tails.State)
 	writer := store.NewInvocationWriter(st, store.InvocationWriterConfig{Logger: log})
 	invoker, err := invoke.New(invoke.Config{
 		Functions: cache,
@@ -205,7 +207,7 @@ func Run(ctx context.Context, cfg Config) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String(), "node", cfg.NodeID, "roles", cfg.Roles.String())
-	stopUI, err := startUI(cfg, h, log) // the dashboard, on its own origin
+	stopUI, err := startUI(cfg, h, tails, log) // the dashboard, on its own origin
 	if err != nil {
 		close(stopping)
 		_ = srv.Close()
