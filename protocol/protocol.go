@@ -58,6 +58,10 @@ type (
 	KVEntry = wire.KVEntry
 	// Host serves the worker's calls for what lies outside the sandbox.
 	Host = wire.Host
+	// HTTPRequest is one outbound http.request of a function.
+	HTTPRequest = wire.HTTPRequest
+	// HTTPResponse is what an outbound request answered.
+	HTTPResponse = wire.HTTPResponse
 	// CallError is a failure inside one call that the worker survived.
 	CallError = wire.CallError
 	// HostError is an error a Host returned, as the worker sees it.
