@@ -124,8 +124,8 @@ type Function struct {
 	// AllowNet are the current version's outbound grants (--allow-net).
 	AllowNet  []string  `json:"allow_net"`
 	URL       string    `json:"url"` // path of the endpoint: "/fn/NAME"
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"` // when the current version became current
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"` // when the current version became current
 	// Source of the current version; only in GET .../:name?source=1 and
 	// in the answers of create and update it is omitted. It is the stored
 	// bytes as a JSON string (bytes that are not UTF-8 become U+FFFD);
