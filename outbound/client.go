@@ -240,6 +240,10 @@ func (c *Client) do(ctx context.Context, req *protocol.HTTPRequest) (*protocol.H
 		return nil, OutcomeInvalid, fmt.Errorf("%s %s: %w", method, redact(u), err)
 	}
 	for k, v := range req.Headers {
+		if strings.EqualFold(k, "Host") {
+			hreq.Host = v // the connection still goes to, and is checked against, the URL's host
+			continue
+		}
 		hreq.Header.Set(k, v)
 	}
 	if hreq.Header.Get("User-Agent") == "" {
@@ -251,7 +255,7 @@ func (c *Client) do(ctx context.Context, req *protocol.HTTPRequest) (*protocol.H
 		return nil, outcome, err
 	}
 	defer hresp.Body.Close()
-	if hresp.ContentLength > c.cfg.MaxBodyBytes {
+	if method != http.MethodHead && hresp.ContentLength > c.cfg.MaxBodyBytes {
 		return nil, OutcomeTooLarge, c.tooLarge(method, u, hresp.ContentLength)
 	}
 	data, err := io.ReadAll(io.LimitReader(hresp.Body, c.cfg.MaxBodyBytes+1))

@@ -400,3 +400,35 @@ func TestClient_ConnectionsAreNotSharedAcrossGrants(t *testing.T) {
 		t.Fatalf("err = %v, hits = %d", err, hits.Load())
 	}
 }
+
+func TestClient_HeadOfALargeResourceIsNotTooLarge(t *testing.T) {
+	b := setup(t, Config{MaxBodyBytes: 1 << 10})
+	srv, _ := server(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000000")
+		if r.Method != http.MethodHead {
+			io.WriteString(w, strings.Repeat("x", 1000000))
+		}
+	})
+	resp, err := b.client.HTTPRequest(callCtx([]string{hostPort(t, srv)}, 5*time.Second), "fn",
+		&protocol.HTTPRequest{Method: "HEAD", URL: srv.URL})
+	if err != nil || resp.Status != http.StatusOK || resp.Headers["content-length"] != "1000000" {
+		t.Fatalf("resp = %+v, err = %v", resp, err)
+	}
+}
+
+func TestClient_HostHeaderNamesTheVirtualHostNotTheDestination(t *testing.T) {
+	b := setup(t, Config{})
+	srv, _ := server(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Host) })
+	resp, err := b.client.HTTPRequest(callCtx([]string{hostPort(t, srv)}, 5*time.Second), "fn",
+		&protocol.HTTPRequest{Method: "GET", URL: srv.URL, Headers: map[string]string{"host": "api.example.com"}})
+	if err != nil || string(resp.Body) != "api.example.com" {
+		t.Fatalf("resp = %+v, err = %v", resp, err)
+	}
+	// The Host header does not move the connection: without the grant the
+	// same request is refused.
+	_, err = b.client.HTTPRequest(callCtx(nil, 5*time.Second), "fn",
+		&protocol.HTTPRequest{Method: "GET", URL: srv.URL, Headers: map[string]string{"Host": "api.example.com"}})
+	if err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("err = %v", err)
+	}
+}
