@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/picloud/picloud/internal/e2etest"
 )
 
 // fetchSource answers "ok STATUS BODY" for http.get(url) or "err MESSAGE".
@@ -115,5 +117,31 @@ func TestOutbound_BadAllowNetIs422(t *testing.T) {
 	msg, code := r.ErrorBody(t)
 	if code != "invalid_value" || !strings.Contains(msg, `allow_net: "http://nas.lan/" is a URL`) {
 		t.Fatalf("error %q %q", code, msg)
+	}
+}
+
+// TestOutbound_NodeDenyListWinsOverAGrant starts a node with
+// --outbound-deny: a function granted the destination is still refused.
+func TestOutbound_NodeDenyListWinsOverAGrant(t *testing.T) {
+	hh := need(t)
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	hostPort := strings.TrimPrefix(srv.URL, "http://")
+	n := e2etest.Start(t, e2etest.Config{DatabaseURL: hh.dbURL, DataDir: t.TempDir(),
+		Args: []string{"--outbound-deny", "127.0.0.0/8,*.internal", "--outbound-max-requests", "7"}})
+	r := n.Do(t, req{Method: "POST", Path: "/api/v1/functions", Token: hh.Admin,
+		Body: map[string]any{"name": "outbound-denied", "source": fetchSource(srv.URL + "/"), "allow_net": []string{hostPort}}})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("deploy: %d %s", r.Status, r.Body)
+	}
+	r = n.Do(t, req{Method: "GET", Path: "/fn/outbound-denied"})
+	want := "err outbound-denied.lua:3: http.request: 127.0.0.1 port " + srv.URL[strings.LastIndexByte(srv.URL, ':')+1:] +
+		" is denied on this node (picloud serve --outbound-deny)"
+	if r.Status != http.StatusOK || string(r.Body) != want {
+		t.Fatalf("%d %q, want %q", r.Status, r.Body, want)
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("the denied server got %d requests", hits.Load())
 	}
 }
