@@ -86,6 +86,12 @@ type FunctionRequest struct {
 	// passes on none: list them). Granting a name the current version
 	// does not hold needs the secrets scope.
 	Secrets *[]string `json:"secrets,omitempty"`
+	// AllowNet are the outbound destinations beyond public addresses this
+	// version's http.request may reach: "host", "host:port", a CIDR
+	// block or "*.suffix" (at most outbound.MaxPatterns); [] grants none.
+	// Omitted on create grants none; omitted on update keeps the current
+	// version's.
+	AllowNet *[]string `json:"allow_net,omitempty"`
 }
 
 // MaxSecretGrants bounds FunctionRequest.Secrets.
@@ -117,10 +123,12 @@ type Function struct {
 	Secrets []string `json:"secrets"`
 	// AllSecrets: the current version was deployed before per-function
 	// grants and may read every secret (Secrets is empty).
-	AllSecrets bool      `json:"all_secrets,omitempty"`
-	URL        string    `json:"url"` // path of the endpoint: "/fn/NAME"
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"` // when the current version became current
+	AllSecrets bool `json:"all_secrets,omitempty"`
+	// AllowNet are the current version's outbound grants (--allow-net).
+	AllowNet  []string  `json:"allow_net"`
+	URL       string    `json:"url"` // path of the endpoint: "/fn/NAME"
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"` // when the current version became current
 	// Source of the current version; only in GET .../:name?source=1 and
 	// in the answers of create and update it is omitted. It is the stored
 	// bytes as a JSON string (bytes that are not UTF-8 become U+FFFD);
@@ -144,6 +152,8 @@ type Version struct {
 	// Secrets the version may read; AllSecrets as in Function.
 	Secrets    []string `json:"secrets"`
 	AllSecrets bool     `json:"all_secrets,omitempty"`
+	// AllowNet are the version's outbound grants.
+	AllowNet []string `json:"allow_net"`
 	// Private is the function's access setting; it belongs to the
 	// function, not the version, so every version shows the same value.
 	Private   bool      `json:"private"`

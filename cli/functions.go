@@ -34,10 +34,21 @@ with --secrets (comma-separated or repeated); secrets.get of any other name
 fails. Without --secrets a new version keeps the current version's grants
 (a new function gets none); --secrets '' grants none. Granting a secret the
 current version does not hold needs a token with the secrets (or admin)
-scope; a deploy token may keep or narrow the grants.`,
+scope; a deploy token may keep or narrow the grants.
+
+Outbound HTTP: http.request in Lua reaches public addresses; loopback,
+private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local, CGNAT, the
+cloud metadata address and other special ranges are refused unless granted
+with --allow-net (comma-separated or repeated): HOST (any port), HOST:PORT,
+a CIDR block (192.168.1.0/24) or *.SUFFIX (any name ending in .SUFFIX). A
+name grant covers whatever the name resolves to. Without --allow-net a new
+version keeps the current version's grants (a new function gets none);
+--allow-net '' grants none. The node's --outbound-allow/--outbound-deny
+lists restrict every function, grants included.`,
 		Example: `picloud deploy hello.lua
 picloud deploy api.lua --name orders --memory 128MiB --timeout 30s --private
-picloud deploy pay.lua --secrets STRIPE_KEY,DB_PASSWORD`,
+picloud deploy pay.lua --secrets STRIPE_KEY,DB_PASSWORD
+picloud deploy ha.lua --allow-net 192.168.1.20:8123,*.lan`,
 		Run: runDeploy,
 	}
 }
@@ -59,7 +70,9 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 		attempts = fs.Int("max-attempts", 0, "try event deliveries `N` times before a dead letter (default 5 on create)")
 		asJSON   = fs.Bool("json", false, "print the function as JSON")
 		secrets  []string
+		allowNet []string
 	)
+	fs.Var(listValue{&allowNet}, "allow-net", "let http.request reach `DESTS` beyond public addresses: HOST, HOST:PORT, CIDR or *.SUFFIX (comma-separated or repeated); '' grants none (default: the current version's)")
 	fs.Var(listValue{&secrets}, "secrets", "grant the secrets `NAMES` (comma-separated or repeated) to this version; '' grants none (default: the current version's)")
 	fs.Var(sizeValue{&memory}, "memory", "memory maximum of one worker, like 128MiB (default 64MiB on create)")
 	fs.Var(durationValue{&timeout}, "timeout", "time limit of one call, like 30s (default 10s on create)")
@@ -130,6 +143,17 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 		}
 		req.Secrets = &grants
 	}
+	if set["allow-net"] {
+		dests := []string{}
+		for _, s := range allowNet {
+			for _, d := range strings.Split(s, ",") {
+				if d = strings.TrimSpace(d); d != "" {
+					dests = append(dests, d)
+				}
+			}
+		}
+		req.AllowNet = &dests
+	}
 
 	cl := a.client()
 	f, err := cl.UpdateFunction(ctx, *name, req)
@@ -155,6 +179,9 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 	}
 	fmt.Fprintf(a.env.Stdout, "%s %s version %d\nURL: %s%s (%s)\nsecrets: %s\n", verb, clean(f.Name), f.Version,
 		clean(cl.BaseURL), clean(f.URL), access, clean(grantsText(f.Secrets, f.AllSecrets)))
+	if len(f.AllowNet) > 0 {
+		fmt.Fprintf(a.env.Stdout, "allow-net: %s\n", clean(strings.Join(f.AllowNet, ",")))
+	}
 	return nil
 }
 
@@ -182,6 +209,8 @@ func deployError(file, name string, err error) error {
 		return fmt.Errorf("deploy %s: %w (choose another name with --name)", name, err)
 	case ae.Body.Field == "secrets":
 		return fmt.Errorf("deploy %s: --secrets: %s", name, clean(ae.Body.Error))
+	case ae.Body.Field == "allow_net":
+		return fmt.Errorf("deploy %s: --allow-net: %s", name, clean(ae.Body.Error))
 	case ae.Body.Code == api.CodeInvalidLimit && ae.Body.Field != "":
 		return fmt.Errorf("deploy %s: --%s: %s", name, clean(strings.ReplaceAll(ae.Body.Field, "_", "-")), clean(ae.Body.Error))
 	}

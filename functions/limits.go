@@ -81,4 +81,8 @@ type Spec struct {
 	Source  string
 	SHA256  string // hex sha256 of Source
 	Limits  Limits
+	// AllowNet are the outbound destinations this version was granted at
+	// deploy beyond public addresses (--allow-net): host, host:port, CIDR
+	// or *.suffix patterns, checked by package outbound.
+	AllowNet []string
 }

@@ -1,3 +1,4 @@
--- Placeholder (branch dash2): slot 016 belongs to another branch; tern needs
--- contiguous numbers. Drop this file when that branch's 016 is merged.
+-- Placeholder for migration 016, which another branch of issue 13 takes:
+-- tern needs contiguous numbers, and 017 is outbound HTTP's. At the merge
+-- the real 016 replaces this file.
 SELECT 1;

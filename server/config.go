@@ -11,6 +11,7 @@ import (
 
 	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/events"
+	"github.com/picloud/picloud/outbound"
 )
 
 // Defaults of Config, applied by Run to zero fields.
@@ -97,6 +98,11 @@ type Config struct {
 	// Heartbeat.
 	Heartbeat time.Duration
 	Lease     time.Duration
+
+	// Outbound configures functions' outbound HTTP (http.request): the
+	// node's allow and deny lists and the caps (picloud serve
+	// --outbound-*). Its Observer is set by Run (metrics).
+	Outbound outbound.Config
 
 	// Events tunes the events service (retries, job workers, retention);
 	// zero fields keep its defaults.

@@ -20,6 +20,7 @@ import (
 	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/events"
 	"github.com/picloud/picloud/invoke"
+	"github.com/picloud/picloud/outbound"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/supervisor"
@@ -81,10 +82,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("create metrics: %w", err)
 	}
+	outCfg := cfg.Outbound
+	outCfg.Observer = met
+	out, err := outbound.New(outCfg)
+	if err != nil {
+		return fmt.Errorf("configure outbound HTTP: %w", err)
+	}
+	defer out.Close()
 	sup, err := supervisor.New(supervisor.Config{
 		Observer:        met,
 		WorkerPath:      cfg.WorkerPath,
-		Host:            st.Host(),
+		Host:            nodeHost{Host: st.Host(), Client: out},
 		Logger:          log.Named("supervisor"),
 		MaxWorkersTotal: cfg.MaxWorkersTotal,
 		QueueTimeout:    cfg.QueueTimeout,

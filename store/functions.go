@@ -48,6 +48,8 @@ func (f *Function) Spec() functions.Spec {
 		Source:  f.Current.Source,
 		SHA256:  f.Current.SHA256,
 		Limits:  f.Current.Limits,
+
+		AllowNet: f.Current.AllowNet,
 	}
 }
 
@@ -65,6 +67,9 @@ type Version struct {
 	// grants existed, which may read every secret.
 	Secrets    []string
 	AllSecrets bool
+	// AllowNet are the outbound destinations the version was granted
+	// beyond public addresses (deploy --allow-net), as given; nil for none.
+	AllowNet []string
 }
 
 // Grants reports whether the version may read the secret name.
@@ -117,6 +122,9 @@ type DeployParams struct {
 	// instead of Secrets: none on create, and none if the current version
 	// reads every secret (that is never carried into a new version).
 	KeepSecrets bool
+	// AllowNet are the version's outbound grants (validated by the
+	// caller); nil stores none.
+	AllowNet []string
 	// CheckSecrets, if set, is called in the deploy's transaction, with
 	// the function locked, with the current version (nil on create) and
 	// the grants the new version gets; an error aborts the deploy and is
@@ -205,9 +213,9 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 		if err := resolveSecrets(ctx, tx, &p, created, cur); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by, secrets)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy,
-			secretsColumn(p.Secrets)); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by, secrets, allow_net)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy,
+			secretsColumn(p.Secrets), nonNil(p.AllowNet)); err != nil {
 			return interpretError(err, fmt.Sprintf("insert version %d of %s", version, p.Name))
 		}
 		if err := notifyFunction(ctx, tx, p.Name); err != nil {
@@ -250,6 +258,14 @@ func resolveSecrets(ctx context.Context, q querier, p *DeployParams, created boo
 	return nil
 }
 
+// nonNil returns s, or an empty slice for nil (a NOT NULL array column).
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 func notifyFunction(ctx context.Context, tx pgx.Tx, name string) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, FunctionsChannel, name); err != nil {
 		return interpretError(err, "notify change of "+name)
@@ -265,14 +281,14 @@ type querier interface {
 }
 
 const functionColumns = `f.name, f.private, f.allow_async, f.max_attempts, f.current_version, f.created_at, f.updated_at,
-	v.sha256, v.limits, v.created_at, v.created_by, v.secrets`
+	v.sha256, v.limits, v.created_at, v.created_by, v.secrets, v.allow_net`
 
 func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 	var f Function
 	var limits []byte
 	var secrets *[]string // NULL: every secret (versions from before grants)
 	dest := []any{&f.Name, &f.Private, &f.AllowAsync, &f.MaxAttempts, &f.CurrentVersion, &f.CreatedAt, &f.UpdatedAt,
-		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy, &secrets}
+		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy, &secrets, &f.Current.AllowNet}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)
@@ -282,6 +298,9 @@ func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 	}
 	f.Current.Source = string(src)
 	f.Current.scanSecrets(secrets)
+	if len(f.Current.AllowNet) == 0 {
+		f.Current.AllowNet = nil
+	}
 	l, err := decodeLimits(limits)
 	if err != nil {
 		return nil, err
@@ -362,13 +381,13 @@ func (s *Store) DeleteFunction(ctx context.Context, name string) error {
 	return nil
 }
 
-const versionColumns = `function, version, sha256, limits, created_at, created_by, secrets`
+const versionColumns = `function, version, sha256, limits, created_at, created_by, secrets, allow_net`
 
 func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 	var v Version
 	var limits []byte
 	var secrets *[]string // NULL: every secret (versions from before grants)
-	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy, &secrets}
+	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy, &secrets, &v.AllowNet}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)
@@ -378,6 +397,9 @@ func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 	}
 	v.Source = string(src)
 	v.scanSecrets(secrets)
+	if len(v.AllowNet) == 0 {
+		v.AllowNet = nil
+	}
 	l, err := decodeLimits(limits)
 	v.Limits = l
 	return v, err

@@ -20,19 +20,18 @@ const (
 	MaxKVList       = 1000
 )
 
-// Host is the PostgreSQL implementation of protocol.Host: a worker's kv and
-// secrets calls. Each function has its own key namespace; a function reads
-// only the secrets its current version was granted at deploy.
+// Host is the PostgreSQL part of protocol.Host: a worker's kv and secrets
+// calls. Each function has its own key namespace; a function reads only the
+// secrets its current version was granted at deploy. Outbound HTTP is not
+// the store's: server.Run joins this Host with package outbound's client.
 type Host struct {
 	s *Store
 }
 
-var _ protocol.Host = (*Host)(nil)
-
 // NewHost returns the Host backed by s. Secrets need s opened WithSecretKey.
 func NewHost(s *Store) *Host { return &Host{s: s} }
 
-// Host returns the protocol.Host backed by this store.
+// Host returns the Host backed by this store.
 func (s *Store) Host() *Host { return NewHost(s) }
 
 func checkKey(key string) error {

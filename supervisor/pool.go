@@ -358,6 +358,13 @@ func (s *Supervisor) call(ctx context.Context, w *worker, req *protocol.Request)
 		s.mu.Unlock()
 		w.proc.Kill()
 	})
+	// Host calls of this call (outbound HTTP) learn from the context what
+	// the worker cannot be trusted to say: the version, its grants, the
+	// deadline, the worker.
+	fn := w.pool.fn
+	ctx = protocol.WithCallScope(ctx, &protocol.CallScope{
+		Function: fn.Name, Version: fn.Version, AllowNet: fn.AllowNet, Deadline: deadline, Worker: w.id,
+	})
 	resp, err := w.proc.Call(ctx, req, deadline)
 	backstop.Stop()
 	if err == nil {

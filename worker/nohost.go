@@ -33,3 +33,6 @@ func (noHost) KVList(context.Context, string, string, int) ([]wire.KVEntry, erro
 func (noHost) SecretGet(context.Context, string, string) (string, bool, error) {
 	return "", false, &noHostError{}
 }
+func (noHost) HTTPRequest(context.Context, string, *wire.HTTPRequest) (*wire.HTTPResponse, error) {
+	return nil, &noHostError{}
+}
