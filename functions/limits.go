@@ -81,4 +81,9 @@ type Spec struct {
 	Source  string
 	SHA256  string // hex sha256 of Source
 	Limits  Limits
+
+	// The HTTP front and config of the version (front.go).
+	CORSOrigins []string          // allowed Origins, sorted; AnyOrigin alone for any
+	Rate        RateLimit         // zero: no limit
+	Env         map[string]string // env.KEY in Lua; nil: none
 }
