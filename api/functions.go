@@ -66,6 +66,7 @@ func functionView(f *store.Function, withSource bool) Function {
 		v.Source = f.Current.Source
 		v.SourceBase64 = []byte(f.Current.Source)
 	}
+	v.FrontView = frontView(f.Current.Front)
 	return v
 }
 
@@ -318,6 +319,9 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, _ httproute
 	if err != nil {
 		return err
 	}
+	if p.Front, err = frontParams(&req.FrontRequest, store.Front{}); err != nil {
+		return err
+	}
 	f, err := a.deps.Store.CreateFunction(r.Context(), p)
 	if ae := (*Error)(nil); errors.As(err, &ae) {
 		return ae
@@ -350,6 +354,9 @@ func (a *API) updateFunction(w http.ResponseWriter, r *http.Request, ps httprout
 	}
 	p, err := a.deployParams(r, name, &req, cur.Current.Limits, cur.Private, cur.AllowAsync)
 	if err != nil {
+		return err
+	}
+	if p.Front, err = frontParams(&req.FrontRequest, cur.Current.Front); err != nil {
 		return err
 	}
 	f, err := a.deps.Store.DeployVersion(r.Context(), p)
@@ -425,6 +432,8 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request, ps httprouter
 			Current:    v.Version == f.CurrentVersion,
 			CreatedAt:  v.CreatedAt,
 			CreatedBy:  v.CreatedBy,
+
+			FrontView: frontView(v.Front),
 		})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -493,6 +502,7 @@ func (a *API) getVersion(w http.ResponseWriter, r *http.Request, ps httprouter.P
 		return storeError(err, fmt.Sprintf("version %d of function %s", n, name))
 	}
 	out := Version{Version: v.Version, SHA256: v.SHA256, Limits: limitsView(v.Limits), CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy}
+	out.FrontView = frontView(v.Front)
 	if utf8.ValidString(v.Source) {
 		out.Source = v.Source
 	} else {
