@@ -24,7 +24,7 @@ func startUI(cfg Config, h *api.API, log hclog.Logger) (stop func(), err error) 
 	if ln == nil && cfg.UIListen == "" {
 		return func() {}, nil
 	}
-	ui, err := h.UI(api.UIOptions{})
+	ui, err := h.UI(api.UIOptions{TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		if ln != nil {
 			ln.Close()
