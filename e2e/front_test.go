@@ -129,7 +129,7 @@ func TestFront_CORSAnyOriginAndNoConfigLeavesOPTIONSToTheFunction(t *testing.T) 
 func TestFront_RateLimitAnswers429BeforeAnyWorker(t *testing.T) {
 	hh := need(t)
 	// 1/h: no token comes back during the test.
-	hh.Deploy(t, map[string]any{"name": "rate-fn", "source": counterSource, "rate": "1/h", "burst": 3})
+	hh.Deploy(t, map[string]any{"name": "rate-fn", "source": counterSource, "rate": "1/h", "burst": 3, "allow_async": true})
 	var last string
 	for i := 1; i <= 3; i++ {
 		r := hh.Do(t, req{Method: "GET", Path: "/fn/rate-fn"})
@@ -139,7 +139,11 @@ func TestFront_RateLimitAnswers429BeforeAnyWorker(t *testing.T) {
 		last = r.Header.Get("X-PiCloud-Invocation-Id")
 	}
 	for i := 0; i < 5; i++ {
-		r := hh.Do(t, req{Method: "POST", Path: "/fn/rate-fn", Body: "x"})
+		var hdr map[string]string
+		if i == 0 { // an async call is refused the same way, before it is queued
+			hdr = map[string]string{"X-PiCloud-Async": "1"}
+		}
+		r := hh.Do(t, req{Method: "POST", Path: "/fn/rate-fn", Body: "x", Header: hdr})
 		if r.Status != http.StatusTooManyRequests {
 			t.Fatalf("call over the burst: %d %s", r.Status, r.Body)
 		}
@@ -155,7 +159,7 @@ func TestFront_RateLimitAnswers429BeforeAnyWorker(t *testing.T) {
 		}
 	}
 	if n := hh.invocationCount(t, "rate-fn", last); n != 3 {
-		t.Errorf("%d invocations recorded, want 3: refused calls are not recorded", n)
+		t.Errorf("%d invocations recorded, want 3: refused calls are neither recorded nor queued", n)
 	}
 
 	// A new version with a larger burst takes effect at once.
