@@ -34,7 +34,7 @@ const MaxIPBuckets = 4096
 
 // rateLimits are the buckets of every rate-limited function on this node.
 type rateLimits struct {
-	mu  sync.Mutex
+	mu  sync.RWMutex
 	fns map[string]*fnBuckets
 }
 
@@ -56,17 +56,23 @@ func newRateLimits() *rateLimits {
 // limit.
 func (rl *rateLimits) buckets(f *store.Function) *fnBuckets {
 	lim := f.Current.Front.Rate
+	rl.mu.RLock()
+	b := rl.fns[f.Name]
+	rl.mu.RUnlock()
+	current := b != nil && b.version == f.CurrentVersion && b.limit == lim
+	switch {
+	case !lim.Enabled() && b == nil:
+		return nil // the common case: one read lock
+	case !lim.Enabled():
+		rl.forget(f.Name)
+		return nil
+	case current:
+		return b
+	}
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	b := rl.fns[f.Name]
-	if !lim.Enabled() {
-		if b != nil {
-			delete(rl.fns, f.Name)
-		}
-		return nil
-	}
-	if b != nil && b.version == f.CurrentVersion && b.limit == lim {
-		return b
+	if b = rl.fns[f.Name]; b != nil && b.version == f.CurrentVersion && b.limit == lim {
+		return b // another call made them first
 	}
 	b = &fnBuckets{version: f.CurrentVersion, limit: lim}
 	if lim.PerIP {
@@ -76,6 +82,13 @@ func (rl *rateLimits) buckets(f *store.Function) *fnBuckets {
 	}
 	rl.fns[f.Name] = b
 	return b
+}
+
+// forget drops the buckets of function name (deleted, or no limit now).
+func (rl *rateLimits) forget(name string) {
+	rl.mu.Lock()
+	delete(rl.fns, name)
+	rl.mu.Unlock()
 }
 
 // limiter returns the bucket for a caller at ip.

@@ -403,6 +403,7 @@ func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request, ps httprout
 	}
 	a.deps.Functions.Invalidate(name)
 	a.deps.Supervisor.Remove(name)
+	a.rates.forget(name) // other nodes keep theirs (bounded: MaxIPBuckets) until they restart
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
