@@ -72,6 +72,7 @@ func (a *API) fnCORS(w http.ResponseWriter, r *http.Request, f *store.Function) 
 	h.Add("Vary", "Access-Control-Request-Method")
 	h.Add("Vary", "Access-Control-Request-Headers")
 	if allow == "" {
+		a.rates.originRefused.Add(1)
 		WriteError(w, errorf(http.StatusForbidden, CodeOriginNotAllowed,
 			"origin %q may not call function %s from a browser: deploy it with --cors-origin %s",
 			truncate(origin, 200), f.Name, truncate(origin, 200)))

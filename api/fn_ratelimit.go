@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -36,6 +37,10 @@ const MaxIPBuckets = 4096
 type rateLimits struct {
 	mu  sync.RWMutex
 	fns map[string]*fnBuckets
+
+	// refused counts the calls answered 429, originRefused the
+	// preflights answered 403 (FrontRefused).
+	refused, originRefused atomic.Uint64
 }
 
 // fnBuckets are the buckets of one function version.
@@ -145,6 +150,7 @@ func (a *API) fnRateLimited(w http.ResponseWriter, r *http.Request, f *store.Fun
 		return false
 	}
 	secs := max(1, int(math.Ceil(wait.Seconds())))
+	a.rates.refused.Add(1)
 	who := ""
 	if b.limit.PerIP {
 		who = " for your address"
@@ -153,6 +159,13 @@ func (a *API) fnRateLimited(w http.ResponseWriter, r *http.Request, f *store.Fun
 		Message: fmt.Sprintf("function %s is over its rate limit of %s (burst %d)%s on this node: retry in %ds",
 			f.Name, b.limit, b.limit.Burst, who, secs)})
 	return true
+}
+
+// FrontRefused returns the /fn calls this node refused before any worker
+// ran: over a rate limit (429), and CORS preflights from an origin not
+// allowed (403). For /metrics.
+func (a *API) FrontRefused() (rateLimited, originRefused uint64) {
+	return a.rates.refused.Load(), a.rates.originRefused.Load()
 }
 
 // defaultTrustedProxies are the proxies trusted when none are configured:

@@ -42,6 +42,19 @@ func (hh *harness) invocationCount(t *testing.T, function, lastID string) int {
 	return n
 }
 
+// metricValue is the value of the sample named series in a /metrics text,
+// -1 if absent.
+func metricValue(text, series string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
 func TestFront_CORSPreflightAnsweredWithoutRunningTheFunction(t *testing.T) {
 	hh := need(t)
 	hh.Deploy(t, map[string]any{"name": "cors-fn", "source": counterSource,
@@ -181,6 +194,10 @@ func TestFront_RateLimitAnswers429BeforeAnyWorker(t *testing.T) {
 	}
 	if r := hh.Do(t, req{Method: "GET", Path: "/fn/rate-fn"}); r.Status != 429 {
 		t.Fatalf("second call of v2 with burst 1: %d", r.Status)
+	}
+	m := hh.Do(t, req{Method: "GET", Path: "/metrics", Token: hh.Admin})
+	if n := metricValue(string(m.Body), `picloud_fn_refused_total{reason="rate_limited"}`); n < 6 {
+		t.Errorf("/metrics counts %v rate-limited calls, want at least the 6 of this test", n)
 	}
 	// Removing the limit.
 	r = hh.Do(t, req{Method: "PUT", Path: "/api/v1/functions/rate-fn", Token: hh.Admin,
