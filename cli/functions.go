@@ -47,7 +47,7 @@ omitted flags keep the current version's values):
                  allow up to N times the rate): a call over it gets 429 with
                  Retry-After before any worker runs, and is not recorded.
                  --rate-per-ip keeps one bucket per client address (the
-                 peer, or X-Forwarded-For from a trusted proxy: loopback).
+                 peer, or X-Forwarded-For from serve --trusted-proxies).
   --env          KEY=VALUE settings read as env.KEY in Lua (a read-only
                  table); not for secrets: they show in 'picloud versions --json'.`,
 		Example: `picloud deploy hello.lua

@@ -139,6 +139,26 @@ func TestFront_CORSAnyOriginAndNoConfigLeavesOPTIONSToTheFunction(t *testing.T) 
 	}
 }
 
+func TestFront_CORSPreflightOfAPrivateFunctionNeedsNoToken(t *testing.T) {
+	hh := need(t)
+	const app = "https://app.example.com"
+	hh.Deploy(t, map[string]any{"name": "cors-private", "source": counterSource, "private": true, "cors_origins": []string{app}})
+	pre := hh.Do(t, req{Method: "OPTIONS", Path: "/fn/cors-private", Header: map[string]string{
+		"Origin": app, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}})
+	if pre.Status != 204 || pre.Header.Get("Access-Control-Allow-Headers") != "authorization" {
+		t.Fatalf("preflight of a private function: %d %v", pre.Status, pre.Header)
+	}
+	// The call itself needs the token; its 401 is readable by the page.
+	r := hh.Do(t, req{Method: "POST", Path: "/fn/cors-private", Header: map[string]string{"Origin": app}})
+	if r.Status != 401 || r.Header.Get("Access-Control-Allow-Origin") != app {
+		t.Fatalf("call without a token: %d Allow-Origin %q", r.Status, r.Header.Get("Access-Control-Allow-Origin"))
+	}
+	r = hh.Do(t, req{Method: "POST", Path: "/fn/cors-private", Token: hh.Admin, Header: map[string]string{"Origin": app}})
+	if r.Status != 200 || string(r.Body) != "1" {
+		t.Fatalf("call with a token: %d %q", r.Status, r.Body)
+	}
+}
+
 func TestFront_RateLimitAnswers429BeforeAnyWorker(t *testing.T) {
 	hh := need(t)
 	// 1/h: no token comes back during the test.
