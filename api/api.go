@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -93,6 +94,10 @@ type Deps struct {
 	Nodes Nodes
 	// NodeID is this node's id in the registry.
 	NodeID string
+
+	// TrustedProxies may give a /fn caller's address with X-Forwarded-For
+	// (per-IP rate limits); nil means loopback only, where Caddy runs.
+	TrustedProxies []netip.Prefix
 }
 
 // Nodes is the node registry (store.Store).
@@ -149,6 +154,9 @@ type API struct {
 	evst    *store.EventStore
 	// heartbeat is the event stream's comment interval.
 	heartbeat time.Duration
+
+	// rates are this node's rate-limit buckets of /fn (fn_ratelimit.go).
+	rates *rateLimits
 }
 
 var _ http.Handler = (*API)(nil)
@@ -187,6 +195,8 @@ func New(d Deps) (*API, error) {
 		events:  d.Events,
 
 		heartbeat: d.StreamHeartbeat,
+
+		rates: newRateLimits(),
 	}
 	if d.Tokens == nil && d.Store != nil {
 		a.deps.Tokens = storeTokens{d.Store}

@@ -31,6 +31,9 @@ func (a *API) serveFn(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		a.writeErr(w, r, storeError(err, "function "+name))
 		return
 	}
+	if a.fnCORS(w, r, f) { // a preflight, answered without the function
+		return
+	}
 	var stripAuth bool
 	if f.Private {
 		if _, err := a.authenticate(r, ScopeInvoke); err != nil {
@@ -58,7 +61,13 @@ func (a *API) serveFn(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 			}
 			stripAuth = true
 		}
+		if a.fnRateLimited(w, r, f) {
+			return
+		}
 		a.invokeAsync(w, r, f, path, stripAuth)
+		return
+	}
+	if a.fnRateLimited(w, r, f) { // before a worker is touched
 		return
 	}
 	a.run(w, r, f, path, stripAuth)

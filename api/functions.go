@@ -67,6 +67,7 @@ func functionView(f *store.Function, withSource bool) Function {
 		v.Source = f.Current.Source
 		v.SourceBase64 = []byte(f.Current.Source)
 	}
+	v.FrontView = frontView(f.Current.Front)
 	return v
 }
 
@@ -324,6 +325,9 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, _ httproute
 	if err != nil {
 		return err
 	}
+	if p.Front, err = frontParams(&req.FrontRequest, store.Front{}); err != nil {
+		return err
+	}
 	f, err := a.deps.Store.CreateFunction(r.Context(), p)
 	if ae := (*Error)(nil); errors.As(err, &ae) {
 		return ae
@@ -356,6 +360,9 @@ func (a *API) updateFunction(w http.ResponseWriter, r *http.Request, ps httprout
 	}
 	p, err := a.deployParams(r, name, &req, cur.Current.Limits, cur.Private, cur.AllowAsync, cur.Current.AllowNet)
 	if err != nil {
+		return err
+	}
+	if p.Front, err = frontParams(&req.FrontRequest, cur.Current.Front); err != nil {
 		return err
 	}
 	f, err := a.deps.Store.DeployVersion(r.Context(), p)
@@ -402,6 +409,7 @@ func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request, ps httprout
 	}
 	a.deps.Functions.Invalidate(name)
 	a.deps.Supervisor.Remove(name)
+	a.rates.forget(name) // other nodes keep theirs (bounded: MaxIPBuckets) until they restart
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -432,6 +440,8 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request, ps httprouter
 			Current:    v.Version == f.CurrentVersion,
 			CreatedAt:  v.CreatedAt,
 			CreatedBy:  v.CreatedBy,
+
+			FrontView: frontView(v.Front),
 		})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -501,6 +511,7 @@ func (a *API) getVersion(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	}
 	out := Version{Version: v.Version, SHA256: v.SHA256, Limits: limitsView(v.Limits), CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy,
 		AllowNet: nonNilStrings(v.AllowNet)}
+	out.FrontView = frontView(v.Front)
 	if utf8.ValidString(v.Source) {
 		out.Source = v.Source
 	} else {

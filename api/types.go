@@ -92,6 +92,41 @@ type FunctionRequest struct {
 	// Omitted on create grants none; omitted on update keeps the current
 	// version's.
 	AllowNet *[]string `json:"allow_net,omitempty"`
+
+	// The HTTP front and config of the version (see FrontRequest).
+	FrontRequest
+}
+
+// FrontRequest are the deploy fields of a function's HTTP front and config.
+// On create an omitted field means none; on update it keeps the current
+// version's value. Bad values answer 400 bad_request with Field set.
+type FrontRequest struct {
+	// CORSOrigins may call /fn/NAME from a browser: scheme://host[:port]
+	// each (at most 32), or ["*"] for any origin; [] allows none.
+	// PiCloud answers their preflight OPTIONS itself.
+	CORSOrigins *[]string `json:"cors_origins,omitempty"`
+	// Rate limits calls of /fn/NAME on each node: "20/s", "100/m", "5/h";
+	// "" or "off" removes the limit. A call over it gets 429 and
+	// Retry-After before a worker is touched.
+	Rate *string `json:"rate,omitempty"`
+	// Burst is the calls allowed at once above the rate, 1..1000000;
+	// default the rate's count (20 for 20/s) when Rate is given.
+	Burst *int `json:"burst,omitempty"`
+	// RatePerIP gives each client address its own bucket.
+	RatePerIP *bool `json:"rate_per_ip,omitempty"`
+	// Env is the version's non-secret config, env.KEY in Lua: keys like
+	// Lua identifiers (1 to 64 characters), at most 100 variables and
+	// 16 KiB of keys and values; {} clears it.
+	Env *map[string]string `json:"env,omitempty"`
+}
+
+// FrontView is a version's HTTP front and config as the API shows them.
+type FrontView struct {
+	CORSOrigins []string          `json:"cors_origins"`
+	Rate        string            `json:"rate,omitempty"` // "20/s"; omitted: no limit
+	Burst       int               `json:"burst,omitempty"`
+	RatePerIP   bool              `json:"rate_per_ip,omitempty"`
+	Env         map[string]string `json:"env"`
 }
 
 // MaxSecretGrants bounds FunctionRequest.Secrets.
@@ -135,6 +170,9 @@ type Function struct {
 	// SourceBase64, given with it, is the exact bytes.
 	Source       string `json:"source,omitempty"`
 	SourceBase64 []byte `json:"source_base64,omitempty"`
+
+	// The current version's HTTP front and config.
+	FrontView
 }
 
 // FunctionList is the body of GET /api/v1/functions.
@@ -164,6 +202,9 @@ type Version struct {
 	// when it is valid UTF-8, else in SourceBase64.
 	Source       string `json:"source,omitempty"`
 	SourceBase64 []byte `json:"source_base64,omitempty"`
+
+	// The version's HTTP front and config.
+	FrontView
 }
 
 // VersionList is the body of GET /api/v1/functions/:name/versions, newest
@@ -386,6 +427,8 @@ const (
 	CodeAsyncNotAllowed  = "async_not_allowed"  // 403: async call of a public function without opt-in or token
 	CodeQueueFull        = "queue_full"         // 429 + Retry-After: the function's async queue is at its bound
 	CodeUnavailable      = "unavailable"        // 503: not ready / shutting down
+	CodeRateLimited      = "rate_limited"       // 429 + Retry-After: over the function's --rate (before any worker)
+	CodeOriginNotAllowed = "origin_not_allowed" // 403: a CORS preflight from an origin not in --cors-origin
 	CodeTimeout          = "timeout"            // 504: the call ran past its timeout
 	CodeInternal         = "internal"           // 500: a bug or a database failure
 )

@@ -135,6 +135,8 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	ef.String(&cfg.Advertise, "advertise", "PICLOUD_ADVERTISE", "", "`ADDRESS` other nodes and operators reach this node at, shown in the node registry (default: the listen address)")
 	ef.Duration(&cfg.Heartbeat, "heartbeat", "PICLOUD_HEARTBEAT", server.DefaultHeartbeat, "how often the node writes its heartbeat to the registry")
 	ef.Duration(&cfg.Lease, "lease", "PICLOUD_LEASE", server.DefaultLease, "a node silent this long is dead: its running jobs are re-queued (at least 2 heartbeats)")
+	var trusted string
+	ef.String(&trusted, "trusted-proxies", "PICLOUD_TRUSTED_PROXIES", defaultTrustedProxies, "trust X-Forwarded-For and X-Forwarded-Proto from these `PREFIXES` (comma list of CIDRs or addresses; none: trust no proxy): the client address of --rate-per-ip, the dashboard's HTTPS")
 	if _, err := a.parse(c, fs, args); err != nil {
 		return err
 	}
@@ -142,6 +144,9 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 		return usagef(c, "%v", ef.err)
 	}
 	var err error
+	if cfg.TrustedProxies, err = parseTrustedProxies(trusted); err != nil {
+		return usagef(c, "%v", err)
+	}
 	if cfg.Roles, err = api.ParseRoles(roles); err != nil {
 		return usagef(c, "--roles: %v", err)
 	}

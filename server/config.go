@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -113,6 +114,11 @@ type Config struct {
 	// OnStopping, if set, is called when the drain begins
 	// (sd_notify STOPPING=1).
 	OnStopping func()
+
+	// TrustedProxies may set X-Forwarded-For (the client address of
+	// per-IP rate limits) and X-Forwarded-Proto (the dashboard); nil means
+	// loopback only.
+	TrustedProxies []netip.Prefix
 }
 
 // withDefaults returns c with its zero fields set.

@@ -159,6 +159,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Stopping:       stopping,
 		Roles:          cfg.Roles,
 		NodeID:         cfg.NodeID,
+
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	if err != nil {
 		return fmt.Errorf("build api: %w", err)

@@ -24,7 +24,7 @@ func startUI(cfg Config, h *api.API, feed *api.InvocationFeed, log hclog.Logger)
 	if ln == nil && cfg.UIListen == "" {
 		return func() {}, nil
 	}
-	ui, err := h.UI(api.UIOptions{Invocations: feed})
+	ui, err := h.UI(api.UIOptions{Invocations: feed, TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		if ln != nil {
 			ln.Close()

@@ -50,6 +50,9 @@ func (f *Function) Spec() functions.Spec {
 		Limits:  f.Current.Limits,
 
 		AllowNet: f.Current.AllowNet,
+		CORSOrigins: f.Current.Front.CORSOrigins,
+		Rate:        f.Current.Front.Rate,
+		Env:         f.Current.Front.Env,
 	}
 }
 
@@ -70,6 +73,9 @@ type Version struct {
 	// AllowNet are the outbound destinations the version was granted
 	// beyond public addresses (deploy --allow-net), as given; nil for none.
 	AllowNet []string
+
+	// Front is the version's CORS origins, rate limit and env.
+	Front Front
 }
 
 // Grants reports whether the version may read the secret name.
@@ -130,6 +136,9 @@ type DeployParams struct {
 	// the grants the new version gets; an error aborts the deploy and is
 	// returned wrapped.
 	CheckSecrets func(cur *Version, grants []string) error
+
+	// Front of this version (validated by the caller).
+	Front Front
 }
 
 type deployMode int
@@ -175,6 +184,10 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 	if err != nil {
 		return nil, false, err
 	}
+	front, err := encodeFront(p.Front)
+	if err != nil {
+		return nil, false, err
+	}
 	var f *Function
 	created := false
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -213,9 +226,12 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 		if err := resolveSecrets(ctx, tx, &p, created, cur); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by, secrets, allow_net)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy,
-			secretsColumn(p.Secrets), nonNil(p.AllowNet)); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by, secrets, allow_net,
+				front)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+				$9)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy,
+			secretsColumn(p.Secrets), nonNil(p.AllowNet),
+			front); err != nil {
 			return interpretError(err, fmt.Sprintf("insert version %d of %s", version, p.Name))
 		}
 		if err := notifyFunction(ctx, tx, p.Name); err != nil {
@@ -281,14 +297,17 @@ type querier interface {
 }
 
 const functionColumns = `f.name, f.private, f.allow_async, f.max_attempts, f.current_version, f.created_at, f.updated_at,
-	v.sha256, v.limits, v.created_at, v.created_by, v.secrets, v.allow_net`
+	v.sha256, v.limits, v.created_at, v.created_by, v.secrets, v.allow_net,
+	v.front`
 
 func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 	var f Function
 	var limits []byte
 	var secrets *[]string // NULL: every secret (versions from before grants)
+	var front []byte
 	dest := []any{&f.Name, &f.Private, &f.AllowAsync, &f.MaxAttempts, &f.CurrentVersion, &f.CreatedAt, &f.UpdatedAt,
-		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy, &secrets, &f.Current.AllowNet}
+		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy, &secrets, &f.Current.AllowNet,
+		&front}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)
@@ -301,6 +320,11 @@ func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 	if len(f.Current.AllowNet) == 0 {
 		f.Current.AllowNet = nil
 	}
+	fr, err := decodeFront(front)
+	if err != nil {
+		return nil, err
+	}
+	f.Current.Front = fr
 	l, err := decodeLimits(limits)
 	if err != nil {
 		return nil, err
@@ -381,13 +405,16 @@ func (s *Store) DeleteFunction(ctx context.Context, name string) error {
 	return nil
 }
 
-const versionColumns = `function, version, sha256, limits, created_at, created_by, secrets, allow_net`
+const versionColumns = `function, version, sha256, limits, created_at, created_by, secrets, allow_net,
+	front`
 
 func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 	var v Version
 	var limits []byte
 	var secrets *[]string // NULL: every secret (versions from before grants)
-	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy, &secrets, &v.AllowNet}
+	var front []byte
+	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy, &secrets, &v.AllowNet,
+		&front}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)
@@ -400,6 +427,11 @@ func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 	if len(v.AllowNet) == 0 {
 		v.AllowNet = nil
 	}
+	fr, err := decodeFront(front)
+	if err != nil {
+		return v, err
+	}
+	v.Front = fr
 	l, err := decodeLimits(limits)
 	v.Limits = l
 	return v, err
