@@ -49,7 +49,7 @@ func (f *Function) Spec() functions.Spec {
 		SHA256:  f.Current.SHA256,
 		Limits:  f.Current.Limits,
 
-		AllowNet: f.Current.AllowNet,
+		AllowNet:    f.Current.AllowNet,
 		CORSOrigins: f.Current.Front.CORSOrigins,
 		Rate:        f.Current.Front.Rate,
 		Env:         f.Current.Front.Env,
