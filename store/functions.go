@@ -65,6 +65,9 @@ type Version struct {
 	// grants existed, which may read every secret.
 	Secrets    []string
 	AllSecrets bool
+	// Blobs are the buckets besides its own the version may use with the
+	// blobs module: "bucket:r" or "bucket:rw", sorted.
+	Blobs []string
 }
 
 // Grants reports whether the version may read the secret name.
@@ -122,6 +125,11 @@ type DeployParams struct {
 	// the grants the new version gets; an error aborts the deploy and is
 	// returned wrapped.
 	CheckSecrets func(cur *Version, grants []string) error
+	// Blobs are the version's bucket grants (NormalizeBlobGrants).
+	Blobs []string
+	// KeepBlobs gives the new version the current version's bucket grants
+	// instead of Blobs.
+	KeepBlobs bool
 }
 
 type deployMode int
@@ -205,9 +213,9 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 		if err := resolveSecrets(ctx, tx, &p, created, cur); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by, secrets)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy,
-			secretsColumn(p.Secrets)); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by, secrets, blobs)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy,
+			secretsColumn(p.Secrets), secretsColumn(p.Blobs)); err != nil {
 			return interpretError(err, fmt.Sprintf("insert version %d of %s", version, p.Name))
 		}
 		if err := notifyFunction(ctx, tx, p.Name); err != nil {
@@ -226,7 +234,7 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 // current version's with KeepSecrets) and runs CheckSecrets, with the
 // function locked; cur is the current version number unless created.
 func resolveSecrets(ctx context.Context, q querier, p *DeployParams, created bool, cur int) error {
-	if !p.KeepSecrets && p.CheckSecrets == nil {
+	if !p.KeepSecrets && p.CheckSecrets == nil && !p.KeepBlobs {
 		return nil
 	}
 	var curV *Version
@@ -242,6 +250,12 @@ func resolveSecrets(ctx context.Context, q querier, p *DeployParams, created boo
 		p.Secrets = nil
 		if curV != nil && !curV.AllSecrets {
 			p.Secrets = slices.Clone(curV.Secrets)
+		}
+	}
+	if p.KeepBlobs {
+		p.Blobs = nil
+		if curV != nil {
+			p.Blobs = slices.Clone(curV.Blobs)
 		}
 	}
 	if p.CheckSecrets != nil {
@@ -265,14 +279,14 @@ type querier interface {
 }
 
 const functionColumns = `f.name, f.private, f.allow_async, f.max_attempts, f.current_version, f.created_at, f.updated_at,
-	v.sha256, v.limits, v.created_at, v.created_by, v.secrets`
+	v.sha256, v.limits, v.created_at, v.created_by, v.secrets, v.blobs`
 
 func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 	var f Function
 	var limits []byte
 	var secrets *[]string // NULL: every secret (versions from before grants)
 	dest := []any{&f.Name, &f.Private, &f.AllowAsync, &f.MaxAttempts, &f.CurrentVersion, &f.CreatedAt, &f.UpdatedAt,
-		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy, &secrets}
+		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy, &secrets, &f.Current.Blobs}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)
@@ -362,13 +376,13 @@ func (s *Store) DeleteFunction(ctx context.Context, name string) error {
 	return nil
 }
 
-const versionColumns = `function, version, sha256, limits, created_at, created_by, secrets`
+const versionColumns = `function, version, sha256, limits, created_at, created_by, secrets, blobs`
 
 func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 	var v Version
 	var limits []byte
 	var secrets *[]string // NULL: every secret (versions from before grants)
-	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy, &secrets}
+	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy, &secrets, &v.Blobs}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)

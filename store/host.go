@@ -24,16 +24,23 @@ const (
 // secrets calls. Each function has its own key namespace; a function reads
 // only the secrets its current version was granted at deploy.
 type Host struct {
-	s *Store
+	s          *Store
+	blobLimits BlobLimits
 }
 
 var _ protocol.Host = (*Host)(nil)
 
 // NewHost returns the Host backed by s. Secrets need s opened WithSecretKey.
-func NewHost(s *Store) *Host { return &Host{s: s} }
+func NewHost(s *Store, opts ...HostOption) *Host {
+	h := &Host{s: s}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
 
 // Host returns the protocol.Host backed by this store.
-func (s *Store) Host() *Host { return NewHost(s) }
+func (s *Store) Host(opts ...HostOption) *Host { return NewHost(s, opts...) }
 
 func checkKey(key string) error {
 	switch {
