@@ -58,6 +58,7 @@ func functionView(f *store.Function, withSource bool) Function {
 		Limits:      limitsView(f.Current.Limits),
 		Secrets:     nonNilStrings(f.Current.Secrets),
 		AllSecrets:  f.Current.AllSecrets,
+		Blobs:       nonNilStrings(f.Current.Blobs),
 		URL:         "/fn/" + f.Name,
 		CreatedAt:   f.CreatedAt,
 		UpdatedAt:   f.UpdatedAt,
@@ -152,6 +153,10 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 	// against the current version, both settled by the store with the
 	// function locked (a concurrent deploy or rollback cannot slip in).
 	p.KeepSecrets = req.Secrets == nil
+	if p.Blobs, err = blobGrants(req.Blobs); err != nil {
+		return p, err
+	}
+	p.KeepBlobs = req.Blobs == nil
 	p.CheckSecrets = func(cur *store.Version, grants []string) error {
 		return checkGrantWidening(r, name, cur, grants)
 	}

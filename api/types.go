@@ -18,10 +18,12 @@ const (
 	// secret its current version does not already hold (deploy --secrets,
 	// or a rollback to a version with more grants).
 	ScopeSecrets = "secrets"
+	// ScopeBlobs uploads and deletes blobs (reading them needs read).
+	ScopeBlobs = "blobs"
 )
 
 // AllScopes lists the scopes a token may be created with.
-var AllScopes = []string{ScopeAdmin, ScopeDeploy, ScopeInvoke, ScopeRead, ScopePublish, ScopeSecrets}
+var AllScopes = []string{ScopeAdmin, ScopeDeploy, ScopeInvoke, ScopeRead, ScopePublish, ScopeSecrets, ScopeBlobs}
 
 // Headers set or read by the API.
 const (
@@ -83,7 +85,15 @@ type FunctionRequest struct {
 	// passes on none: list them). Granting a name the current version
 	// does not hold needs the secrets scope.
 	Secrets *[]string `json:"secrets,omitempty"`
+	// Blobs are the buckets besides its own (named after the function)
+	// this version may use with the Lua blobs module: "bucket:r" or
+	// "bucket:rw" (at most MaxBlobGrants). Omitted on update keeps the
+	// current version's; [] grants none.
+	Blobs *[]string `json:"blobs,omitempty"`
 }
+
+// MaxBlobGrants bounds FunctionRequest.Blobs.
+const MaxBlobGrants = 64
 
 // MaxSecretGrants bounds FunctionRequest.Secrets.
 const MaxSecretGrants = 64
@@ -114,10 +124,13 @@ type Function struct {
 	Secrets []string `json:"secrets"`
 	// AllSecrets: the current version was deployed before per-function
 	// grants and may read every secret (Secrets is empty).
-	AllSecrets bool      `json:"all_secrets,omitempty"`
-	URL        string    `json:"url"` // path of the endpoint: "/fn/NAME"
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"` // when the current version became current
+	AllSecrets bool `json:"all_secrets,omitempty"`
+	// Blobs are the current version's bucket grants ("bucket:r",
+	// "bucket:rw"), sorted; its own bucket is not listed.
+	Blobs     []string  `json:"blobs"`
+	URL       string    `json:"url"` // path of the endpoint: "/fn/NAME"
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"` // when the current version became current
 	// Source of the current version; only in GET .../:name?source=1 and
 	// in the answers of create and update it is omitted. It is the stored
 	// bytes as a JSON string (bytes that are not UTF-8 become U+FFFD);

@@ -58,6 +58,8 @@ type (
 	KVEntry = wire.KVEntry
 	// Host serves the worker's calls for what lies outside the sandbox.
 	Host = wire.Host
+	// BlobMeta is a blob's metadata as the Lua blobs module sees it.
+	BlobMeta = wire.BlobMeta
 	// CallError is a failure inside one call that the worker survived.
 	CallError = wire.CallError
 	// HostError is an error a Host returned, as the worker sees it.

@@ -98,6 +98,9 @@ type Config struct {
 	Heartbeat time.Duration
 	Lease     time.Duration
 
+	// Blobs are the blob limits and the orphan sweeper's timing.
+	Blobs BlobOptions
+
 	// Events tunes the events service (retries, job workers, retention);
 	// zero fields keep its defaults.
 	Events events.Options
@@ -138,6 +141,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.QueueTimeout <= 0 {
 		c.QueueTimeout = DefaultQueueTimeout
 	}
+	c.Blobs = c.Blobs.withDefaults()
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}

@@ -84,7 +84,7 @@ func Run(ctx context.Context, cfg Config) error {
 	sup, err := supervisor.New(supervisor.Config{
 		Observer:        met,
 		WorkerPath:      cfg.WorkerPath,
-		Host:            st.Host(),
+		Host:            st.Host(store.WithBlobLimits(store.BlobLimits{MaxSize: cfg.Blobs.MaxSize, BucketQuota: cfg.Blobs.BucketQuota})),
 		Logger:          log.Named("supervisor"),
 		MaxWorkersTotal: cfg.MaxWorkersTotal,
 		QueueTimeout:    cfg.QueueTimeout,
@@ -149,6 +149,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Stopping:       stopping,
 		Roles:          cfg.Roles,
 		NodeID:         cfg.NodeID,
+
+		BlobMaxSize:     cfg.Blobs.MaxSize,
+		BlobBucketQuota: cfg.Blobs.BucketQuota,
 	})
 	if err != nil {
 		return fmt.Errorf("build api: %w", err)
@@ -188,6 +191,11 @@ func Run(ctx context.Context, cfg Config) error {
 	agentCtx, stopAgent := context.WithCancel(context.WithoutCancel(ctx))
 	go agent.run(agentCtx)
 	defer func() { stopAgent(); agent.wait() }()
+
+	sweeper := newBlobSweeper(st, cfg.Blobs, log)
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	go sweeper.run(sweepCtx)
+	defer func() { stopSweep(); <-sweeper.done }()
 
 	if err := evs.Start(ctx); err != nil {
 		return fmt.Errorf("start events: %w", err)

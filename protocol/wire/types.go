@@ -84,4 +84,6 @@ type Host interface {
 	KVList(ctx context.Context, function, prefix string, limit int) ([]KVEntry, error)
 	// SecretGet returns the decrypted secret name, or found=false.
 	SecretGet(ctx context.Context, function, name string) (value string, found bool, err error)
+	// BlobHost: blobs.get/head/put/list/delete/url.
+	BlobHost
 }
