@@ -34,10 +34,16 @@ with --secrets (comma-separated or repeated); secrets.get of any other name
 fails. Without --secrets a new version keeps the current version's grants
 (a new function gets none); --secrets '' grants none. Granting a secret the
 current version does not hold needs a token with the secrets (or admin)
-scope; a deploy token may keep or narrow the grants.`,
+scope; a deploy token may keep or narrow the grants.
+
+Blobs: a function may use its own bucket (named after the function) with the
+blobs module; --blobs BUCKET:r or BUCKET:rw (comma-separated or repeated)
+grants others, read-only or read-write. Without --blobs a new version keeps
+the current version's grants; --blobs '' grants none.`,
 		Example: `picloud deploy hello.lua
 picloud deploy api.lua --name orders --memory 128MiB --timeout 30s --private
-picloud deploy pay.lua --secrets STRIPE_KEY,DB_PASSWORD`,
+picloud deploy pay.lua --secrets STRIPE_KEY,DB_PASSWORD
+picloud deploy thumbs.lua --blobs photos:rw,public:r`,
 		Run: runDeploy,
 	}
 }
@@ -60,6 +66,8 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 		asJSON   = fs.Bool("json", false, "print the function as JSON")
 		secrets  []string
 	)
+	var blobGrants []string
+	fs.Var(listValue{&blobGrants}, "blobs", "grant the buckets `BUCKET:r|rw` (comma-separated or repeated) besides the function's own; '' grants none (default: the current version's)")
 	fs.Var(listValue{&secrets}, "secrets", "grant the secrets `NAMES` (comma-separated or repeated) to this version; '' grants none (default: the current version's)")
 	fs.Var(sizeValue{&memory}, "memory", "memory maximum of one worker, like 128MiB (default 64MiB on create)")
 	fs.Var(durationValue{&timeout}, "timeout", "time limit of one call, like 30s (default 10s on create)")
@@ -129,6 +137,9 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 			}
 		}
 		req.Secrets = &grants
+	}
+	if set["blobs"] {
+		req.Blobs = splitList(blobGrants)
 	}
 
 	cl := a.client()

@@ -170,6 +170,8 @@ func openHostAPI(L *lua.LState, st *luaState) {
 		return 1
 	}))
 	L.SetGlobal("secrets", secrets)
+
+	openBlobs(L, st) // hostapi_blobs.go
 }
 
 func checkKey(L *lua.LState) string {
