@@ -129,7 +129,7 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	ef.Duration(&cfg.ShutdownTimeout, "shutdown-timeout", "PICLOUD_SHUTDOWN_TIMEOUT", server.DefaultShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
 	ef.String(&logLevel, "log-level", "PICLOUD_LOG_LEVEL", "info", "log at `LEVEL`: trace, debug, info, warn or error")
 	eventOpts := eventsServeFlags(ef) // events.go
-	blobServeFlags(ef, &cfg.Blobs) // blob_serve.go
+	blobServeFlags(ef, &cfg.Blobs)    // blob_serve.go
 	var roles string
 	ef.String(&roles, "roles", "PICLOUD_ROLES", "all", "serve `ROLES`: all, control (the API, cron), data (/fn, invoke, deliveries, workers) or a comma list")
 	ef.String(&cfg.Advertise, "advertise", "PICLOUD_ADVERTISE", "", "`ADDRESS` other nodes and operators reach this node at, shown in the node registry (default: the listen address)")
