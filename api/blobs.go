@@ -127,7 +127,12 @@ func (a *API) putBlob(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		return blobError(&store.BlobTooLargeError{Max: max}, "")
 	}
 	rc := http.NewResponseController(w)
-	extend := func() { _ = rc.SetReadDeadline(a.now().Add(blobIdle)) }
+	// The body may take long: each chunk moves both deadlines on (the
+	// answer's was set when the request came in).
+	extend := func() {
+		_ = rc.SetReadDeadline(a.now().Add(blobIdle))
+		_ = rc.SetWriteDeadline(a.now().Add(blobIdle + a.deps.WriteTimeout))
+	}
 	extend()
 	b, err := a.deps.Store.PutBlob(r.Context(), store.PutBlobParams{
 		Bucket: bucket, Key: key, ContentType: r.Header.Get("Content-Type"), Body: r.Body,
