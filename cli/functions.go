@@ -166,6 +166,9 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 	}
 	fmt.Fprintf(a.env.Stdout, "%s %s version %d\nURL: %s%s (%s)\nsecrets: %s\n", verb, clean(f.Name), f.Version,
 		clean(cl.BaseURL), clean(f.URL), access, clean(grantsText(f.Secrets, f.AllSecrets)))
+	if len(f.Blobs) > 0 {
+		fmt.Fprintf(a.env.Stdout, "blobs: its own bucket %s, and %s\n", clean(f.Name), clean(strings.Join(f.Blobs, ", ")))
+	}
 	return nil
 }
 
