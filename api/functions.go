@@ -426,6 +426,7 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request, ps httprouter
 			Limits:     limitsView(v.Limits),
 			Secrets:    nonNilStrings(v.Secrets),
 			AllSecrets: v.AllSecrets,
+			Blobs:      nonNilStrings(v.Blobs),
 			Private:    f.Private,
 			Current:    v.Version == f.CurrentVersion,
 			CreatedAt:  v.CreatedAt,
@@ -497,7 +498,8 @@ func (a *API) getVersion(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	if err != nil {
 		return storeError(err, fmt.Sprintf("version %d of function %s", n, name))
 	}
-	out := Version{Version: v.Version, SHA256: v.SHA256, Limits: limitsView(v.Limits), CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy}
+	out := Version{Version: v.Version, SHA256: v.SHA256, Limits: limitsView(v.Limits), CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy,
+		Blobs: nonNilStrings(v.Blobs)}
 	if utf8.ValidString(v.Source) {
 		out.Source = v.Source
 	} else {

@@ -154,6 +154,8 @@ type Version struct {
 	// Secrets the version may read; AllSecrets as in Function.
 	Secrets    []string `json:"secrets"`
 	AllSecrets bool     `json:"all_secrets,omitempty"`
+	// Blobs are the version's bucket grants, as in Function.
+	Blobs []string `json:"blobs"`
 	// Private is the function's access setting; it belongs to the
 	// function, not the version, so every version shows the same value.
 	Private   bool      `json:"private"`
