@@ -136,7 +136,7 @@ func (a *API) putBlob(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	extend()
 	b, err := a.deps.Store.PutBlob(r.Context(), store.PutBlobParams{
 		Bucket: bucket, Key: key, ContentType: r.Header.Get("Content-Type"), Body: r.Body,
-		MaxSize: max, Quota: a.deps.BlobBucketQuota, OnChunk: extend,
+		MaxSize: max, Quota: a.deps.BlobBucketQuota, Expected: r.ContentLength, OnChunk: extend,
 	})
 	if err != nil {
 		if r.Context().Err() != nil || errors.Is(err, store.ErrUploadInterrupted) {

@@ -119,6 +119,9 @@ type PutBlobParams struct {
 	// Quota bounds the sum of the sizes of the bucket's blobs
 	// (*BlobQuotaError beyond); 0 means none.
 	Quota int64
+	// Expected is the announced size (Content-Length), or -1: an upload
+	// that cannot fit under MaxSize or Quota fails before reading a byte.
+	Expected int64
 	// OnChunk, if set, is called after each chunk is stored (the HTTP
 	// handler extends its read deadline there).
 	OnChunk func()
@@ -140,6 +143,9 @@ func (s *Store) PutBlob(ctx context.Context, p PutBlobParams) (*Blob, error) {
 	}
 	if len(p.ContentType) > maxContentType || strings.IndexFunc(p.ContentType, func(r rune) bool { return r < 0x20 || r >= 0x7f }) >= 0 {
 		return nil, fmt.Errorf("content type must be at most %d printable ASCII characters: %w", maxContentType, ErrInvalid)
+	}
+	if p.MaxSize > 0 && p.Expected > p.MaxSize {
+		return nil, &BlobTooLargeError{Max: p.MaxSize}
 	}
 	var set int64
 	if err := s.pool.QueryRow(ctx, `INSERT INTO blob_chunksets (id, bucket, key)
@@ -165,7 +171,7 @@ func (s *Store) putChunks(ctx context.Context, set int64, p PutBlobParams) (*Blo
 		if used, err = s.bucketUsage(ctx, s.pool, p.Bucket, p.Key); err != nil {
 			return nil, err
 		}
-		if used > p.Quota {
+		if used > p.Quota || (p.Expected > 0 && used+p.Expected > p.Quota) {
 			return nil, &BlobQuotaError{Bucket: p.Bucket, Quota: p.Quota, Used: used}
 		}
 	}

@@ -142,7 +142,7 @@ func (h *Host) BlobPut(ctx context.Context, function, bucket, key string, data [
 		return protocol.BlobMeta{}, luaTooBig(bucket, key, int64(len(data)))
 	}
 	b, err := h.s.PutBlob(ctx, PutBlobParams{Bucket: bucket, Key: key, ContentType: contentType,
-		Body: bytes.NewReader(data), MaxSize: h.blobLimits.MaxSize, Quota: h.blobLimits.BucketQuota})
+		Body: bytes.NewReader(data), Expected: int64(len(data)), MaxSize: h.blobLimits.MaxSize, Quota: h.blobLimits.BucketQuota})
 	if err != nil {
 		return protocol.BlobMeta{}, err
 	}
