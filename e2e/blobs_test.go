@@ -296,14 +296,14 @@ func TestBlobs_HTTP(t *testing.T) {
 		}
 	})
 	t.Run("InterruptedUploadLeavesNothingAndItsChunksGo", func(t *testing.T) {
-		c := partialUpload(t, bn.URL, "/api/v1/blobs/photos/cut", admin, 3<<20, randomBytes(t, 2<<20+100))
+		c := partialUpload(t, bn.URL, "/api/v1/blobs/uploads/cut", admin, 3<<20, randomBytes(t, 2<<20+100))
 		// The first two chunks reach the database, then the client goes.
 		bn.waitCount(t, 2, `SELECT count(*) FROM blob_chunks c JOIN blob_chunksets s ON s.id = c.chunkset WHERE s.key = 'cut'`)
 		c.Close()
 		bn.waitCount(t, 0, `SELECT count(*) FROM blob_chunksets WHERE key = 'cut'`)
 		bn.waitCount(t, 0, `SELECT count(*) FROM blob_chunks c WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.chunkset = c.chunkset)
 			AND NOT EXISTS (SELECT 1 FROM blob_chunksets s WHERE s.id = c.chunkset)`)
-		if r := bn.Do(t, req{Method: "HEAD", Path: "/api/v1/blobs/photos/cut", Token: admin}); r.Status != 404 {
+		if r := bn.Do(t, req{Method: "HEAD", Path: "/api/v1/blobs/uploads/cut", Token: admin}); r.Status != 404 {
 			t.Fatalf("an interrupted upload is visible: %d", r.Status)
 		}
 	})
