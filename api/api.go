@@ -17,6 +17,9 @@
 //	GET  /api/v1/secrets                           read (names only, never values)
 //	PUT, DELETE /api/v1/secrets/:name              secrets
 //	GET, POST /api/v1/tokens, DELETE .../:name     admin
+//	GET  /api/v1/blobs/:bucket[/*key], HEAD        read (GET/HEAD of a key: or a signed URL)
+//	PUT, DELETE /api/v1/blobs/:bucket/*key         blobs
+//	POST /api/v1/blob-urls                         read
 //
 // Roles (Deps.Roles): a data node serves /fn/* and .../invoke, a control
 // node the rest of /api; a request for a role the node lacks gets 421
@@ -98,6 +101,13 @@ type Deps struct {
 	// TrustedProxies may give a /fn caller's address with X-Forwarded-For
 	// (per-IP rate limits); nil means loopback only, where Caddy runs.
 	TrustedProxies []netip.Prefix
+	// BlobMaxSize bounds one blob (413 beyond; picloud serve
+	// --blob-max-size); 0 means none. Blob uploads are not bound by
+	// MaxBodyBytes.
+	BlobMaxSize int64
+	// BlobBucketQuota bounds the bytes of one bucket (507 beyond); 0 means
+	// none.
+	BlobBucketQuota int64
 }
 
 // Nodes is the node registry (store.Store).
@@ -285,6 +295,10 @@ func (a *API) routes() {
 
 	a.eventRoutes()
 
+	if d := a.deps; d.Store != nil {
+		a.blobRoutes()
+	}
+
 	a.handle(http.MethodGet, "/api/v1/secrets", ScopeRead, a.listSecrets)
 	a.handle(http.MethodPut, "/api/v1/secrets/:name", ScopeSecrets, a.setSecret)
 	a.handle(http.MethodDelete, "/api/v1/secrets/:name", ScopeSecrets, a.deleteSecret)
@@ -313,13 +327,16 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// hold a handler, its connection and its answer for ever. /fn moves
 	// it to when the function returned; the event stream clears it.
 	_ = http.NewResponseController(w).SetWriteDeadline(a.now().Add(a.deps.WriteTimeout))
-	if r.ContentLength > a.maxBody {
-		WriteError(w, errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
-			"request body of %d bytes is larger than the limit of %s", r.ContentLength, ByteSize(a.maxBody)))
-		return
-	}
-	if r.ContentLength != 0 {
-		r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+	// Blob uploads stream to the database, bound by BlobMaxSize instead.
+	if !isBlobUpload(r) {
+		if r.ContentLength > a.maxBody {
+			WriteError(w, errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
+				"request body of %d bytes is larger than the limit of %s", r.ContentLength, ByteSize(a.maxBody)))
+			return
+		}
+		if r.ContentLength != 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+		}
 	}
 	if role := RoleOf(r.URL.Path); !a.deps.Roles.has(role) {
 		WriteError(w, wrongRole(role, a.deps.Roles))

@@ -59,6 +59,7 @@ func functionView(f *store.Function, withSource bool) Function {
 		Secrets:     nonNilStrings(f.Current.Secrets),
 		AllSecrets:  f.Current.AllSecrets,
 		AllowNet:    nonNilStrings(f.Current.AllowNet),
+		Blobs:       nonNilStrings(f.Current.Blobs),
 		URL:         "/fn/" + f.Name,
 		CreatedAt:   f.CreatedAt,
 		UpdatedAt:   f.UpdatedAt,
@@ -159,6 +160,10 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 	// against the current version, both settled by the store with the
 	// function locked (a concurrent deploy or rollback cannot slip in).
 	p.KeepSecrets = req.Secrets == nil
+	if p.Blobs, err = blobGrants(req.Blobs); err != nil {
+		return p, err
+	}
+	p.KeepBlobs = req.Blobs == nil
 	p.CheckSecrets = func(cur *store.Version, grants []string) error {
 		return checkGrantWidening(r, name, cur, grants)
 	}
@@ -436,6 +441,7 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request, ps httprouter
 			Secrets:    nonNilStrings(v.Secrets),
 			AllSecrets: v.AllSecrets,
 			AllowNet:   nonNilStrings(v.AllowNet),
+			Blobs:      nonNilStrings(v.Blobs),
 			Private:    f.Private,
 			Current:    v.Version == f.CurrentVersion,
 			CreatedAt:  v.CreatedAt,
@@ -510,7 +516,7 @@ func (a *API) getVersion(w http.ResponseWriter, r *http.Request, ps httprouter.P
 		return storeError(err, fmt.Sprintf("version %d of function %s", n, name))
 	}
 	out := Version{Version: v.Version, SHA256: v.SHA256, Limits: limitsView(v.Limits), CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy,
-		AllowNet: nonNilStrings(v.AllowNet)}
+		AllowNet: nonNilStrings(v.AllowNet), Blobs: nonNilStrings(v.Blobs)}
 	out.FrontView = frontView(v.Front)
 	if utf8.ValidString(v.Source) {
 		out.Source = v.Source

@@ -18,10 +18,12 @@ const (
 	// secret its current version does not already hold (deploy --secrets,
 	// or a rollback to a version with more grants).
 	ScopeSecrets = "secrets"
+	// ScopeBlobs uploads and deletes blobs (reading them needs read).
+	ScopeBlobs = "blobs"
 )
 
 // AllScopes lists the scopes a token may be created with.
-var AllScopes = []string{ScopeAdmin, ScopeDeploy, ScopeInvoke, ScopeRead, ScopePublish, ScopeSecrets}
+var AllScopes = []string{ScopeAdmin, ScopeDeploy, ScopeInvoke, ScopeRead, ScopePublish, ScopeSecrets, ScopeBlobs}
 
 // Headers set or read by the API.
 const (
@@ -86,6 +88,11 @@ type FunctionRequest struct {
 	// passes on none: list them). Granting a name the current version
 	// does not hold needs the secrets scope.
 	Secrets *[]string `json:"secrets,omitempty"`
+	// Blobs are the buckets besides its own (named after the function)
+	// this version may use with the Lua blobs module: "bucket:r" or
+	// "bucket:rw" (at most MaxBlobGrants). Omitted on update keeps the
+	// current version's; [] grants none.
+	Blobs *[]string `json:"blobs,omitempty"`
 	// AllowNet are the outbound destinations beyond public addresses this
 	// version's http.request may reach: "host", "host:port", a CIDR
 	// block or "*.suffix" (at most outbound.MaxPatterns); [] grants none.
@@ -129,6 +136,9 @@ type FrontView struct {
 	Env         map[string]string `json:"env"`
 }
 
+// MaxBlobGrants bounds FunctionRequest.Blobs.
+const MaxBlobGrants = 64
+
 // MaxSecretGrants bounds FunctionRequest.Secrets.
 const MaxSecretGrants = 64
 
@@ -160,7 +170,10 @@ type Function struct {
 	// grants and may read every secret (Secrets is empty).
 	AllSecrets bool `json:"all_secrets,omitempty"`
 	// AllowNet are the current version's outbound grants (--allow-net).
-	AllowNet  []string  `json:"allow_net"`
+	AllowNet []string `json:"allow_net"`
+	// Blobs are the current version's bucket grants ("bucket:r",
+	// "bucket:rw"), sorted; its own bucket is not listed.
+	Blobs     []string  `json:"blobs"`
 	URL       string    `json:"url"` // path of the endpoint: "/fn/NAME"
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"` // when the current version became current
@@ -192,6 +205,8 @@ type Version struct {
 	AllSecrets bool     `json:"all_secrets,omitempty"`
 	// AllowNet are the version's outbound grants.
 	AllowNet []string `json:"allow_net"`
+	// Blobs are the version's bucket grants, as in Function.
+	Blobs []string `json:"blobs"`
 	// Private is the function's access setting; it belongs to the
 	// function, not the version, so every version shows the same value.
 	Private   bool      `json:"private"`

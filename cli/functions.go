@@ -46,6 +46,11 @@ version keeps the current version's grants (a new function gets none);
 --allow-net '' grants none. The node's --outbound-allow/--outbound-deny
 lists restrict every function, grants included.
 
+Blobs: a function may use its own bucket (named after the function) with the
+blobs module; --blobs BUCKET:r or BUCKET:rw (comma-separated or repeated)
+grants others, read-only or read-write. Without --blobs a new version keeps
+the current version's grants; --blobs '' grants none.
+
 HTTP front and config (kept with the version; a rollback restores them;
 omitted flags keep the current version's values):
   --cors-origin  web pages of these origins may call /fn/NAME: PiCloud
@@ -64,6 +69,7 @@ omitted flags keep the current version's values):
 picloud deploy api.lua --name orders --memory 128MiB --timeout 30s --private
 picloud deploy pay.lua --secrets STRIPE_KEY,DB_PASSWORD
 picloud deploy ha.lua --allow-net 192.168.1.20:8123,*.lan
+picloud deploy thumbs.lua --blobs photos:rw,public:r
 picloud deploy api.lua --cors-origin https://app.example.com --rate 20/s --burst 40 --rate-per-ip
 picloud deploy api.lua --env API_URL=https://api.example.com --env MODE=live`,
 		Run: runDeploy,
@@ -92,6 +98,8 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 	)
 	front.register(fs)
 	fs.Var(listValue{&allowNet}, "allow-net", "let http.request reach `DESTS` beyond public addresses: HOST, HOST:PORT, CIDR or *.SUFFIX (comma-separated or repeated); '' grants none (default: the current version's)")
+	var blobGrants []string
+	fs.Var(listValue{&blobGrants}, "blobs", "grant the buckets `BUCKET:r|rw` (comma-separated or repeated) besides the function's own; '' grants none (default: the current version's)")
 	fs.Var(listValue{&secrets}, "secrets", "grant the secrets `NAMES` (comma-separated or repeated) to this version; '' grants none (default: the current version's)")
 	fs.Var(sizeValue{&memory}, "memory", "memory maximum of one worker, like 128MiB (default 64MiB on create)")
 	fs.Var(durationValue{&timeout}, "timeout", "time limit of one call, like 30s (default 10s on create)")
@@ -173,6 +181,9 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 		}
 		req.AllowNet = &dests
 	}
+	if set["blobs"] {
+		req.Blobs = splitList(blobGrants)
+	}
 	if err := front.apply(set, &req.FrontRequest); err != nil {
 		return usagef(c, "%s", err)
 	}
@@ -205,6 +216,9 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 		fmt.Fprintf(a.env.Stdout, "allow-net: %s\n", clean(strings.Join(f.AllowNet, ",")))
 	}
 	fmt.Fprintf(a.env.Stdout, "%s\n", clean(frontText(f.FrontView)))
+	if len(f.Blobs) > 0 {
+		fmt.Fprintf(a.env.Stdout, "blobs: its own bucket %s, and %s\n", clean(f.Name), clean(strings.Join(f.Blobs, ", ")))
+	}
 	return nil
 }
 

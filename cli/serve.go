@@ -130,6 +130,7 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	ef.String(&logLevel, "log-level", "PICLOUD_LOG_LEVEL", "info", "log at `LEVEL`: trace, debug, info, warn or error")
 	eventOpts := eventsServeFlags(ef)     // events.go
 	outboundServeFlags(ef, &cfg.Outbound) // serve_outbound.go
+	blobServeFlags(ef, &cfg.Blobs)        // blob_serve.go
 	var roles string
 	ef.String(&roles, "roles", "PICLOUD_ROLES", "all", "serve `ROLES`: all, control (the API, cron), data (/fn, invoke, deliveries, workers) or a comma list")
 	ef.String(&cfg.Advertise, "advertise", "PICLOUD_ADVERTISE", "", "`ADDRESS` other nodes and operators reach this node at, shown in the node registry (default: the listen address)")

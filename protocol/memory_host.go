@@ -23,6 +23,7 @@ type MemoryHost struct {
 	now     func() time.Time
 	kv      map[string]memEntry // function + "\x00" + key
 	secrets map[string]string   // function + "\x00" + name
+	blobs   memBlobs
 }
 
 type memEntry struct {

@@ -63,6 +63,8 @@ type (
 	HTTPRequest = wire.HTTPRequest
 	// HTTPResponse is what an outbound request answered.
 	HTTPResponse = wire.HTTPResponse
+	// BlobMeta is a blob's metadata as the Lua blobs module sees it.
+	BlobMeta = wire.BlobMeta
 	// CallError is a failure inside one call that the worker survived.
 	CallError = wire.CallError
 	// HostError is an error a Host returned, as the worker sees it.

@@ -104,6 +104,8 @@ type Config struct {
 	// node's allow and deny lists and the caps (picloud serve
 	// --outbound-*). Its Observer is set by Run (metrics).
 	Outbound outbound.Config
+	// Blobs are the blob limits and the orphan sweeper's timing.
+	Blobs BlobOptions
 
 	// Events tunes the events service (retries, job workers, retention);
 	// zero fields keep its defaults.
@@ -150,6 +152,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.QueueTimeout <= 0 {
 		c.QueueTimeout = DefaultQueueTimeout
 	}
+	c.Blobs = c.Blobs.withDefaults()
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}

@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg Config) error {
 	sup, err := supervisor.New(supervisor.Config{
 		Observer:        met,
 		WorkerPath:      cfg.WorkerPath,
-		Host:            nodeHost{Host: st.Host(), Client: out},
+		Host:            nodeHost{Host: st.Host(store.WithBlobLimits(store.BlobLimits{MaxSize: cfg.Blobs.MaxSize, BucketQuota: cfg.Blobs.BucketQuota})), Client: out},
 		Logger:          log.Named("supervisor"),
 		MaxWorkersTotal: cfg.MaxWorkersTotal,
 		QueueTimeout:    cfg.QueueTimeout,
@@ -160,7 +160,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Roles:          cfg.Roles,
 		NodeID:         cfg.NodeID,
 
-		TrustedProxies: cfg.TrustedProxies,
+		TrustedProxies:  cfg.TrustedProxies,
+		BlobMaxSize:     cfg.Blobs.MaxSize,
+		BlobBucketQuota: cfg.Blobs.BucketQuota,
 	})
 	if err != nil {
 		return fmt.Errorf("build api: %w", err)
@@ -200,6 +202,11 @@ func Run(ctx context.Context, cfg Config) error {
 	agentCtx, stopAgent := context.WithCancel(context.WithoutCancel(ctx))
 	go agent.run(agentCtx)
 	defer func() { stopAgent(); agent.wait() }()
+
+	sweeper := newBlobSweeper(st, cfg.Blobs, log)
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	go sweeper.run(sweepCtx)
+	defer func() { stopSweep(); <-sweeper.done }()
 
 	if err := evs.Start(ctx); err != nil {
 		return fmt.Errorf("start events: %w", err)

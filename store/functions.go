@@ -76,6 +76,9 @@ type Version struct {
 
 	// Front is the version's CORS origins, rate limit and env.
 	Front Front
+	// Blobs are the buckets besides its own the version may use with the
+	// blobs module: "bucket:r" or "bucket:rw", sorted.
+	Blobs []string
 }
 
 // Grants reports whether the version may read the secret name.
@@ -139,6 +142,11 @@ type DeployParams struct {
 
 	// Front of this version (validated by the caller).
 	Front Front
+	// Blobs are the version's bucket grants (NormalizeBlobGrants).
+	Blobs []string
+	// KeepBlobs gives the new version the current version's bucket grants
+	// instead of Blobs.
+	KeepBlobs bool
 }
 
 type deployMode int
@@ -227,11 +235,11 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by, secrets, allow_net,
-				front)
+				front, blobs)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-				$9)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy,
+				$9, $10)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy,
 			secretsColumn(p.Secrets), nonNil(p.AllowNet),
-			front); err != nil {
+			front, secretsColumn(p.Blobs)); err != nil {
 			return interpretError(err, fmt.Sprintf("insert version %d of %s", version, p.Name))
 		}
 		if err := notifyFunction(ctx, tx, p.Name); err != nil {
@@ -250,7 +258,7 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 // current version's with KeepSecrets) and runs CheckSecrets, with the
 // function locked; cur is the current version number unless created.
 func resolveSecrets(ctx context.Context, q querier, p *DeployParams, created bool, cur int) error {
-	if !p.KeepSecrets && p.CheckSecrets == nil {
+	if !p.KeepSecrets && p.CheckSecrets == nil && !p.KeepBlobs {
 		return nil
 	}
 	var curV *Version
@@ -266,6 +274,12 @@ func resolveSecrets(ctx context.Context, q querier, p *DeployParams, created boo
 		p.Secrets = nil
 		if curV != nil && !curV.AllSecrets {
 			p.Secrets = slices.Clone(curV.Secrets)
+		}
+	}
+	if p.KeepBlobs {
+		p.Blobs = nil
+		if curV != nil {
+			p.Blobs = slices.Clone(curV.Blobs)
 		}
 	}
 	if p.CheckSecrets != nil {
@@ -298,7 +312,7 @@ type querier interface {
 
 const functionColumns = `f.name, f.private, f.allow_async, f.max_attempts, f.current_version, f.created_at, f.updated_at,
 	v.sha256, v.limits, v.created_at, v.created_by, v.secrets, v.allow_net,
-	v.front`
+	v.front, v.blobs`
 
 func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 	var f Function
@@ -307,7 +321,7 @@ func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 	var front []byte
 	dest := []any{&f.Name, &f.Private, &f.AllowAsync, &f.MaxAttempts, &f.CurrentVersion, &f.CreatedAt, &f.UpdatedAt,
 		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy, &secrets, &f.Current.AllowNet,
-		&front}
+		&front, &f.Current.Blobs}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)
@@ -406,7 +420,7 @@ func (s *Store) DeleteFunction(ctx context.Context, name string) error {
 }
 
 const versionColumns = `function, version, sha256, limits, created_at, created_by, secrets, allow_net,
-	front`
+	front, blobs`
 
 func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 	var v Version
@@ -414,7 +428,7 @@ func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 	var secrets *[]string // NULL: every secret (versions from before grants)
 	var front []byte
 	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy, &secrets, &v.AllowNet,
-		&front}
+		&front, &v.Blobs}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)

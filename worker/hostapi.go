@@ -172,6 +172,7 @@ func openHostAPI(L *lua.LState, st *luaState) {
 	L.SetGlobal("secrets", secrets)
 
 	openHTTP(L, st)
+	openBlobs(L, st) // hostapi_blobs.go
 }
 
 func checkKey(L *lua.LState) string {

@@ -233,7 +233,9 @@ func (d *ClientConn) serveHost(ctx context.Context, dec *decoder, host Host, fun
 			}
 		}
 	default:
-		return fmt.Errorf("call worker: unknown host call %d", op)
+		if !serveBlob(ctx, op, dec, e, host, function, &herr) {
+			return fmt.Errorf("call worker: unknown host call %d", op)
+		}
 	}
 	if dec.err != nil {
 		return fmt.Errorf("call worker: decode host call: %w", dec.err)

@@ -84,6 +84,8 @@ type Host interface {
 	KVList(ctx context.Context, function, prefix string, limit int) ([]KVEntry, error)
 	// SecretGet returns the decrypted secret name, or found=false.
 	SecretGet(ctx context.Context, function, name string) (value string, found bool, err error)
+	// BlobHost: blobs.get/head/put/list/delete/url.
+	BlobHost
 	// HTTPRequest performs an outbound HTTP request on the function's
 	// behalf (workers have no sockets). A refused destination, a cap or a
 	// failed request is an error whose message the Lua code sees.
