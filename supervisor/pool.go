@@ -617,18 +617,33 @@ func (s *Supervisor) runWorker(w *worker) {
 	defer s.wg.Done()
 	p := w.pool
 	began := time.Now()
-	cg, err := s.cgroups.create(fmt.Sprintf("w%d", w.id), p.fn.Limits)
-	if err != nil && !s.cfg.RequireLimits {
-		s.log.Error("create worker cgroup: running the worker without limits", "function", p.fn.Name, "error", err)
-		cg, err = nil, nil
+	s.mu.Lock()
+	sp := s.takeSpareLocked()
+	s.mu.Unlock()
+	var (
+		proc process
+		cg   *workerCgroup
+		err  error
+	)
+	if sp != nil {
+		proc, cg, err = s.adoptSpare(sp, w)
 	}
-	var proc process
-	if err == nil {
-		proc, err = s.launcher.launch(s.startCtx, p.fn, cg)
+	if proc == nil && err == nil {
+		cg, err = s.cgroups.create(fmt.Sprintf("w%d", w.id), p.fn.Limits)
+		if err != nil && !s.cfg.RequireLimits {
+			s.log.Error("create worker cgroup: running the worker without limits", "function", p.fn.Name, "error", err)
+			cg, err = nil, nil
+		}
+		if err == nil {
+			proc, err = s.launcher.launch(s.startCtx, p.fn, cg)
+		}
 	}
 
 	s.mu.Lock()
 	p.starting--
+	if sp != nil {
+		s.fillSparesLocked() // the replacement starts once this start is done
+	}
 	if err != nil {
 		s.removeWorkerLocked(w)
 		var ie *InvokeError
@@ -665,7 +680,8 @@ func (s *Supervisor) runWorker(w *worker) {
 	w.startedAt = s.clock.Now()
 	w.lastUsed = w.startedAt
 	d := time.Since(began)
-	s.log.Debug("worker started", "function", p.fn.Name, "version", p.fn.Version, "pid", proc.PID(), "duration", d)
+	s.log.Debug("worker started", "function", p.fn.Name, "version", p.fn.Version, "pid", proc.PID(), "duration", d,
+		"from_spare", sp != nil && proc == process(sp.proc))
 	if s.state != stateStarted || w.retiring {
 		s.stopWorkerLocked(w, w.stopReason)
 	} else {
