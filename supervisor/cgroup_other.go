@@ -29,4 +29,4 @@ func (c *workerCgroup) remove(hclog.Logger) {}
 
 func (m *cgroupManager) instanceDirs() []string { return nil }
 
-func (c *workerCgroup) moveIn(int) error { return nil }
+func (c *workerCgroup) setLimits(functions.Limits) error { return nil }

@@ -195,10 +195,6 @@ type pluginProcess struct {
 	done     chan struct{} // closed by spawnRunner.Wait once reaped
 	sandbox  WorkerSandbox // read back after the handshake
 	log      hclog.Logger
-	// reap is held (read) while the pid is written to a cgroup, and
-	// (write) by the reaper around reaping: a pid being moved is never one
-	// the kernel has given to another process.
-	reap sync.RWMutex
 }
 
 var _ process = (*pluginProcess)(nil)
@@ -279,11 +275,8 @@ func (r *spawnRunner) Start(context.Context) error {
 }
 
 func (r *spawnRunner) Wait(context.Context) error {
-	waitExited(r.pp.pid) // the zombie keeps its pid until reaped below
-	r.pp.reap.Lock()
 	err := r.pp.cmd.Wait()
 	close(r.pp.done)
-	r.pp.reap.Unlock()
 	return err
 }
 

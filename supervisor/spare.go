@@ -16,11 +16,11 @@ import (
 // function's worker is (own uid, no_new_privs, seccomp, Landlock, closed
 // descriptors, checked like any worker's), handshake done, no function
 // loaded, each in a cgroup of its own with the tightest limits a function
-// may have (spareLimits). A cold start takes the oldest one, moves it into
-// a new cgroup with the function's limits, loads the function into it
-// (which also sets the worker's GOMAXPROCS, Go memory limit and heap watch
-// from the function's limits) and answers; a new spare is started once the
-// taken one serves. A spare that dies is replaced with backoff; Stop kills
+// may have (spareLimits). A cold start takes the oldest one, gives its
+// cgroup the function's limits (it becomes the worker's cgroup), loads the
+// function into it (which also sets the worker's GOMAXPROCS, Go memory
+// limit and heap watch from the function's limits) and answers; a new
+// spare is started once the taken one serves. A spare that dies is replaced with backoff; Stop kills
 // them. Spares do not count against MaxWorkersTotal: a node runs at most
 // MaxWorkersTotal + SpareWorkers worker processes.
 
@@ -28,17 +28,25 @@ import (
 const MaxSpareWorkers = 16
 
 // spareLimits are a spare's limits until a function takes it: the
-// tightest a function may have. With the smallest memory limit, what the
-// spare was charged before the move fits any function's limit.
+// tightest a function may have. With the smallest memory limit, a
+// function's limit only ever raises a spare's.
 func spareLimits() functions.Limits {
 	return functions.Limits{MemoryBytes: functions.MinMemory, CPU: functions.MinCPU}
+}
+
+// spareStartLimits are a spare's limits while it starts: its CPU quota
+// is a default function's (at 0.05 of a core its start takes a second or
+// more, and the next cold start would find no spare); it runs only our own
+// code then, and gets spareLimits once ready.
+func spareStartLimits() functions.Limits {
+	l := spareLimits()
+	l.CPU = functions.DefaultLimits().CPU
+	return l
 }
 
 // spareProcess is a started worker with no function loaded.
 type spareProcess interface {
 	process
-	// moveTo moves the worker into cg, unless it has exited.
-	moveTo(cg *workerCgroup) error
 	// load loads fn; on failure the worker is killed and released.
 	load(ctx context.Context, fn functions.Spec) error
 }
@@ -55,17 +63,6 @@ var (
 
 func (l *pluginLauncher) startSpare(ctx context.Context, cg *workerCgroup) (spareProcess, error) {
 	return l.start(ctx, spareLimits(), cg)
-}
-
-func (p *pluginProcess) moveTo(cg *workerCgroup) error {
-	p.reap.RLock()
-	defer p.reap.RUnlock()
-	select {
-	case <-p.done:
-		return errors.New("the spare worker has exited")
-	default:
-	}
-	return cg.moveIn(p.pid)
 }
 
 // SpareStatus describes one spare worker, started with no function.
@@ -135,7 +132,7 @@ func (s *Supervisor) spareFailedLocked() {
 func (s *Supervisor) runSpare(starter spareStarter, id uint64) {
 	defer s.wg.Done()
 	began := time.Now()
-	cg, err := s.cgroups.create(fmt.Sprintf("s%d", id), spareLimits())
+	cg, err := s.cgroups.create(fmt.Sprintf("s%d", id), spareStartLimits())
 	if err != nil && !s.cfg.RequireLimits {
 		s.log.Error("create spare worker cgroup: running the spare without limits", "error", err)
 		cg, err = nil, nil
@@ -143,6 +140,13 @@ func (s *Supervisor) runSpare(starter spareStarter, id uint64) {
 	var proc spareProcess
 	if err == nil {
 		proc, err = starter.startSpare(s.startCtx, cg)
+	}
+	if err == nil && cg != nil {
+		if err = cg.setLimits(spareLimits()); err != nil {
+			proc.Kill()
+			<-proc.Done()
+			proc.Close()
+		}
 	}
 	s.mu.Lock()
 	s.spares.starting--
@@ -211,41 +215,29 @@ func (s *Supervisor) discardSpare(sp *spare) {
 	}
 }
 
-// adoptSpare makes spare sp w's worker: into a new cgroup with the
-// function's limits, then the function loaded. It returns a nil process
-// and a nil error when the spare could not be used (the caller starts a
-// worker instead), and the function's load error (a script error) as a
-// launch would.
+// adoptSpare makes spare sp w's worker: its cgroup gets the function's
+// limits, then the function is loaded. It returns a nil process and a nil
+// error when the spare could not be used (the caller starts a worker
+// instead), and the function's load error (a script error) as a launch
+// would.
 func (s *Supervisor) adoptSpare(sp *spare, w *worker) (process, *workerCgroup, error) {
 	fn := w.pool.fn
-	var cg *workerCgroup
 	if s.cgroups.enforced() {
-		var err error
-		cg, err = s.cgroups.create(fmt.Sprintf("w%d", w.id), fn.Limits)
-		if err == nil && cg != nil {
-			err = sp.proc.moveTo(cg)
+		err := errors.New("the spare runs without a cgroup")
+		if sp.cg != nil {
+			err = sp.cg.setLimits(fn.Limits)
 		}
-		if err != nil || cg == nil {
-			s.log.Warn("could not move a spare worker into its function's cgroup: starting a worker instead",
+		if err != nil {
+			s.log.Warn("could not give a spare worker its function's limits: starting a worker instead",
 				"function", fn.Name, "pid", sp.proc.PID(), "error", err)
-			if cg != nil {
-				cg.remove(s.log)
-			}
 			s.discardSpare(sp)
 			return nil, nil, nil
 		}
-		if sp.cg != nil {
-			// Empty now; removing it waits for nothing on the cold path.
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				sp.cg.remove(s.log)
-			}()
-		}
 	}
 	if err := sp.proc.load(s.startCtx, fn); err != nil {
-		if cg != nil {
-			cg.remove(s.log)
+		// load killed and released the process.
+		if sp.cg != nil {
+			sp.cg.remove(s.log)
 		}
 		var ie *InvokeError
 		if errors.As(err, &ie) || s.startCtx.Err() != nil {
@@ -255,7 +247,7 @@ func (s *Supervisor) adoptSpare(sp *spare, w *worker) (process, *workerCgroup, e
 			"function", fn.Name, "pid", sp.proc.PID(), "error", err)
 		return nil, nil, nil
 	}
-	return sp.proc, cg, nil
+	return sp.proc, sp.cg, nil
 }
 
 // stopSparesLocked kills the ready spares (their goroutines release them)

@@ -214,3 +214,32 @@ func TestSpare_ConfigOutOfRangeIsRefused(t *testing.T) {
 	}
 }
 
+func TestSpare_WaitsUnderTheTightestLimits(t *testing.T) {
+	b := setup(t, func(c *Config) { c.SpareWorkers = 1 })
+	if !b.sup.Status().LimitsEnforced {
+		t.Skipf("limits are not enforced here (%s): needs root and writable cgroup controllers", b.sup.Status().LimitsMode)
+	}
+	spare := readySpares(t, b.sup, 1)[0]
+	b.sup.mu.Lock()
+	cg := b.sup.spares.ready[0].cg
+	b.sup.mu.Unlock()
+	require.NotNil(t, cg)
+	requireInCgroup(t, spare.PID, cg)
+	files := map[string]string{
+		filepath.Join(cg.dir, "memory.max"): strconv.Itoa(functions.MinMemory),
+		filepath.Join(cg.dir, "cpu.max"):    "5000 100000",
+		filepath.Join(cg.dir, "pids.max"):   strconv.Itoa(workerPidsMax),
+	}
+	if cg.version == 1 {
+		files = map[string]string{
+			filepath.Join(cg.dirs["memory"], "memory.limit_in_bytes"): strconv.Itoa(functions.MinMemory),
+			filepath.Join(cg.dirs["cpu"], "cpu.cfs_quota_us"):         "5000",
+			filepath.Join(cg.dirs["pids"], "pids.max"):                strconv.Itoa(workerPidsMax),
+		}
+	}
+	for f, want := range files {
+		got, err := os.ReadFile(f)
+		require.NoError(t, err)
+		require.Equal(t, want, strings.TrimSpace(string(got)), f)
+	}
+}

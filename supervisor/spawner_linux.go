@@ -101,15 +101,3 @@ func workerSysProcAttr(cg *workerCgroup) *syscall.SysProcAttr {
 	}
 	return attr
 }
-
-// waitExited blocks until child pid has exited, without reaping it: until
-// it is reaped its pid cannot be reused.
-func waitExited(pid int) {
-	for {
-		var info unix.Siginfo
-		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if err != unix.EINTR {
-			return
-		}
-	}
-}

@@ -22,7 +22,3 @@ func (sp *spawner) close() {}
 func workerSysProcAttr(*workerCgroup) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
-
-// waitExited returns at once: without Linux, spare workers are never
-// moved between cgroups.
-func waitExited(int) {}

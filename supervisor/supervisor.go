@@ -97,8 +97,8 @@ type Supervisor struct {
 	stopping int              // of which being stopped
 	starved  bool             // a pool waits for node capacity with no worker to evict
 	spares   spareSet
-	calls    sync.WaitGroup   // calls in flight (for Stop's drain)
-	wg       sync.WaitGroup   // worker goroutines
+	calls    sync.WaitGroup // calls in flight (for Stop's drain)
+	wg       sync.WaitGroup // worker goroutines
 	nextID   uint64
 
 	startCtx    context.Context // cancelled by Stop: aborts cold starts
