@@ -96,9 +96,9 @@ type Supervisor struct {
 	total    int              // worker processes counted against maxTotal
 	stopping int              // of which being stopped
 	starved  bool             // a pool waits for node capacity with no worker to evict
-	spares   spareSet
-	calls    sync.WaitGroup // calls in flight (for Stop's drain)
-	wg       sync.WaitGroup // worker goroutines
+	spares   spareSet         // generic spare workers (spare.go)
+	calls    sync.WaitGroup   // calls in flight (for Stop's drain)
+	wg       sync.WaitGroup   // worker goroutines
 	nextID   uint64
 
 	startCtx    context.Context // cancelled by Stop: aborts cold starts
