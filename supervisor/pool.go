@@ -72,6 +72,9 @@ type worker struct {
 	lastUsed  time.Time
 	idleTimer Timer
 	idleGen   uint64
+	// refillSpare: w is a spare taken by a cold start; the first call to
+	// end starts its replacement.
+	refillSpare bool
 
 	// stopReason is set when the supervisor stops the worker on purpose
 	// ("idle", "evicted", "replaced", "removed", "stopped", "timeout").
@@ -300,6 +303,10 @@ func (s *Supervisor) takeLocked(w *worker) {
 // release returns a call's slot.
 func (s *Supervisor) release(w *worker) {
 	s.mu.Lock()
+	if w.refillSpare {
+		w.refillSpare = false
+		s.fillSparesLocked()
+	}
 	w.inflight--
 	w.calls++
 	w.lastUsed = s.clock.Now()
@@ -641,10 +648,10 @@ func (s *Supervisor) runWorker(w *worker) {
 
 	s.mu.Lock()
 	p.starting--
-	if sp != nil {
-		s.fillSparesLocked() // the replacement starts once this start is done
-	}
 	if err != nil {
+		if sp != nil {
+			s.fillSparesLocked()
+		}
 		s.removeWorkerLocked(w)
 		var ie *InvokeError
 		if !errors.As(err, &ie) {
@@ -688,6 +695,15 @@ func (s *Supervisor) runWorker(w *worker) {
 		s.dispatchLocked(p)
 		if w.inflight == 0 {
 			s.armIdleLocked(w)
+		}
+	}
+	if sp != nil {
+		// The replacement spare starts once the call this start serves has
+		// answered: its exec stays off that call's path.
+		if w.inflight > 0 {
+			w.refillSpare = true
+		} else {
+			s.fillSparesLocked()
 		}
 	}
 	s.mu.Unlock()
