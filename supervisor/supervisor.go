@@ -2,7 +2,9 @@
 // subprocesses per function, each worker in its own cgroup with the
 // function's memory and CPU limits, started on demand (cold start), reused
 // while warm, stopped after an idle timeout so an unused function costs no
-// process at all, and replaced when it crashes or hits a limit.
+// process at all, and replaced when it crashes or hits a limit. Generic
+// spare workers (Config.SpareWorkers, spare.go) take the exec off a cold
+// start's path.
 //
 // The worker side (the Lua sandbox) lives in package worker; the wire
 // between the two in package protocol.
