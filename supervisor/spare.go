@@ -201,6 +201,7 @@ func (s *Supervisor) takeSpareLocked() *spare {
 	}
 	sp := s.spares.ready[0]
 	s.spares.ready = slices.Delete(s.spares.ready, 0, 1)
+	s.spares.fails = 0 // spares start and live: forget earlier failures
 	close(sp.taken)
 	return sp
 }
@@ -225,7 +226,9 @@ func (s *Supervisor) adoptSpare(sp *spare, w *worker) (process, *workerCgroup, e
 	if s.cgroups.enforced() {
 		err := errors.New("the spare runs without a cgroup")
 		if sp.cg != nil {
+			began := time.Now()
 			err = sp.cg.setLimits(fn.Limits)
+			s.log.Trace("spare worker limits set", "function", fn.Name, "pid", sp.proc.PID(), "took", time.Since(began))
 		}
 		if err != nil {
 			s.log.Warn("could not give a spare worker its function's limits: starting a worker instead",
