@@ -490,6 +490,10 @@ func (c *workerCgroup) setLimits(l functions.Limits) error {
 		steps = c.v1LimitSteps(l, true)
 	}
 	for _, st := range steps {
+		switch filepath.Base(st.file) {
+		case "memory.swappiness", "cpu.cfs_period_us", "pids.max", "memory.swap.max":
+			continue // the same for every worker: set when the cgroup was made
+		}
 		if err := writeFile(st.file, st.value); err != nil {
 			return fmt.Errorf("set %s: %w", st.file, err)
 		}
