@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -242,4 +243,16 @@ func TestSpare_WaitsUnderTheTightestLimits(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, strings.TrimSpace(string(got)), f)
 	}
+}
+
+func TestSpare_AdoptedWorkerStillScalesToZero(t *testing.T) {
+	b := setup(t, func(c *Config) { c.SpareWorkers = 1 })
+	spare := readySpares(t, b.sup, 1)[0]
+	fn := testFn("idle", 1, func(l *functions.Limits) { l.IdleTimeout = time.Second })
+	mustInvoke(t, b.sup, fn, "")
+	require.Equal(t, spare.PID, workersOf(b.sup.Status(), "idle")[0].PID)
+	waitFor(t, "the function at zero workers", func() bool { return len(b.sup.Status().Workers) == 0 })
+	waitFor(t, "the adopted spare reaped", func() bool { return processGone(spare.PID) })
+	next := readySpares(t, b.sup, 1)[0]
+	require.Equal(t, []int{next.PID}, workerPIDs(t), "only the new spare is left")
 }
