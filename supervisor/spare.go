@@ -132,11 +132,9 @@ func (s *Supervisor) spareFailedLocked() {
 func (s *Supervisor) runSpare(starter spareStarter, id uint64) {
 	defer s.wg.Done()
 	began := time.Now()
+	// A spare whose cgroup cannot be made is a failed start (a worker
+	// would then run without limits, a spare would only be discarded).
 	cg, err := s.cgroups.create(fmt.Sprintf("s%d", id), spareStartLimits())
-	if err != nil && !s.cfg.RequireLimits {
-		s.log.Error("create spare worker cgroup: running the spare without limits", "error", err)
-		cg, err = nil, nil
-	}
 	var proc spareProcess
 	if err == nil {
 		proc, err = starter.startSpare(s.startCtx, cg)
