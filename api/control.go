@@ -244,6 +244,12 @@ func WorkersView(st supervisor.Status, node string) WorkersStatus {
 		WorkerUser:      st.WorkerUser,
 		SandboxRequired: st.SandboxRequired,
 		Workers:         make([]WorkerStatus, 0, len(st.Workers)),
+		SpareWorkers:    st.SpareWorkers,
+		Spares:          make([]SpareStatus, 0, len(st.Spares)),
+	}
+	for _, sp := range st.Spares {
+		out.Spares = append(out.Spares, SpareStatus{PID: sp.PID, StartedAt: sp.StartedAt, RSSBytes: sp.RSSBytes,
+			CPUSeconds: sp.CPUTime.Seconds()})
 	}
 	for _, ws := range st.Workers {
 		var sb *WorkerSandbox

@@ -384,6 +384,18 @@ type WorkersStatus struct {
 	WorkerUser      string         `json:"worker_user"`
 	SandboxRequired bool           `json:"sandbox_required"`
 	Workers         []WorkerStatus `json:"workers"`
+	// SpareWorkers is --spare-workers of the node that answered and Spares
+	// its ready spare workers (started, sandboxed, no function loaded).
+	SpareWorkers int           `json:"spare_workers"`
+	Spares       []SpareStatus `json:"spares"`
+}
+
+// SpareStatus is one spare worker of the node that answered.
+type SpareStatus struct {
+	PID        int       `json:"pid"`
+	StartedAt  time.Time `json:"started_at"`
+	RSSBytes   int64     `json:"rss_bytes"`
+	CPUSeconds float64   `json:"cpu_seconds"`
 }
 
 // NodeView is one node of the cluster in GET /api/v1/nodes.

@@ -122,6 +122,7 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	ef.Size(&cfg.MaxResponseBytes, "max-response", "PICLOUD_MAX_RESPONSE", server.DefaultMaxResponse, "largest answer body a function may send (502 beyond)")
 	ef.Duration(&cfg.WriteTimeout, "write-timeout", "PICLOUD_WRITE_TIMEOUT", server.DefaultWriteTimeout, "how long one answer may take to send; slower clients are cut off")
 	ef.Int(&cfg.MaxWorkersTotal, "max-workers-total", "PICLOUD_MAX_WORKERS_TOTAL", 0, "run at most `N` worker processes on this node (0: the supervisor's default)")
+	ef.Int(&cfg.SpareWorkers, "spare-workers", "PICLOUD_SPARE_WORKERS", server.DefaultSpareWorkers, fmt.Sprintf("keep `N` generic spare workers started (sandboxed, no function loaded) so a cold start needs no exec; 0 to %d, 0: none", server.MaxSpareWorkers))
 	ef.String(&cfg.WorkerPath, "worker-path", "PICLOUD_WORKER_PATH", "", "run workers from `BINARY` (default: picloud-worker next to picloud, else picloud itself)")
 	ef.String(&cfg.WorkerUser, "worker-user", "PICLOUD_WORKER_USER", "", "run workers as `USER` (NAME[:GROUP] or UID[:GID]; default: picloud-worker if it exists); needs root or CAP_SETUID and CAP_SETGID")
 	ef.Bool(&cfg.RequireSandbox, "require-sandbox", "PICLOUD_REQUIRE_SANDBOX", "refuse workers lacking any sandbox layer (own uid, no capabilities, no_new_privs, seccomp, Landlock, closed descriptors)")

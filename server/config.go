@@ -13,6 +13,7 @@ import (
 	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/events"
 	"github.com/picloud/picloud/outbound"
+	"github.com/picloud/picloud/supervisor"
 )
 
 // Defaults of Config, applied by Run to zero fields.
@@ -25,6 +26,11 @@ const (
 	DefaultWriteTimeout    = 30 * time.Second
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultQueueTimeout    = 5 * time.Second
+	// DefaultSpareWorkers is the --spare-workers of `picloud serve` (a zero
+	// Config.SpareWorkers means none).
+	DefaultSpareWorkers = 1
+	// MaxSpareWorkers bounds Config.SpareWorkers.
+	MaxSpareWorkers = supervisor.MaxSpareWorkers
 )
 
 // Config is what `picloud serve` passes to Run. Zero fields take the
@@ -76,6 +82,10 @@ type Config struct {
 	// RequireSandbox refuses workers lacking any sandbox layer
 	// (supervisor.Config.RequireSandbox).
 	RequireSandbox bool
+	// SpareWorkers is how many generic spare workers a data node keeps
+	// started for cold starts (supervisor.Config.SpareWorkers); 0: none.
+	// `picloud serve` defaults it to DefaultSpareWorkers.
+	SpareWorkers int
 	// QueueTimeout is how long a call waits for a busy pool before 503.
 	QueueTimeout time.Duration
 	// ShutdownTimeout bounds the drain on ctx cancellation: in-flight

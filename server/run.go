@@ -99,6 +99,7 @@ func Run(ctx context.Context, cfg Config) error {
 		RequireLimits:   cfg.RequireLimits,
 		WorkerUser:      cfg.WorkerUser,
 		RequireSandbox:  cfg.RequireSandbox,
+		SpareWorkers:    spareWorkers(cfg),
 	})
 	if err != nil {
 		return fmt.Errorf("configure supervisor: %w", err)
@@ -316,4 +317,13 @@ func validateSource(ctx context.Context, sup *supervisor.Supervisor, src string)
 		return &api.SourceError{Line: se.Line, Column: se.Column, Message: se.Message}
 	}
 	return err
+}
+
+// spareWorkers is how many spare workers the node keeps: none unless it
+// runs functions (the data role).
+func spareWorkers(cfg Config) int {
+	if !cfg.Roles.Data {
+		return 0
+	}
+	return cfg.SpareWorkers
 }

@@ -4,8 +4,10 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -91,43 +93,80 @@ func BenchmarkWarmHelloParallel16(b *testing.B) {
 
 // BenchmarkColdStart is no worker → first response: every iteration calls a
 // function with no worker, so the call starts one (cgroups, process,
-// handshake, load); the worker is removed outside the timed part.
+// handshake, load); the worker is removed outside the timed part. No
+// spare workers: every cold start execs.
 func BenchmarkColdStart(b *testing.B) {
-	benchColdStart(b, false)
+	benchColdStart(b, false, 0)
 }
 
 // BenchmarkColdStartNoCgroups is the same without cgroups.
 func BenchmarkColdStartNoCgroups(b *testing.B) {
-	benchColdStart(b, true)
+	benchColdStart(b, true, 0)
 }
 
-func benchColdStart(b *testing.B, noCgroups bool) {
-	bd := setup(b, func(c *Config) { c.DisableCgroups = noCgroups })
+// BenchmarkColdStartSpare is the same cold start taking a spare worker
+// (cgroup limits set, function loaded, call): before each iteration,
+// outside the timed part, the benchmark waits for the spare that replaces
+// the one taken.
+func BenchmarkColdStartSpare(b *testing.B) {
+	benchColdStart(b, false, 1)
+}
+
+func benchColdStart(b *testing.B, noCgroups bool, spares int) {
+	bd := setup(b, func(c *Config) { c.DisableCgroups = noCgroups; c.SpareWorkers = spares })
 	ctx := context.Background()
 	b.ReportAllocs()
 	fn := benchHello(1, nil)
+	var took []time.Duration
+	waitSpares := func() {
+		waitFor(b, "a ready spare", func() bool { return len(bd.sup.Status().Spares) == spares })
+	}
+	b.StopTimer()
+	waitSpares()
+	b.StartTimer()
 	for b.Loop() {
+		began := time.Now()
 		if _, err := bd.sup.Invoke(ctx, fn, benchReq); err != nil {
 			b.Fatal(err)
 		}
+		took = append(took, time.Since(began))
 		b.StopTimer()
 		bd.sup.Remove(fn.Name)
 		waitFor(b, "the worker gone", func() bool { return len(bd.sup.Status().Workers) == 0 })
+		waitSpares()
 		b.StartTimer()
 	}
+	reportPercentiles(b, took)
 }
 
 // BenchmarkBareForkExec is fork/exec of the worker binary until it exits
 // (started by hand, it explains itself and exits): the floor of a cold
-// start.
+// start without a spare.
 func BenchmarkBareForkExec(b *testing.B) {
 	requireWorker(b)
+	var took []time.Duration
 	for b.Loop() {
+		began := time.Now()
 		cmd := exec.Command(workerBin)
 		_ = cmd.Run() // exits non-zero by design
 		if cmd.ProcessState == nil {
 			b.Fatal("worker did not run")
 		}
+		took = append(took, time.Since(began))
+	}
+	reportPercentiles(b, took)
+}
+
+// reportPercentiles reports the p50, p90 and p99 of the iterations' times
+// in milliseconds.
+func reportPercentiles(b *testing.B, took []time.Duration) {
+	if len(took) == 0 {
+		return
+	}
+	slices.Sort(took)
+	for _, p := range []int{50, 90, 99} {
+		i := min(len(took)-1, len(took)*p/100)
+		b.ReportMetric(float64(took[i])/float64(time.Millisecond), fmt.Sprintf("p%d-ms", p))
 	}
 }
 

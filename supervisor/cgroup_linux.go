@@ -406,21 +406,7 @@ func (m *cgroupManager) create(name string, l functions.Limits) (*workerCgroup, 
 			}
 			cg.dirs[c] = dir
 		}
-		quota := int64(math.Ceil(l.CPU * cpuPeriodMicros))
-		mem, cpu, pids := cg.dirs["memory"], cg.dirs["cpu"], cg.dirs["pids"]
-		steps := []struct{ file, value string }{
-			{filepath.Join(mem, "memory.limit_in_bytes"), strconv.FormatInt(l.MemoryBytes, 10)},
-			{filepath.Join(mem, "memory.swappiness"), "0"},
-			{filepath.Join(cpu, "cpu.cfs_period_us"), strconv.Itoa(cpuPeriodMicros)},
-			{filepath.Join(cpu, "cpu.cfs_quota_us"), strconv.FormatInt(quota, 10)},
-			{filepath.Join(pids, "pids.max"), strconv.Itoa(workerPidsMax)},
-		}
-		// memory+swap equal to memory: no swap (the file exists only with
-		// swap accounting on).
-		if _, err := os.Stat(filepath.Join(mem, "memory.memsw.limit_in_bytes")); err == nil {
-			steps = append(steps, struct{ file, value string }{filepath.Join(mem, "memory.memsw.limit_in_bytes"), strconv.FormatInt(l.MemoryBytes, 10)})
-		}
-		for _, st := range steps {
+		for _, st := range cg.v1LimitSteps(l, false) {
 			if err := writeFile(st.file, st.value); err != nil {
 				cg.remove(m.log)
 				return nil, fmt.Errorf("set %s: %w", st.file, err)
@@ -433,19 +419,10 @@ func (m *cgroupManager) create(name string, l functions.Limits) (*workerCgroup, 
 		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
 		}
-		quota := int64(math.Ceil(l.CPU * cpuPeriodMicros))
-		steps := []struct{ file, value string }{
-			{"memory.max", strconv.FormatInt(l.MemoryBytes, 10)},
-			{"cpu.max", fmt.Sprintf("%d %d", quota, cpuPeriodMicros)},
-			{"pids.max", strconv.Itoa(workerPidsMax)},
-		}
-		if _, err := os.Stat(filepath.Join(dir, "memory.swap.max")); err == nil {
-			steps = append(steps, struct{ file, value string }{"memory.swap.max", "0"})
-		}
-		for _, st := range steps {
-			if err := writeFile(filepath.Join(dir, st.file), st.value); err != nil {
+		for _, st := range cg.v2LimitSteps(l) {
+			if err := writeFile(st.file, st.value); err != nil {
 				cg.remove(m.log)
-				return nil, fmt.Errorf("set %s of %s: %w", st.file, dir, err)
+				return nil, fmt.Errorf("set %s: %w", st.file, err)
 			}
 		}
 		fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -457,6 +434,72 @@ func (m *cgroupManager) create(name string, l functions.Limits) (*workerCgroup, 
 		return cg, nil
 	}
 	return nil, nil
+}
+
+// limitStep is one control file write of a cgroup's limits.
+type limitStep struct{ file, value string }
+
+// v1LimitSteps are the writes that give the v1 cgroups l's limits. raise:
+// the memory limit goes up (memory+swap first, as it may not be below
+// it), else down from unlimited (memory first).
+func (c *workerCgroup) v1LimitSteps(l functions.Limits, raise bool) []limitStep {
+	quota := int64(math.Ceil(l.CPU * cpuPeriodMicros))
+	mem, cpu, pids := c.dirs["memory"], c.dirs["cpu"], c.dirs["pids"]
+	memLimit := limitStep{filepath.Join(mem, "memory.limit_in_bytes"), strconv.FormatInt(l.MemoryBytes, 10)}
+	steps := []limitStep{
+		{filepath.Join(mem, "memory.swappiness"), "0"},
+		{filepath.Join(cpu, "cpu.cfs_period_us"), strconv.Itoa(cpuPeriodMicros)},
+		{filepath.Join(cpu, "cpu.cfs_quota_us"), strconv.FormatInt(quota, 10)},
+		{filepath.Join(pids, "pids.max"), strconv.Itoa(workerPidsMax)},
+	}
+	// memory+swap equal to memory: no swap (the file exists only with
+	// swap accounting on).
+	if _, err := os.Stat(filepath.Join(mem, "memory.memsw.limit_in_bytes")); err == nil {
+		memsw := limitStep{filepath.Join(mem, "memory.memsw.limit_in_bytes"), strconv.FormatInt(l.MemoryBytes, 10)}
+		if raise {
+			return append([]limitStep{memsw, memLimit}, steps...)
+		}
+		return append([]limitStep{memLimit, memsw}, steps...)
+	}
+	return append([]limitStep{memLimit}, steps...)
+}
+
+// v2LimitSteps are the writes that give the v2 cgroup l's limits.
+func (c *workerCgroup) v2LimitSteps(l functions.Limits) []limitStep {
+	quota := int64(math.Ceil(l.CPU * cpuPeriodMicros))
+	steps := []limitStep{
+		{filepath.Join(c.dir, "memory.max"), strconv.FormatInt(l.MemoryBytes, 10)},
+		{filepath.Join(c.dir, "cpu.max"), fmt.Sprintf("%d %d", quota, cpuPeriodMicros)},
+		{filepath.Join(c.dir, "pids.max"), strconv.Itoa(workerPidsMax)},
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, "memory.swap.max")); err == nil {
+		steps = append(steps, limitStep{filepath.Join(c.dir, "memory.swap.max"), "0"})
+	}
+	return steps
+}
+
+// setLimits gives the cgroup of a spare worker the limits l of the
+// function that takes it: how a spare comes under its function's limits
+// without leaving its cgroup (a move would cost a synchronize_rcu in the
+// kernel, ~10 ms, and leave its memory charged to the cgroup it left).
+// l's memory limit is at least the spare's (functions.MinMemory), so the
+// memory limit only goes up and never fails for the memory in use.
+func (c *workerCgroup) setLimits(l functions.Limits) error {
+	steps := c.v2LimitSteps(l)
+	if c.version == 1 {
+		steps = c.v1LimitSteps(l, true)
+	}
+	for _, st := range steps {
+		switch filepath.Base(st.file) {
+		case "memory.swappiness", "cpu.cfs_period_us", "pids.max", "memory.swap.max":
+			continue // the same for every worker: set when the cgroup was made
+		}
+		if err := writeFile(st.file, st.value); err != nil {
+			return fmt.Errorf("set %s: %w", st.file, err)
+		}
+	}
+	c.limit = l.MemoryBytes
+	return nil
 }
 
 // close kills what is left in this supervisor's cgroups and removes them.

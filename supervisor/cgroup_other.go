@@ -28,3 +28,5 @@ func (c *workerCgroup) oomKilled() bool { return false }
 func (c *workerCgroup) remove(hclog.Logger) {}
 
 func (m *cgroupManager) instanceDirs() []string { return nil }
+
+func (c *workerCgroup) setLimits(functions.Limits) error { return nil }

@@ -14,14 +14,16 @@ import (
 // tests: a supervisor in a process of its own that the test can SIGKILL.
 const childEnv = "PICLOUD_SUPERVISOR_TEST_CHILD"
 
-// runChildSupervisor starts a supervisor with two warm workers, prints
-// "ready <pid> <pid> <limits mode>" and waits to be killed.
+// runChildSupervisor starts a supervisor with two warm workers and a
+// spare, prints "ready <pid> <pid> <spare pid> <limits mode>" and waits to
+// be killed.
 func runChildSupervisor() {
 	sup, err := New(Config{
-		WorkerPath: os.Getenv("PICLOUD_TEST_WORKER"),
-		CgroupName: os.Getenv("PICLOUD_TEST_CGROUP"),
-		WorkerUser: os.Getenv("PICLOUD_TEST_WORKER_USER"),
-		Logger:     hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr}),
+		WorkerPath:   os.Getenv("PICLOUD_TEST_WORKER"),
+		CgroupName:   os.Getenv("PICLOUD_TEST_CGROUP"),
+		WorkerUser:   os.Getenv("PICLOUD_TEST_WORKER_USER"),
+		SpareWorkers: 1,
+		Logger:       hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr}),
 	})
 	if err == nil {
 		err = sup.Start(context.Background())
@@ -40,8 +42,8 @@ func runChildSupervisor() {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		st := sup.Status()
-		if len(st.Workers) == 2 && st.Workers[0].State == "idle" && st.Workers[1].State == "idle" {
-			fmt.Printf("ready %d %d %s\n", st.Workers[0].PID, st.Workers[1].PID, st.LimitsMode)
+		if len(st.Workers) == 2 && st.Workers[0].State == "idle" && st.Workers[1].State == "idle" && len(st.Spares) == 1 {
+			fmt.Printf("ready %d %d %d %s\n", st.Workers[0].PID, st.Workers[1].PID, st.Spares[0].PID, st.LimitsMode)
 			select {} // until SIGKILL
 		}
 		time.Sleep(10 * time.Millisecond)

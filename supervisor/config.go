@@ -52,6 +52,12 @@ type Config struct {
 	// other functions are evicted first.
 	MaxWorkersTotal int
 
+	// SpareWorkers is how many generic spare workers (started, sandboxed,
+	// no function loaded) the supervisor keeps ready for cold starts; 0
+	// means none (every cold start execs a worker). At most
+	// MaxSpareWorkers; they do not count against MaxWorkersTotal.
+	SpareWorkers int
+
 	// QueueTimeout bounds how long a request waits for a worker slot before
 	// ErrOverloaded; 0 means DefaultQueueTimeout.
 	QueueTimeout time.Duration

@@ -58,11 +58,29 @@ func (l *pluginLauncher) close() {
 // and its own temporary directory (for its sockets). go-plugin adds its
 // handshake variables.
 func workerEnv(lim functions.Limits, tmpDir string) []string {
-	procs := max(1, int(math.Ceil(lim.CPU)))
-	return []string{"GOMAXPROCS=" + strconv.Itoa(procs), "TMPDIR=" + tmpDir}
+	return []string{"GOMAXPROCS=" + strconv.Itoa(workerProcs(lim)), "TMPDIR=" + tmpDir}
+}
+
+// workerProcs is a worker's GOMAXPROCS: its CPU limit rounded up.
+func workerProcs(lim functions.Limits) int {
+	return max(1, int(math.Ceil(lim.CPU)))
 }
 
 func (l *pluginLauncher) launch(ctx context.Context, fn functions.Spec, cg *workerCgroup) (process, error) {
+	pp, err := l.start(ctx, fn.Limits, cg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pp.load(ctx, fn); err != nil {
+		return nil, err
+	}
+	return pp, nil
+}
+
+// start starts a worker inside cg with the environment of lim, completes
+// the handshake and checks its sandbox, but loads no function: launch
+// loads one at once, a spare worker when a cold call takes it.
+func (l *pluginLauncher) start(ctx context.Context, lim functions.Limits, cg *workerCgroup) (*pluginProcess, error) {
 	// go-plugin and the worker make the directories of their sockets inside
 	// sockDir; Close removes it (and Start of the next supervisor, after a
 	// crash).
@@ -75,10 +93,10 @@ func (l *pluginLauncher) launch(ctx context.Context, fn functions.Spec, cg *work
 		return nil, err
 	}
 	cmd := exec.Command(l.path, l.args...)
-	cmd.Env = workerEnv(fn.Limits, sockDir)
+	cmd.Env = workerEnv(lim, sockDir)
 	cmd.SysProcAttr = workerSysProcAttr(cg)
 	credentialAttr(cmd.SysProcAttr, l.id)
-	pp := &pluginProcess{cmd: cmd, host: l.host, sockDir: sockDir, done: make(chan struct{})}
+	pp := &pluginProcess{cmd: cmd, host: l.host, sockDir: sockDir, done: make(chan struct{}), log: l.log}
 
 	cfg := protocol.ClientConfig(cmd, pluginLogger{l.log.Named("worker")})
 	cfg.Cmd = nil // started by our runner, on the spawner thread
@@ -103,37 +121,33 @@ func (l *pluginLauncher) launch(ctx context.Context, fn functions.Spec, cg *work
 	// kills the process, which ends the handshake wait.
 	stop := context.AfterFunc(ctx, pp.Kill)
 	defer stop()
-	fail := func(step string, err error) (process, error) {
-		pp.Kill()
-		if pp.proc.Load() != nil {
-			<-pp.done
-		}
-		pp.Close()
-		var ce *protocol.CallError
-		if errors.As(err, &ce) { // the script did not compile or its top level failed
-			return nil, &InvokeError{Kind: KindScript, Message: ce.Message, Traceback: ce.Traceback}
-		}
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return nil, fmt.Errorf("%s: %w", step, err)
-	}
 	t0 := time.Now()
 	if _, err := client.Start(); err != nil {
-		return fail("start worker "+l.path, err)
+		return nil, pp.abort(ctx, "start worker "+l.path, err)
 	}
 	t1 := time.Now()
 	wc, err := protocol.Dispense(ctx, client)
 	if err != nil {
-		return fail("dispense worker", err)
+		return nil, pp.abort(ctx, "dispense worker", err)
 	}
-	t2 := time.Now()
 	pp.wc = wc
 	pp.sandbox = l.readBackSandbox(pp.pid, wc.Info().SandboxReport)
 	if l.requireSandbox && !pp.sandbox.Complete() {
-		return fail("check worker sandbox", fmt.Errorf("%w: %s", ErrSandboxIncomplete, strings.Join(pp.sandbox.Missing, "; ")))
+		return nil, pp.abort(ctx, "check worker sandbox", fmt.Errorf("%w: %s", ErrSandboxIncomplete, strings.Join(pp.sandbox.Missing, "; ")))
 	}
-	err = wc.Load(ctx, protocol.FunctionSpec{
+	l.log.Trace("worker started", "pid", pp.pid, "fork", pp.forkTime, "handshake", t1.Sub(t0)-pp.forkTime,
+		"dispense", time.Since(t1))
+	return pp, nil
+}
+
+// load loads fn into a started worker that has none: its source, its
+// GOMAXPROCS and its memory limit (the worker's Go memory limit and heap
+// watch). On failure the worker is killed and released.
+func (p *pluginProcess) load(ctx context.Context, fn functions.Spec) error {
+	stop := context.AfterFunc(ctx, p.Kill)
+	defer stop()
+	t0 := time.Now()
+	err := p.wc.Load(ctx, protocol.FunctionSpec{
 		Name:         fn.Name,
 		Version:      fn.Version,
 		Source:       fn.Source,
@@ -142,13 +156,31 @@ func (l *pluginLauncher) launch(ctx context.Context, fn functions.Spec, cg *work
 		Concurrency:  fn.Limits.Concurrency,
 
 		Env: fn.Env,
+		MaxProcs:     workerProcs(fn.Limits),
 	})
 	if err != nil {
-		return fail("load function", err)
+		return p.abort(ctx, "load function", err)
 	}
-	l.log.Trace("worker launched", "pid", pp.pid, "fork", pp.forkTime, "handshake", t1.Sub(t0)-pp.forkTime,
-		"dispense", t2.Sub(t1), "load", time.Since(t2))
-	return pp, nil
+	p.log.Trace("function loaded", "pid", p.pid, "function", fn.Name, "load", time.Since(t0))
+	return nil
+}
+
+// abort kills a worker whose start or load failed, releases it and says
+// why: a script error as an *InvokeError, else the failed step.
+func (p *pluginProcess) abort(ctx context.Context, step string, err error) error {
+	p.Kill()
+	if p.proc.Load() != nil {
+		<-p.done
+	}
+	p.Close()
+	var ce *protocol.CallError
+	if errors.As(err, &ce) { // the script did not compile or its top level failed
+		return &InvokeError{Kind: KindScript, Message: ce.Message, Traceback: ce.Traceback}
+	}
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return fmt.Errorf("%s: %w", step, err)
 }
 
 // pluginProcess is a worker started through go-plugin.
@@ -164,6 +196,7 @@ type pluginProcess struct {
 	sockDir  string
 	done     chan struct{} // closed by spawnRunner.Wait once reaped
 	sandbox  WorkerSandbox // read back after the handshake
+	log      hclog.Logger
 }
 
 var _ process = (*pluginProcess)(nil)

@@ -73,6 +73,9 @@ type worker struct {
 	lastUsed  time.Time
 	idleTimer Timer
 	idleGen   uint64
+	// refillSpare: w is a spare taken by a cold start; the first call to
+	// end starts its replacement.
+	refillSpare bool
 
 	// stopReason is set when the supervisor stops the worker on purpose
 	// ("idle", "evicted", "replaced", "removed", "stopped", "timeout").
@@ -313,6 +316,10 @@ func (s *Supervisor) takeLocked(w *worker) (cold bool) {
 // release returns a call's slot.
 func (s *Supervisor) release(w *worker) {
 	s.mu.Lock()
+	if w.refillSpare {
+		w.refillSpare = false
+		s.fillSparesLocked()
+	}
 	w.inflight--
 	w.calls++
 	w.lastUsed = s.clock.Now()
@@ -637,19 +644,34 @@ func (s *Supervisor) runWorker(w *worker) {
 	defer s.wg.Done()
 	p := w.pool
 	began := time.Now()
-	cg, err := s.cgroups.create(fmt.Sprintf("w%d", w.id), p.fn.Limits)
-	if err != nil && !s.cfg.RequireLimits {
-		s.log.Error("create worker cgroup: running the worker without limits", "function", p.fn.Name, "error", err)
-		cg, err = nil, nil
+	s.mu.Lock()
+	sp := s.takeSpareLocked()
+	s.mu.Unlock()
+	var (
+		proc process
+		cg   *workerCgroup
+		err  error
+	)
+	if sp != nil {
+		proc, cg, err = s.adoptSpare(sp, w)
 	}
-	var proc process
-	if err == nil {
-		proc, err = s.launcher.launch(s.startCtx, p.fn, cg)
+	if proc == nil && err == nil {
+		cg, err = s.cgroups.create(fmt.Sprintf("w%d", w.id), p.fn.Limits)
+		if err != nil && !s.cfg.RequireLimits {
+			s.log.Error("create worker cgroup: running the worker without limits", "function", p.fn.Name, "error", err)
+			cg, err = nil, nil
+		}
+		if err == nil {
+			proc, err = s.launcher.launch(s.startCtx, p.fn, cg)
+		}
 	}
 
 	s.mu.Lock()
 	p.starting--
 	if err != nil {
+		if sp != nil {
+			s.fillSparesLocked()
+		}
 		s.removeWorkerLocked(w)
 		var ie *InvokeError
 		if !errors.As(err, &ie) {
@@ -685,13 +707,23 @@ func (s *Supervisor) runWorker(w *worker) {
 	w.startedAt = s.clock.Now()
 	w.lastUsed = w.startedAt
 	d := time.Since(began)
-	s.log.Debug("worker started", "function", p.fn.Name, "version", p.fn.Version, "pid", proc.PID(), "duration", d)
+	s.log.Debug("worker started", "function", p.fn.Name, "version", p.fn.Version, "pid", proc.PID(), "duration", d,
+		"from_spare", sp != nil && proc == process(sp.proc))
 	if s.state != stateStarted || w.retiring {
 		s.stopWorkerLocked(w, w.stopReason)
 	} else {
 		s.dispatchLocked(p)
 		if w.inflight == 0 {
 			s.armIdleLocked(w)
+		}
+	}
+	if sp != nil {
+		// The replacement spare starts once the call this start serves has
+		// answered: its exec stays off that call's path.
+		if w.inflight > 0 {
+			w.refillSpare = true
+		} else {
+			s.fillSparesLocked()
 		}
 	}
 	s.mu.Unlock()

@@ -2,7 +2,9 @@
 // subprocesses per function, each worker in its own cgroup with the
 // function's memory and CPU limits, started on demand (cold start), reused
 // while warm, stopped after an idle timeout so an unused function costs no
-// process at all, and replaced when it crashes or hits a limit.
+// process at all, and replaced when it crashes or hits a limit. Generic
+// spare workers (Config.SpareWorkers, spare.go) take the exec off a cold
+// start's path.
 //
 // The worker side (the Lua sandbox) lives in package worker; the wire
 // between the two in package protocol.
@@ -48,6 +50,10 @@ type Status struct {
 	SandboxRequired bool
 	// Workers lists every worker process, ordered by function and start.
 	Workers []WorkerStatus
+	// SpareWorkers is how many spare workers the supervisor keeps (see
+	// Config.SpareWorkers) and Spares the ones ready, oldest first.
+	SpareWorkers int
+	Spares       []SpareStatus
 }
 
 // WorkerStatus describes one worker process.
@@ -92,6 +98,7 @@ type Supervisor struct {
 	total    int              // worker processes counted against maxTotal
 	stopping int              // of which being stopped
 	starved  bool             // a pool waits for node capacity with no worker to evict
+	spares   spareSet         // generic spare workers (spare.go)
 	calls    sync.WaitGroup   // calls in flight (for Stop's drain)
 	wg       sync.WaitGroup   // worker goroutines
 	nextID   uint64
@@ -117,6 +124,9 @@ const (
 func New(cfg Config) (*Supervisor, error) {
 	if cfg.MaxWorkersTotal < 0 {
 		return nil, fmt.Errorf("max workers total %d is negative", cfg.MaxWorkersTotal)
+	}
+	if cfg.SpareWorkers < 0 || cfg.SpareWorkers > MaxSpareWorkers {
+		return nil, fmt.Errorf("spare workers %d is out of range: use 0 to %d", cfg.SpareWorkers, MaxSpareWorkers)
 	}
 	if cfg.QueueTimeout < 0 {
 		return nil, fmt.Errorf("queue timeout %s is negative", cfg.QueueTimeout)
@@ -204,6 +214,8 @@ func (s *Supervisor) Start(ctx context.Context) error {
 	s.cgroups = cg
 	s.startCtx, s.cancelStart = context.WithCancel(context.Background())
 	s.state = stateStarted
+	s.spares.want = s.cfg.SpareWorkers
+	s.fillSparesLocked()
 	return nil
 }
 
@@ -250,6 +262,7 @@ func (s *Supervisor) Stop() {
 
 	s.mu.Lock()
 	s.cancelStart()
+	s.stopSparesLocked()
 	for _, p := range s.allPoolsLocked() {
 		if p.retryTimer != nil {
 			p.retryTimer.Stop()
@@ -346,7 +359,12 @@ func (s *Supervisor) Status() Status {
 			ws = append(ws, w.statusLocked())
 		}
 	}
+	st.SpareWorkers = s.spares.want
+	st.Spares = s.spareStatusLocked()
 	s.mu.Unlock()
+	for i := range st.Spares {
+		st.Spares[i].RSSBytes, st.Spares[i].CPUTime = procStats(st.Spares[i].PID)
+	}
 	for i := range ws {
 		if ws[i].PID > 0 {
 			ws[i].RSSBytes, ws[i].CPUTime = procStats(ws[i].PID)

@@ -521,16 +521,16 @@ func workersDieWithSupervisor(t *testing.T, worker, user string) {
 	line, err := bufio.NewReader(out).ReadString('\n')
 	require.NoError(t, err)
 	f := strings.Fields(line)
-	require.GreaterOrEqual(t, len(f), 3, "child said %q", line)
+	require.GreaterOrEqual(t, len(f), 4, "child said %q", line)
 	require.Equal(t, "ready", f[0], "child said %q", line)
-	var pids []int
-	for _, s := range f[1:3] {
+	var pids []int // two workers and a spare
+	for _, s := range f[1:4] {
 		pid, err := strconv.Atoi(s)
 		require.NoError(t, err)
 		require.False(t, processDead(pid))
 		pids = append(pids, pid)
 	}
-	childMode := strings.Join(f[3:], " ")
+	childMode := strings.Join(f[4:], " ")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	_ = cmd.Wait()

@@ -121,6 +121,10 @@ func (s *Server) Load(spec wire.FunctionSpec) error {
 	if loaded {
 		return errors.New("a function is already loaded")
 	}
+	if spec.MaxProcs > 0 {
+		// A spare worker started with the spare's GOMAXPROCS.
+		runtime.GOMAXPROCS(spec.MaxProcs)
+	}
 	if spec.MemoryBytes > 0 {
 		// The Go collector works harder near the limit, well before the
 		// kernel would kill us; the heap watch fails calls above it.

@@ -16,8 +16,11 @@ import (
 //	2: a call frame carries the call's absolute deadline (was: a relative
 //	   timeout, with defaults on both sides); FunctionSpec.LoadDeadline
 //	   replaces FunctionSpec.Timeout.
+//	3: FunctionSpec.MaxProcs: Load sets the worker's GOMAXPROCS, so that a
+//	   generic spare worker (started before its function was known, with
+//	   the spare's GOMAXPROCS in its environment) gets its function's.
 const (
-	ProtocolVersion  = 2
+	ProtocolVersion  = 3
 	MagicCookieKey   = "PICLOUD_WORKER_COOKIE"
 	MagicCookieValue = "b1f3c0de-picloud-worker-v1"
 	// PluginName is the one plugin a worker serves.
@@ -44,6 +47,9 @@ type FunctionSpec struct {
 	// Added after protocol version 2 without a bump: gob leaves it nil
 	// for an older peer, which then sees no env.
 	Env map[string]string
+	// MaxProcs is the worker's GOMAXPROCS (its CPU limit rounded up), set
+	// by Load; 0 leaves the one the process started with.
+	MaxProcs int
 }
 
 // WorkerInfo is what a worker says about itself right after the handshake.
