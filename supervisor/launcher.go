@@ -155,8 +155,8 @@ func (p *pluginProcess) load(ctx context.Context, fn functions.Spec) error {
 		MemoryBytes:  fn.Limits.MemoryBytes,
 		Concurrency:  fn.Limits.Concurrency,
 
-		Env: fn.Env,
-		MaxProcs:     workerProcs(fn.Limits),
+		Env:      fn.Env,
+		MaxProcs: workerProcs(fn.Limits),
 	})
 	if err != nil {
 		return p.abort(ctx, "load function", err)
