@@ -31,6 +31,9 @@ type riverRunner struct {
 
 	// isRunning mirrors running for observers (tests, metrics).
 	isRunning atomic.Bool
+	// fenced: this node lost its lease (it could not heartbeat), so it
+	// must not claim jobs; River stays stopped until it is cleared.
+	fenced atomic.Bool
 
 	// Owned by run's goroutine.
 	running  bool
@@ -46,6 +49,13 @@ func (r *riverRunner) poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
+	}
+}
+
+// fence stops (true) or resumes (false) the claiming of jobs on this node.
+func (r *riverRunner) fence(on bool) {
+	if r.fenced.Swap(on) != on {
+		r.poke()
 	}
 }
 
@@ -65,6 +75,9 @@ func (r *riverRunner) run(ctx context.Context) {
 		if r.running {
 			return
 		}
+		if r.fenced.Load() {
+			return // fence pokes again when it is lifted
+		}
 		if err := r.start(ctx); err != nil {
 			if ctx.Err() == nil {
 				log.Error("start river", "error", err)
@@ -80,6 +93,13 @@ func (r *riverRunner) run(ctx context.Context) {
 			r.stop()
 			return
 		case <-r.wake:
+			if r.fenced.Load() {
+				if r.running {
+					log.Warn("this node lost its lease: stopped claiming jobs")
+					r.stop()
+				}
+				continue
+			}
 			start()
 		case <-timer.C:
 			if !r.running {
