@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -364,6 +365,15 @@ func scenarioPartition(t *testing.T, c *cluster) {
 	t.Logf("cut off for %s: reaped %s after the cut; rejoined %s after the link came back, serving the deploy made meanwhile after %s",
 		back.Sub(cut).Round(10*time.Millisecond), (reaped + unready).Round(10*time.Millisecond),
 		rejoin.Round(10*time.Millisecond), caught.Round(10*time.Millisecond))
+	log, err := os.ReadFile(n.p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"this node stops claiming work", "claiming work again"} {
+		if !bytes.Contains(log, []byte(want)) {
+			t.Errorf("%s's log lacks %q: it did not fence itself while cut off", n.name, want)
+		}
+	}
 	// It works deliveries again.
 	more := c.publish(2000, 30)
 	eventually(t, 15*time.Second, "deliveries after the rejoin", func() bool {
@@ -443,9 +453,22 @@ func scenarioPGRestart(t *testing.T, c *cluster) {
 		done, dups = c.delivered(t, committed)
 		return done == len(committed)
 	})
-	t.Logf("postgres down %s; service back %s after it restarted; %d events committed, %d delivered, %d duplicate runs; /fn load %s",
-		up.Sub(down).Round(10*time.Millisecond), back.Round(10*time.Millisecond), len(committed), done, dups, res)
-	if back > 10*time.Second {
-		t.Errorf("service back %s after postgres restarted, want within 10s", back)
+	kinds := map[string]int{}
+	var lastFail time.Duration
+	for _, f := range res.failed() {
+		what := f.what
+		if i := strings.LastIndex(what, ": "); i >= 0 {
+			what = what[i+2:]
+		}
+		kinds[what]++
+		lastFail = max(lastFail, f.at.Sub(up))
+	}
+	t.Logf("postgres down %s; every node ready and publishing %s after it restarted, the last failed /fn call %+.2fs; %d events committed, %d delivered, %d duplicate runs; /fn load %s %v",
+		up.Sub(down).Round(10*time.Millisecond), back.Round(10*time.Millisecond), lastFail.Seconds(), len(committed), done, dups, res, kinds)
+	if kinds["500"] > 0 {
+		t.Errorf("%d calls answered 500 while the database restarted, want 503 (unavailable)", kinds["500"])
+	}
+	if back > 10*time.Second || lastFail > 10*time.Second {
+		t.Errorf("service back %s (last failure %s) after postgres restarted, want within 10s", back, lastFail)
 	}
 }
