@@ -28,14 +28,24 @@ import (
 	"github.com/picloud/picloud/internal/e2etest"
 )
 
-// Node timings of the lab: shorter than the defaults (2s, 10s) so the
-// scenarios stay short; the drain delay is above Caddy's health_interval
-// (2s in the example Caddyfile) plus its health_timeout (1s).
-const (
-	heartbeat  = 500 * time.Millisecond
-	lease      = 3 * time.Second
-	drainDelay = 3500 * time.Millisecond
+// Node timings of the lab: the product's defaults (PICLOUD_TEST_HEARTBEAT
+// and PICLOUD_TEST_LEASE override them, say 500ms and 3s for a quicker
+// run); the drain delay (PICLOUD_TEST_DRAIN_DELAY) is above Caddy's
+// health_interval (2s in the example Caddyfile) plus its health_timeout
+// (1s).
+var (
+	heartbeat  = envDuration("PICLOUD_TEST_HEARTBEAT", 2*time.Second)
+	lease      = envDuration("PICLOUD_TEST_LEASE", 10*time.Second)
+	drainDelay = envDuration("PICLOUD_TEST_DRAIN_DELAY", 3500*time.Millisecond)
 )
+
+// envDuration is the duration in $name, else def.
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
 
 // Addresses in the lab.
 const (
@@ -208,6 +218,18 @@ func (c *cluster) count(t *testing.T, sql string, args ...any) int {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return n
+}
+
+// backends counts PostgreSQL backends per node (by its address on the
+// back network), the test's own connection left out.
+func (c *cluster) backends(t *testing.T) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, n := range c.nodes {
+		out[n.name] = c.count(t, `SELECT count(*) FROM pg_stat_activity WHERE client_addr = $1::inet`,
+			fmt.Sprintf("%s%d", backNet, n.octet))
+	}
+	return out
 }
 
 // startNode starts n and waits until its /readyz answers 200.

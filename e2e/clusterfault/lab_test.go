@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -67,9 +68,10 @@ func needLab(t *testing.T) {
 // when the test fails.
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	var b [3]byte
+	removeStaleNamespaces(t)
+	var b [2]byte
 	_, _ = rand.Read(b[:])
-	l := &lab{t: t, prefix: "pcf" + hex.EncodeToString(b[:]) + "-", dir: t.TempDir()}
+	l := &lab{t: t, prefix: fmt.Sprintf("pcf%d.%s-", os.Getpid(), hex.EncodeToString(b[:])), dir: t.TempDir()}
 	t.Cleanup(l.teardown)
 	sw := l.addNS("sw")
 	l.ip("-n", sw, "link", "add", "front", "type", "bridge")
@@ -77,6 +79,35 @@ func newLab(t *testing.T) *lab {
 	l.ip("-n", sw, "link", "set", "front", "up")
 	l.ip("-n", sw, "link", "set", "back", "up")
 	return l
+}
+
+// staleRE matches a lab namespace's name; it holds the pid of the test
+// process that made it.
+var staleRE = regexp.MustCompile(`^pcf([0-9]+)\.[0-9a-f]+-`)
+
+// removeStaleNamespaces deletes the namespaces of labs whose test process
+// is gone (killed by a timeout before its cleanup ran).
+func removeStaleNamespaces(t *testing.T) {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		m := staleRE.FindStringSubmatch(f[0])
+		if m == nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + m[1]); err == nil {
+			continue // its test still runs
+		}
+		if out, err := exec.Command("ip", "netns", "del", f[0]).CombinedOutput(); err != nil {
+			t.Logf("delete stale namespace %s: %v %s", f[0], err, out)
+		}
+	}
 }
 
 // ns is the full name of namespace name.
