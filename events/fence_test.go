@@ -17,8 +17,16 @@ func TestFence_FencedNodeClaimsNoJobUntilLifted(t *testing.T) {
 	b := setupDB(t, "orders")
 	svc := startService(t, b, nil)
 	addTrigger(t, b, "orders", store.TriggerKindTopic, "order.created")
-	svc.Fence(true)
+	// River starts with the service; fence it once it runs (a fence set
+	// while River is starting takes effect once it has started).
 	deadline := time.Now().Add(30 * time.Second)
+	for !svc.runner.isRunning.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("River did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	svc.Fence(true)
 	for svc.runner.isRunning.Load() {
 		if time.Now().After(deadline) {
 			t.Fatal("River still runs 30s after the fence")

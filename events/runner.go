@@ -158,11 +158,11 @@ func (r *riverRunner) stop() {
 		return
 	}
 	r.running = false
-	r.isRunning.Store(false)
 	ctx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
 	if err := r.s.queue.Stop(ctx); err != nil {
 		r.s.log.Warn("jobs did not stop in time; cancelled them", "error", err)
 	}
 	r.stopSubs()
+	r.isRunning.Store(false) // only once River has stopped fetching
 }
