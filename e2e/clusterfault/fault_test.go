@@ -250,9 +250,9 @@ func (c *cluster) delivered(t *testing.T, committed []int) (done, dups int) {
 	return done, dups
 }
 
-// holder returns the data node holding the most running deliveries.
-func (c *cluster) holder(t *testing.T) (*node, int) {
-	ids := c.nodeIDs(t)
+// holder returns the data node holding the most running deliveries, its
+// id and how many it holds.
+func (c *cluster) holder(t *testing.T, ids map[string]string) (*node, string, int) {
 	var best *node
 	most := 0
 	for _, n := range c.nodes[1:] {
@@ -262,7 +262,10 @@ func (c *cluster) holder(t *testing.T) (*node, int) {
 			best, most = n, k
 		}
 	}
-	return best, most
+	if best == nil {
+		return nil, "", 0
+	}
+	return best, ids[best.addr()], most
 }
 
 // scenarioKill kills -9 the data node running the most deliveries, under
@@ -279,13 +282,14 @@ func scenarioKill(t *testing.T, c *cluster) {
 		t.Fatalf("%d of %d events committed", len(committed), events)
 	}
 	var victim *node
+	var id string
 	held := 0
+	ids := c.nodeIDs(t)
 	eventually(t, 10*time.Second, "a data node runs deliveries", func() bool {
-		victim, held = c.holder(t)
+		victim, id, held = c.holder(t, ids)
 		return victim != nil
 	})
-	id := c.nodeIDs(t)[victim.addr()]
-	victim.p.kill()
+	victim.p.kill() // at once: it ran `held` deliveries a moment ago
 	killed := time.Now()
 	t.Logf("killed %s (kill -9) while it ran %d deliveries", victim.name, held)
 
@@ -353,10 +357,11 @@ func scenarioPartition(t *testing.T, c *cluster) {
 	t.Logf("/readyz failed %s after the database link went down", unready.Round(10*time.Millisecond))
 	committed := c.publish(1000, 40)
 	c.api(t, http.MethodPut, "/api/v1/functions/f01", map[string]any{"source": `function handle(req) return "v2" end`}, http.StatusOK)
-	reaped := eventually(t, 15*time.Second, "the cut-off node is reaped", func() bool {
+	eventually(t, 15*time.Second, "the cut-off node is reaped", func() bool {
 		_, ok := c.nodeIDs(t)[n.addr()]
 		return !ok
 	})
+	reaped := time.Since(cut)
 	eventually(t, 15*time.Second, "the other nodes deliver the events", func() bool {
 		done, _ := c.delivered(t, committed)
 		return done == len(committed)
@@ -376,7 +381,7 @@ func scenarioPartition(t *testing.T, c *cluster) {
 		return err == nil && string(r.body) == "v2"
 	})
 	t.Logf("cut off for %s: reaped %s after the cut; rejoined %s after the link came back, serving the deploy made meanwhile after %s",
-		back.Sub(cut).Round(10*time.Millisecond), (reaped + unready).Round(10*time.Millisecond),
+		back.Sub(cut).Round(10*time.Millisecond), reaped.Round(10*time.Millisecond),
 		rejoin.Round(10*time.Millisecond), caught.Round(10*time.Millisecond))
 	log, err := os.ReadFile(n.p.log)
 	if err != nil {
