@@ -84,8 +84,12 @@ type Deps struct {
 	WriteTimeout time.Duration
 	// StreamHeartbeat is the event stream's comment interval (default 15s).
 	StreamHeartbeat time.Duration
-	// Stopping, when closed, ends the event streams (the drain began).
+	// Stopping, when closed, ends the event streams and fails /readyz
+	// (the drain began).
 	Stopping <-chan struct{}
+	// Ready, if set, is asked by /readyz before the database: an error
+	// (say, the node cannot heartbeat) answers 503 with its message.
+	Ready func() error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Roles are the node's roles; requests for another role get 421. The

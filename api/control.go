@@ -27,9 +27,27 @@ func (a *API) healthz(w http.ResponseWriter, _ *http.Request, _ httprouter.Param
 	return nil
 }
 
-// readyz answers 200 when the database is reachable and migrated.
+// readyzTimeout bounds /readyz's database check: a health checker (Caddy
+// waits 1 s) must get an answer, not a hung request.
+const readyzTimeout = 2 * time.Second
+
+// readyz answers 200 when the node is not draining, Deps.Ready has no
+// objection (its heartbeat is current) and the database is reachable and
+// migrated.
 func (a *API) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	select {
+	case <-a.deps.Stopping:
+		writeJSON(w, http.StatusServiceUnavailable, Health{Status: "unavailable", Error: "draining: this node is shutting down"})
+		return nil
+	default:
+	}
+	if a.deps.Ready != nil {
+		if err := a.deps.Ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, Health{Status: "unavailable", Error: err.Error()})
+			return nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readyzTimeout)
 	defer cancel()
 	if err := a.deps.Store.Ready(ctx); err != nil {
 		a.log.Warn("not ready", "error", err)

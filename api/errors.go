@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/picloud/picloud/store"
 )
 
 // Error is an answer for the user: an HTTP status, a code from the Code*
@@ -33,8 +35,14 @@ func errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// internalError hides err from the caller (it is logged) and answers 500.
+// internalError hides err from the caller (it is logged) and answers 500,
+// or 503 with Retry-After when the database is out of reach (restarting,
+// network down): the request may work in a moment.
 func internalError(err error) *Error {
+	if errors.Is(err, store.ErrUnavailable) {
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, RetryAfter: 1,
+			Message: "the database is unavailable: try again in a moment", Err: err}
+	}
 	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal,
 		Message: "internal error (see the server log)", Err: err}
 }

@@ -128,6 +128,7 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	ef.Bool(&cfg.RequireSandbox, "require-sandbox", "PICLOUD_REQUIRE_SANDBOX", "refuse workers lacking any sandbox layer (own uid, no capabilities, no_new_privs, seccomp, Landlock, closed descriptors)")
 	ef.Duration(&cfg.QueueTimeout, "queue-timeout", "PICLOUD_QUEUE_TIMEOUT", server.DefaultQueueTimeout, "how long a call waits for a busy function before a 503")
 	ef.Duration(&cfg.ShutdownTimeout, "shutdown-timeout", "PICLOUD_SHUTDOWN_TIMEOUT", server.DefaultShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
+	ef.Duration(&cfg.DrainDelay, "drain-delay", "PICLOUD_DRAIN_DELAY", 0, "on SIGTERM, keep serving this long with /readyz failing before closing the listener (behind Caddy: more than its health_interval)")
 	ef.String(&logLevel, "log-level", "PICLOUD_LOG_LEVEL", "info", "log at `LEVEL`: trace, debug, info, warn or error")
 	eventOpts := eventsServeFlags(ef)     // events.go
 	outboundServeFlags(ef, &cfg.Outbound) // serve_outbound.go

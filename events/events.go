@@ -337,6 +337,13 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
+// Fence stops this node from claiming jobs (fenced true) until it is
+// called with false: the node registry fences a node that cannot renew its
+// heartbeat, since other nodes re-queue its jobs once its lease expires.
+// Jobs running when it is fenced get River's stop grace (10 s), then are
+// cancelled; their completion is refused anyway once re-queued.
+func (s *Service) Fence(fenced bool) { s.runner.fence(fenced) }
+
 // Stop stops the scheduler and the listener, drops stream clients, and
 // lets running jobs finish (a job still running after 10 s is cancelled
 // and will be retried). It is safe to call twice and before Start.

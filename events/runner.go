@@ -31,6 +31,9 @@ type riverRunner struct {
 
 	// isRunning mirrors running for observers (tests, metrics).
 	isRunning atomic.Bool
+	// fenced: this node lost its lease (it could not heartbeat), so it
+	// must not claim jobs; River stays stopped until it is cleared.
+	fenced atomic.Bool
 
 	// Owned by run's goroutine.
 	running  bool
@@ -46,6 +49,13 @@ func (r *riverRunner) poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
+	}
+}
+
+// fence stops (true) or resumes (false) the claiming of jobs on this node.
+func (r *riverRunner) fence(on bool) {
+	if r.fenced.Swap(on) != on {
+		r.poke()
 	}
 }
 
@@ -65,6 +75,9 @@ func (r *riverRunner) run(ctx context.Context) {
 		if r.running {
 			return
 		}
+		if r.fenced.Load() {
+			return // fence pokes again when it is lifted
+		}
 		if err := r.start(ctx); err != nil {
 			if ctx.Err() == nil {
 				log.Error("start river", "error", err)
@@ -80,6 +93,13 @@ func (r *riverRunner) run(ctx context.Context) {
 			r.stop()
 			return
 		case <-r.wake:
+			if r.fenced.Load() {
+				if r.running {
+					log.Warn("this node lost its lease: stopped claiming jobs")
+					r.stop()
+				}
+				continue
+			}
 			start()
 		case <-timer.C:
 			if !r.running {
@@ -138,11 +158,11 @@ func (r *riverRunner) stop() {
 		return
 	}
 	r.running = false
-	r.isRunning.Store(false)
 	ctx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
 	if err := r.s.queue.Stop(ctx); err != nil {
 		r.s.log.Warn("jobs did not stop in time; cancelled them", "error", err)
 	}
 	r.stopSubs()
+	r.isRunning.Store(false) // only once River has stopped fetching
 }

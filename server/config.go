@@ -91,6 +91,12 @@ type Config struct {
 	// ShutdownTimeout bounds the drain on ctx cancellation: in-flight
 	// requests get this long to finish before connections are closed.
 	ShutdownTimeout time.Duration
+	// DrainDelay is how long the node keeps serving after SIGTERM with
+	// /readyz failing, before it stops accepting requests: a load
+	// balancer's health check (Caddy's health_interval) must see it
+	// first, so no request is sent to a closed listener. 0 (the default)
+	// stops at once, as a single node behind no balancer may.
+	DrainDelay time.Duration
 	// Logger receives the server's logs; default hclog to stderr.
 	Logger hclog.Logger
 

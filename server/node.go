@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -34,11 +36,50 @@ type nodeAgent struct {
 	node     store.Node // the static fields
 	interval time.Duration
 	done     chan struct{}
-	joined   bool // owned by run's goroutine
+	// fence, if set, is told when the node loses its lease (true: it
+	// must stop claiming work) and when it has it again (false).
+	fence func(bool)
+	// lastOK is when the last successful heartbeat was sent (unix nanos).
+	lastOK atomic.Int64
+
+	joined bool // owned by run's goroutine
+	fenced bool // owned by run's goroutine
 }
 
 func newNodeAgent(st *store.Store, sup *supervisor.Supervisor, node store.Node, interval time.Duration, log hclog.Logger) *nodeAgent {
-	return &nodeAgent{st: st, sup: sup, node: node, interval: interval, log: log.Named("node"), done: make(chan struct{})}
+	a := &nodeAgent{st: st, sup: sup, node: node, interval: interval, log: log.Named("node"), done: make(chan struct{})}
+	a.lastOK.Store(time.Now().UnixNano()) // start-up reached the database
+	return a
+}
+
+// errHeartbeatStale is ready's answer when the heartbeat is late.
+var errHeartbeatStale = errors.New("this node cannot reach the database (no heartbeat)")
+
+// ready is nil while the node's last successful heartbeat is at most two
+// intervals old: a node that cannot reach its database fails /readyz
+// within two heartbeats (Caddy then takes it out of the rotation).
+func (a *nodeAgent) ready() error {
+	if time.Since(time.Unix(0, a.lastOK.Load())) > 2*a.interval+a.interval/2 {
+		return errHeartbeatStale
+	}
+	return nil
+}
+
+// checkFence fences the node once no heartbeat succeeded for half its
+// lease (well before another node can reap it), and lifts the fence once
+// one does.
+func (a *nodeAgent) checkFence() {
+	stale := time.Since(time.Unix(0, a.lastOK.Load())) > a.node.Lease/2
+	if stale == a.fenced || a.fence == nil {
+		return
+	}
+	a.fenced = stale
+	if stale {
+		a.log.Warn("no heartbeat for half the lease: this node stops claiming work until it reaches the database again", "lease", a.node.Lease.String())
+	} else {
+		a.log.Info("heartbeat restored: claiming work again")
+	}
+	a.fence(stale)
 }
 
 // run beats until ctx ends, then removes the node's row.
@@ -77,13 +118,17 @@ func (a *nodeAgent) beat(ctx context.Context) {
 	n.Load = loadAverage()
 	bctx, cancel := context.WithTimeout(ctx, max(a.interval, time.Second))
 	defer cancel()
+	sent := time.Now()
 	dead, inserted, err := a.st.Heartbeat(bctx, n)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.log.Warn("heartbeat failed", "error", err)
 		}
+		a.checkFence()
 		return
 	}
+	a.lastOK.Store(sent.UnixNano())
+	a.checkFence()
 	if inserted && a.joined {
 		a.log.Warn("this node's lease had expired: other nodes may have re-queued its jobs; it rejoined", "node", n.ID)
 	}

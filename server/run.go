@@ -130,6 +130,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("build invoker: %w", err)
 	}
 	stopping := make(chan struct{})
+	var agent *nodeAgent // set before the listener serves /readyz
 	evCfg := events.Config{
 		Store:     st.Events(),
 		Functions: cache,
@@ -164,6 +165,7 @@ func Run(ctx context.Context, cfg Config) error {
 		TrustedProxies:  cfg.TrustedProxies,
 		BlobMaxSize:     cfg.Blobs.MaxSize,
 		BlobBucketQuota: cfg.Blobs.BucketQuota,
+		Ready:           func() error { return agent.ready() },
 	})
 	if err != nil {
 		return fmt.Errorf("build api: %w", err)
@@ -196,10 +198,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// The registry: heartbeats (and the reaping of dead nodes) run until
 	// the events service has drained, then the node leaves.
-	agent := newNodeAgent(st, sup, store.Node{
+	agent = newNodeAgent(st, sup, store.Node{
 		ID: cfg.NodeID, Address: cmp.Or(cfg.Advertise, ln.Addr().String()), Roles: cfg.Roles.List(),
 		Version: cfg.Version, StartedAt: time.Now(), Lease: cfg.Lease,
 	}, cfg.Heartbeat, log)
+	agent.fence = evs.Fence // a node that cannot heartbeat stops claiming jobs
 	agentCtx, stopAgent := context.WithCancel(context.WithoutCancel(ctx))
 	go agent.run(agentCtx)
 	defer func() { stopAgent(); agent.wait() }()
@@ -247,7 +250,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.OnStopping != nil {
 		cfg.OnStopping()
 	}
-	close(stopping)
+	close(stopping) // /readyz fails from now on
+	if cfg.DrainDelay > 0 {
+		log.Info("draining: /readyz fails; still serving while the load balancer notices", "delay", cfg.DrainDelay)
+		time.Sleep(cfg.DrainDelay)
+	}
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(drainCtx); err != nil {

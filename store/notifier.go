@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -20,12 +21,18 @@ const SchemaPrefix = "{schema}."
 // backend however many parts need notifications. It reconnects with
 // backoff and tells each subscriber of every loss and recovery of the
 // connection (after a recovery, a subscriber must assume it missed
-// notifications). While nothing happens it sends no statement.
+// notifications). While nothing happens it sends one empty statement per
+// PingInterval: a connection that broke without a word (a network cut, a
+// database host that went away) is found within PingInterval+PingTimeout,
+// so a lost notification is made up for within that time (the reconcile
+// interval) rather than never.
 type Notifier struct {
 	store      *Store
 	logger     hclog.Logger
 	minBackoff time.Duration
 	maxBackoff time.Duration
+	ping       time.Duration
+	pingWait   time.Duration
 
 	subs     map[string][]subscription // by channel as subscribed
 	channels map[string]string         // LISTENed name -> subscribed name
@@ -46,7 +53,19 @@ type NotifierConfig struct {
 	// MinBackoff and MaxBackoff bound the delay between reconnection
 	// attempts (defaults 100ms and 30s).
 	MinBackoff, MaxBackoff time.Duration
+	// PingInterval is how long the connection may stay silent before it
+	// is pinged, PingTimeout how long the ping may take before the
+	// connection counts as lost (defaults DefaultPingInterval and
+	// DefaultPingTimeout).
+	PingInterval, PingTimeout time.Duration
 }
+
+// Defaults of NotifierConfig: a silently broken LISTEN connection is
+// found, and every subscriber catches up, within about 7 s.
+const (
+	DefaultPingInterval = 5 * time.Second
+	DefaultPingTimeout  = 2 * time.Second
+)
 
 // NewNotifier returns a Notifier on a dedicated connection of s; Subscribe
 // to it, then Start it.
@@ -57,12 +76,19 @@ func (s *Store) NewNotifier(cfg NotifierConfig) *Notifier {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = DefaultPingTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = s.logger
 	}
 	return &Notifier{
 		store: s, logger: cfg.Logger.Named("notifier"),
 		minBackoff: cfg.MinBackoff, maxBackoff: cfg.MaxBackoff,
+		ping: cfg.PingInterval, pingWait: cfg.PingTimeout,
 		subs: make(map[string][]subscription),
 		done: make(chan struct{}),
 	}
@@ -175,11 +201,23 @@ func (l *Notifier) run(ctx context.Context, conn *pgx.Conn) {
 
 func (l *Notifier) listen(ctx context.Context, conn *pgx.Conn) error {
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
+		wctx, cancel := context.WithTimeout(ctx, l.ping)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err == nil {
+			l.onNotify(n.Channel, n.Payload)
+			continue
+		}
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) || conn.IsClosed() {
 			return err
 		}
-		l.onNotify(n.Channel, n.Payload)
+		// Silent for a ping interval: is the connection still there?
+		pctx, cancel := context.WithTimeout(ctx, l.pingWait)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("no answer to a ping within %s: %w", l.pingWait, err)
+		}
 	}
 }
 

@@ -15,7 +15,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -42,6 +45,9 @@ var (
 	ErrNoSecretKey = errors.New("no secret key configured")
 	// ErrNotMigrated: the database schema is older than this binary.
 	ErrNotMigrated = errors.New("database schema is not up to date: run `picloud migrate`")
+	// ErrUnavailable: the database could not be reached or cut the
+	// connection (restarting, network down); trying again later may work.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // Store is the PostgreSQL store. It is safe for concurrent use.
@@ -187,6 +193,9 @@ func interpretError(err error, what string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
+	if unavailable(err) {
+		return fmt.Errorf("%s: %w: %w", what, ErrUnavailable, err)
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
@@ -199,6 +208,21 @@ func interpretError(err error, what string) error {
 		}
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// unavailable says err is the database being out of reach, not a
+// statement's failure: no connection could be made, the connection broke
+// (nothing was sent, or it was cut), or the server is shutting down or
+// starting (SQLSTATE classes 08 and 57P).
+func unavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
 // MigrateURL is `picloud migrate`: on its own connection to the database at
