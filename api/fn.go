@@ -104,7 +104,7 @@ func (a *API) buildRequest(r *http.Request, id, path string, stripAuth bool) (*p
 		if stripAuth && k == "Authorization" {
 			continue
 		}
-		lk := strings.ToLower(k)
+		lk := lowerHeaderName(k)
 		if len(vs) == 1 {
 			headers[lk] = vs[0]
 		} else {
@@ -132,7 +132,7 @@ func (a *API) buildRequest(r *http.Request, id, path string, stripAuth bool) (*p
 // run invokes f synchronously through the invoker and writes its answer.
 func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, path string, stripAuth bool) {
 	id := functions.NewInvocationID()
-	w.Header().Set(HeaderInvocationID, id)
+	w.Header()[invocationIDKey] = []string{id}
 	req, err := a.buildRequest(r, id, path, stripAuth)
 	if err != nil {
 		a.writeErr(w, r, err)
