@@ -61,7 +61,7 @@ func (a *API) serveFn(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		a.invokeAsync(w, r, f, path, stripAuth)
 		return
 	}
-	a.run(w, r, f, path, stripAuth)
+	a.run(w, r, f, path, stripAuth, false)
 }
 
 // invoke is POST /api/v1/functions/:name/invoke: the body is the function's
@@ -89,7 +89,9 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request, ps httprouter.Param
 		a.invokeAsync(w, r, f, path, true)
 		return nil
 	}
-	a.run(w, r, f, path, true)
+	// A call through the control plane (picloud invoke, the dashboard's
+	// console) keeps its record whatever the policy: its caller reads it.
+	a.run(w, r, f, path, true, true)
 	return nil
 }
 
@@ -129,8 +131,9 @@ func (a *API) buildRequest(r *http.Request, id, path string, stripAuth bool) (*p
 	}, nil
 }
 
-// run invokes f synchronously through the invoker and writes its answer.
-func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, path string, stripAuth bool) {
+// run invokes f synchronously through the invoker and writes its answer;
+// keep keeps its record whatever the record policy.
+func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, path string, stripAuth, keep bool) {
 	id := functions.NewInvocationID()
 	w.Header()[invocationIDKey] = []string{id}
 	req, err := a.buildRequest(r, id, path, stripAuth)
@@ -140,6 +143,7 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, pat
 	}
 	res := a.deps.Invoker.Call(r.Context(), f, req)
 	res.Record.Result = nil // the caller gets the body; records keep none
+	res.KeepRecord = keep
 	if !res.Outcome.Retryable() && res.Outcome != functions.OutcomeGone {
 		// Recorded before answering: a caller who got the answer can
 		// count on the events being published.

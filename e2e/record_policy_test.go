@@ -16,7 +16,8 @@ import (
 // TestServe_RecordPolicyKeepsFailuresAndLogsAndCountsEveryCall runs a node
 // with --record-calls failures: a successful call that logged nothing
 // leaves no invocation record but is counted in the per-minute aggregates;
-// a failing call and a call that logged keep their full record.
+// a failing call, a call that logged and a call through POST
+// /api/v1/functions/NAME/invoke keep their full record.
 func TestServe_RecordPolicyKeepsFailuresAndLogsAndCountsEveryCall(t *testing.T) {
 	need(t)
 	ctx := context.Background()
@@ -47,6 +48,13 @@ func TestServe_RecordPolicyKeepsFailuresAndLogsAndCountsEveryCall(t *testing.T) 
 	}
 	noisy := call("noisy", http.StatusOK)
 	broken := call("broken", http.StatusInternalServerError)
+	// A call through the control plane (picloud invoke, the dashboard's
+	// console) keeps its record: its caller reads it next.
+	r := n.Do(t, e2etest.Request{Method: http.MethodPost, Path: "/api/v1/functions/quiet/invoke", Token: n.Admin})
+	if r.Status != http.StatusOK {
+		t.Fatalf("invoke quiet: %d %s", r.Status, r.Body)
+	}
+	invoked := r.Header.Get("X-PiCloud-Invocation-Id")
 
 	// The records of the failing and the logging call are stored; the
 	// writer stores records in the order it gets them, so once these two
@@ -59,6 +67,9 @@ func TestServe_RecordPolicyKeepsFailuresAndLogsAndCountsEveryCall(t *testing.T) 
 	if rec := n.WaitInvocation(t, broken); rec["status"] != "failed" {
 		t.Errorf("broken's record: %v", rec)
 	}
+	if rec := n.WaitInvocation(t, invoked); rec["function"] != "quiet" {
+		t.Errorf("the invoked call's record: %v", rec)
+	}
 	for _, id := range quiet {
 		if r := n.Do(t, e2etest.Request{Method: http.MethodGet, Path: "/api/v1/invocations/" + id, Token: n.Admin}); r.Status != http.StatusNotFound {
 			t.Fatalf("quiet call %s has a record (%d %s): successful silent calls keep none with --record-calls failures", id, r.Status, r.Body)
@@ -68,8 +79,8 @@ func TestServe_RecordPolicyKeepsFailuresAndLogsAndCountsEveryCall(t *testing.T) 
 		Invocations []map[string]any `json:"invocations"`
 	}
 	n.Do(t, e2etest.Request{Method: http.MethodGet, Path: "/api/v1/invocations?function=quiet", Token: n.Admin}).JSON(t, &list)
-	if len(list.Invocations) != 0 {
-		t.Errorf("quiet has %d records, want none", len(list.Invocations))
+	if len(list.Invocations) != 1 || list.Invocations[0]["id"] != invoked {
+		t.Errorf("quiet has records %v, want only the invoked call's", list.Invocations)
 	}
 
 	// Every call is counted in the aggregates (written by the writer
@@ -85,14 +96,14 @@ func TestServe_RecordPolicyKeepsFailuresAndLogsAndCountsEveryCall(t *testing.T) 
 		return a
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for read("quiet").calls < quietCalls || read("broken").calls < 1 || read("noisy").calls < 1 {
+	for read("quiet").calls < quietCalls+1 || read("broken").calls < 1 || read("noisy").calls < 1 {
 		if time.Now().After(deadline) {
 			t.Fatalf("aggregates after 30s: quiet %+v, noisy %+v, broken %+v", read("quiet"), read("noisy"), read("broken"))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if a := read("quiet"); a != (agg{quietCalls, 0}) {
-		t.Errorf("quiet's aggregate %+v, want %d calls, 0 errors", a, quietCalls)
+	if a := read("quiet"); a != (agg{quietCalls + 1, 0}) {
+		t.Errorf("quiet's aggregate %+v, want %d calls, 0 errors", a, quietCalls+1)
 	}
 	if a := read("broken"); a != (agg{1, 1}) {
 		t.Errorf("broken's aggregate %+v, want 1 call, 1 error", a)

@@ -130,6 +130,9 @@ type Result struct {
 	// event emitted by a run at hop h. The trigger sets it before Record;
 	// it bounds event loops (events.MaxHops).
 	Hop int
+	// KeepRecord keeps the record whatever the RecordPolicy (a call
+	// whose caller reads its record: picloud invoke, the dashboard).
+	KeepRecord bool
 
 	observed bool // the Observer was told
 }
@@ -288,7 +291,7 @@ func (iv *Invoker) Record(ctx context.Context, res *Result, then func(*store.Tx)
 		}
 	}
 	if !emitted && then == nil {
-		if !iv.cfg.Policy.keeps(&res.Record) {
+		if !res.KeepRecord && !iv.cfg.Policy.keeps(&res.Record) {
 			return nil
 		}
 		if iv.cfg.Writer != nil && iv.cfg.Writer.Add(res.Record) {
