@@ -17,6 +17,9 @@
 //	GET  /api/v1/secrets                           read (names only, never values)
 //	PUT, DELETE /api/v1/secrets/:name              secrets
 //	GET, POST /api/v1/tokens, DELETE .../:name     admin
+//	GET  /api/v1/blobs/:bucket[/*key], HEAD        read (GET/HEAD of a key: or a signed URL)
+//	PUT, DELETE /api/v1/blobs/:bucket/*key         blobs
+//	POST /api/v1/blob-urls                         read
 //
 // Roles (Deps.Roles): a data node serves /fn/* and .../invoke, a control
 // node the rest of /api; a request for a role the node lacks gets 421
@@ -29,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -93,6 +97,17 @@ type Deps struct {
 	Nodes Nodes
 	// NodeID is this node's id in the registry.
 	NodeID string
+
+	// TrustedProxies may give a /fn caller's address with X-Forwarded-For
+	// (per-IP rate limits); nil means loopback only, where Caddy runs.
+	TrustedProxies []netip.Prefix
+	// BlobMaxSize bounds one blob (413 beyond; picloud serve
+	// --blob-max-size); 0 means none. Blob uploads are not bound by
+	// MaxBodyBytes.
+	BlobMaxSize int64
+	// BlobBucketQuota bounds the bytes of one bucket (507 beyond); 0 means
+	// none.
+	BlobBucketQuota int64
 }
 
 // Nodes is the node registry (store.Store).
@@ -149,6 +164,9 @@ type API struct {
 	evst    *store.EventStore
 	// heartbeat is the event stream's comment interval.
 	heartbeat time.Duration
+
+	// rates are this node's rate-limit buckets of /fn (fn_ratelimit.go).
+	rates *rateLimits
 }
 
 var _ http.Handler = (*API)(nil)
@@ -187,6 +205,8 @@ func New(d Deps) (*API, error) {
 		events:  d.Events,
 
 		heartbeat: d.StreamHeartbeat,
+
+		rates: newRateLimits(),
 	}
 	if d.Tokens == nil && d.Store != nil {
 		a.deps.Tokens = storeTokens{d.Store}
@@ -275,6 +295,10 @@ func (a *API) routes() {
 
 	a.eventRoutes()
 
+	if d := a.deps; d.Store != nil {
+		a.blobRoutes()
+	}
+
 	a.handle(http.MethodGet, "/api/v1/secrets", ScopeRead, a.listSecrets)
 	a.handle(http.MethodPut, "/api/v1/secrets/:name", ScopeSecrets, a.setSecret)
 	a.handle(http.MethodDelete, "/api/v1/secrets/:name", ScopeSecrets, a.deleteSecret)
@@ -303,13 +327,16 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// hold a handler, its connection and its answer for ever. /fn moves
 	// it to when the function returned; the event stream clears it.
 	_ = http.NewResponseController(w).SetWriteDeadline(a.now().Add(a.deps.WriteTimeout))
-	if r.ContentLength > a.maxBody {
-		WriteError(w, errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
-			"request body of %d bytes is larger than the limit of %s", r.ContentLength, ByteSize(a.maxBody)))
-		return
-	}
-	if r.ContentLength != 0 {
-		r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+	// Blob uploads stream to the database, bound by BlobMaxSize instead.
+	if !isBlobUpload(r) {
+		if r.ContentLength > a.maxBody {
+			WriteError(w, errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
+				"request body of %d bytes is larger than the limit of %s", r.ContentLength, ByteSize(a.maxBody)))
+			return
+		}
+		if r.ContentLength != 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+		}
 	}
 	if role := RoleOf(r.URL.Path); !a.deps.Roles.has(role) {
 		WriteError(w, wrongRole(role, a.deps.Roles))

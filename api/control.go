@@ -106,7 +106,11 @@ var invocationStatuses = []string{StatusSucceeded, StatusFailed, StatusQueued, S
 
 func (a *API) listInvocations(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	q := r.URL.Query()
-	f := store.InvocationFilter{Function: q.Get("function"), Status: q.Get("status"), Before: q.Get("cursor"), Limit: defaultInvocationPage}
+	f := store.InvocationFilter{Function: q.Get("function"), Status: q.Get("status"), Trigger: q.Get("trigger"),
+		Before: q.Get("cursor"), Limit: defaultInvocationPage}
+	if err := invocationWindow(q, &f); err != nil {
+		return err
+	}
 	if f.Function != "" {
 		if err := validName("function name", f.Function); err != nil {
 			return err

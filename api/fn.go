@@ -31,6 +31,9 @@ func (a *API) serveFn(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		a.writeErr(w, r, storeError(err, "function "+name))
 		return
 	}
+	if a.fnCORS(w, r, f) { // a preflight, answered without the function
+		return
+	}
 	var stripAuth bool
 	if f.Private {
 		if _, err := a.authenticate(r, ScopeInvoke); err != nil {
@@ -58,7 +61,13 @@ func (a *API) serveFn(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 			}
 			stripAuth = true
 		}
+		if a.fnRateLimited(w, r, f) {
+			return
+		}
 		a.invokeAsync(w, r, f, path, stripAuth)
+		return
+	}
+	if a.fnRateLimited(w, r, f) { // before a worker is touched
 		return
 	}
 	a.run(w, r, f, path, stripAuth, false)
@@ -89,9 +98,11 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request, ps httprouter.Param
 		a.invokeAsync(w, r, f, path, true)
 		return nil
 	}
-	// A call through the control plane (picloud invoke, the dashboard's
-	// console) keeps its record whatever the policy: its caller reads it.
-	a.run(w, r, f, path, true, true)
+	// The console shows whether the call started a worker. A call through
+	// the control plane (picloud invoke, the dashboard's console) keeps
+	// its record whatever the policy: its caller reads it.
+	ctx, _ := supervisor.WithStartReport(r.Context())
+	a.run(w, r.WithContext(ctx), f, path, true, true)
 	return nil
 }
 
@@ -142,6 +153,9 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, pat
 		return
 	}
 	res := a.deps.Invoker.Call(r.Context(), f, req)
+	if rep := supervisor.StartReportFrom(r.Context()); rep != nil && rep.Known {
+		w.Header().Set(HeaderStart, map[bool]string{true: "cold", false: "warm"}[rep.Cold])
+	}
 	res.Record.Result = nil // the caller gets the body; records keep none
 	res.KeepRecord = keep
 	if !res.Outcome.Retryable() && res.Outcome != functions.OutcomeGone {

@@ -23,7 +23,9 @@ import (
 //   - the status must be 200-599 (0 means 200); 1xx and anything else
 //     answer 502 invalid_response, and so does a body over MaxResponse;
 //   - the answer must be sent within WriteTimeout of the function's
-//     return, or the connection is closed.
+//     return, or the connection is closed;
+//   - a header the function sets replaces the one PiCloud put there
+//     (Access-Control-* of --cors-origin), but Vary is added to.
 
 // droppedHeaders are never copied from a function's answer.
 var droppedHeaders = map[string]bool{
@@ -112,10 +114,16 @@ func (a *API) writeFnResponse(w http.ResponseWriter, name string, resp *protocol
 	vals := make([]string, 0, len(resp.Headers)+1)
 	for k, v := range resp.Headers {
 		ck := canonicalHeaderName(k)
-		if fnHeaderAllowed(name, ck, v) {
-			vals = append(vals, v)
-			h[ck] = vals[len(vals)-1 : len(vals) : len(vals)]
+		if !fnHeaderAllowed(name, ck, v) {
+			continue
 		}
+		if ck == "Vary" && len(h["Vary"]) > 0 {
+			h.Add(ck, v) // keep the Vary: Origin of CORS (fn_cors.go)
+			continue
+		}
+		// The function's own CORS headers win over ours.
+		vals = append(vals, v)
+		h[ck] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	vals = append(vals, strconv.Itoa(len(resp.Body)))
 	h["Content-Length"] = vals[len(vals)-1 : len(vals) : len(vals)]

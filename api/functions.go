@@ -58,6 +58,8 @@ func functionView(f *store.Function, withSource bool) Function {
 		Limits:      limitsView(f.Current.Limits),
 		Secrets:     nonNilStrings(f.Current.Secrets),
 		AllSecrets:  f.Current.AllSecrets,
+		AllowNet:    nonNilStrings(f.Current.AllowNet),
+		Blobs:       nonNilStrings(f.Current.Blobs),
 		URL:         "/fn/" + f.Name,
 		CreatedAt:   f.CreatedAt,
 		UpdatedAt:   f.UpdatedAt,
@@ -66,6 +68,7 @@ func functionView(f *store.Function, withSource bool) Function {
 		v.Source = f.Current.Source
 		v.SourceBase64 = []byte(f.Current.Source)
 	}
+	v.FrontView = frontView(f.Current.Front)
 	return v
 }
 
@@ -93,7 +96,7 @@ func nonNilStrings(s []string) []string {
 // private and allowAsync are the settings kept when req omits them.
 // Omitted secrets keep the current version's grants; widening them needs
 // the secrets scope (both checked by the store in the deploy).
-func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, base functions.Limits, private, allowAsync bool) (store.DeployParams, error) {
+func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, base functions.Limits, private, allowAsync bool, allowNet []string) (store.DeployParams, error) {
 	l := base
 	if req.Memory != nil {
 		l.MemoryBytes = int64(*req.Memory)
@@ -126,7 +129,12 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 	if req.AllowAsync != nil {
 		allowAsync = *req.AllowAsync
 	}
-	p := store.DeployParams{Name: name, Source: src, Private: private, AllowAsync: allowAsync, Limits: l}
+	p := store.DeployParams{Name: name, Source: src, Private: private, AllowAsync: allowAsync, Limits: l, AllowNet: allowNet}
+	if req.AllowNet != nil {
+		if p.AllowNet, err = netGrants(*req.AllowNet); err != nil {
+			return p, err
+		}
+	}
 	if req.MaxAttempts != nil {
 		if *req.MaxAttempts < minMaxAttempts || *req.MaxAttempts > maxMaxAttempts {
 			return p, &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidLimit, Field: "max_attempts",
@@ -152,6 +160,10 @@ func (a *API) deployParams(r *http.Request, name string, req *FunctionRequest, b
 	// against the current version, both settled by the store with the
 	// function locked (a concurrent deploy or rollback cannot slip in).
 	p.KeepSecrets = req.Secrets == nil
+	if p.Blobs, err = blobGrants(req.Blobs); err != nil {
+		return p, err
+	}
+	p.KeepBlobs = req.Blobs == nil
 	p.CheckSecrets = func(cur *store.Version, grants []string) error {
 		return checkGrantWidening(r, name, cur, grants)
 	}
@@ -314,8 +326,11 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request, _ httproute
 	if err := validName("function name", req.Name); err != nil {
 		return err
 	}
-	p, err := a.deployParams(r, req.Name, &req, functions.DefaultLimits(), false, false)
+	p, err := a.deployParams(r, req.Name, &req, functions.DefaultLimits(), false, false, nil)
 	if err != nil {
+		return err
+	}
+	if p.Front, err = frontParams(&req.FrontRequest, store.Front{}); err != nil {
 		return err
 	}
 	f, err := a.deps.Store.CreateFunction(r.Context(), p)
@@ -348,8 +363,11 @@ func (a *API) updateFunction(w http.ResponseWriter, r *http.Request, ps httprout
 	if err != nil {
 		return storeError(err, "function "+name)
 	}
-	p, err := a.deployParams(r, name, &req, cur.Current.Limits, cur.Private, cur.AllowAsync)
+	p, err := a.deployParams(r, name, &req, cur.Current.Limits, cur.Private, cur.AllowAsync, cur.Current.AllowNet)
 	if err != nil {
+		return err
+	}
+	if p.Front, err = frontParams(&req.FrontRequest, cur.Current.Front); err != nil {
 		return err
 	}
 	f, err := a.deps.Store.DeployVersion(r.Context(), p)
@@ -396,6 +414,7 @@ func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request, ps httprout
 	}
 	a.deps.Functions.Invalidate(name)
 	a.deps.Supervisor.Remove(name)
+	a.rates.forget(name) // other nodes keep theirs (bounded: MaxIPBuckets) until they restart
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -421,10 +440,14 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request, ps httprouter
 			Limits:     limitsView(v.Limits),
 			Secrets:    nonNilStrings(v.Secrets),
 			AllSecrets: v.AllSecrets,
+			AllowNet:   nonNilStrings(v.AllowNet),
+			Blobs:      nonNilStrings(v.Blobs),
 			Private:    f.Private,
 			Current:    v.Version == f.CurrentVersion,
 			CreatedAt:  v.CreatedAt,
 			CreatedBy:  v.CreatedBy,
+
+			FrontView: frontView(v.Front),
 		})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -492,7 +515,9 @@ func (a *API) getVersion(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	if err != nil {
 		return storeError(err, fmt.Sprintf("version %d of function %s", n, name))
 	}
-	out := Version{Version: v.Version, SHA256: v.SHA256, Limits: limitsView(v.Limits), CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy}
+	out := Version{Version: v.Version, SHA256: v.SHA256, Limits: limitsView(v.Limits), CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy,
+		AllowNet: nonNilStrings(v.AllowNet), Blobs: nonNilStrings(v.Blobs)}
+	out.FrontView = frontView(v.Front)
 	if utf8.ValidString(v.Source) {
 		out.Source = v.Source
 	} else {

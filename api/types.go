@@ -18,15 +18,20 @@ const (
 	// secret its current version does not already hold (deploy --secrets,
 	// or a rollback to a version with more grants).
 	ScopeSecrets = "secrets"
+	// ScopeBlobs uploads and deletes blobs (reading them needs read).
+	ScopeBlobs = "blobs"
 )
 
 // AllScopes lists the scopes a token may be created with.
-var AllScopes = []string{ScopeAdmin, ScopeDeploy, ScopeInvoke, ScopeRead, ScopePublish, ScopeSecrets}
+var AllScopes = []string{ScopeAdmin, ScopeDeploy, ScopeInvoke, ScopeRead, ScopePublish, ScopeSecrets, ScopeBlobs}
 
 // Headers set or read by the API.
 const (
 	// HeaderInvocationID is set on every /fn and .../invoke response.
 	HeaderInvocationID = "X-PiCloud-Invocation-Id"
+	// HeaderStart on a .../invoke response says whether the call was its
+	// worker's first ("cold") or reused a warm one ("warm").
+	HeaderStart = "X-PiCloud-Start"
 	// HeaderAsync on a /fn request (value "1") asks for an asynchronous
 	// invocation (202 + invocation id), when the events service is wired.
 	HeaderAsync = "X-PiCloud-Async"
@@ -83,7 +88,56 @@ type FunctionRequest struct {
 	// passes on none: list them). Granting a name the current version
 	// does not hold needs the secrets scope.
 	Secrets *[]string `json:"secrets,omitempty"`
+	// Blobs are the buckets besides its own (named after the function)
+	// this version may use with the Lua blobs module: "bucket:r" or
+	// "bucket:rw" (at most MaxBlobGrants). Omitted on update keeps the
+	// current version's; [] grants none.
+	Blobs *[]string `json:"blobs,omitempty"`
+	// AllowNet are the outbound destinations beyond public addresses this
+	// version's http.request may reach: "host", "host:port", a CIDR
+	// block or "*.suffix" (at most outbound.MaxPatterns); [] grants none.
+	// Omitted on create grants none; omitted on update keeps the current
+	// version's.
+	AllowNet *[]string `json:"allow_net,omitempty"`
+
+	// The HTTP front and config of the version (see FrontRequest).
+	FrontRequest
 }
+
+// FrontRequest are the deploy fields of a function's HTTP front and config.
+// On create an omitted field means none; on update it keeps the current
+// version's value. Bad values answer 400 bad_request with Field set.
+type FrontRequest struct {
+	// CORSOrigins may call /fn/NAME from a browser: scheme://host[:port]
+	// each (at most 32), or ["*"] for any origin; [] allows none.
+	// PiCloud answers their preflight OPTIONS itself.
+	CORSOrigins *[]string `json:"cors_origins,omitempty"`
+	// Rate limits calls of /fn/NAME on each node: "20/s", "100/m", "5/h";
+	// "" or "off" removes the limit. A call over it gets 429 and
+	// Retry-After before a worker is touched.
+	Rate *string `json:"rate,omitempty"`
+	// Burst is the calls allowed at once above the rate, 1..1000000;
+	// default the rate's count (20 for 20/s) when Rate is given.
+	Burst *int `json:"burst,omitempty"`
+	// RatePerIP gives each client address its own bucket.
+	RatePerIP *bool `json:"rate_per_ip,omitempty"`
+	// Env is the version's non-secret config, env.KEY in Lua: keys like
+	// Lua identifiers (1 to 64 characters), at most 100 variables and
+	// 16 KiB of keys and values; {} clears it.
+	Env *map[string]string `json:"env,omitempty"`
+}
+
+// FrontView is a version's HTTP front and config as the API shows them.
+type FrontView struct {
+	CORSOrigins []string          `json:"cors_origins"`
+	Rate        string            `json:"rate,omitempty"` // "20/s"; omitted: no limit
+	Burst       int               `json:"burst,omitempty"`
+	RatePerIP   bool              `json:"rate_per_ip,omitempty"`
+	Env         map[string]string `json:"env"`
+}
+
+// MaxBlobGrants bounds FunctionRequest.Blobs.
+const MaxBlobGrants = 64
 
 // MaxSecretGrants bounds FunctionRequest.Secrets.
 const MaxSecretGrants = 64
@@ -114,16 +168,24 @@ type Function struct {
 	Secrets []string `json:"secrets"`
 	// AllSecrets: the current version was deployed before per-function
 	// grants and may read every secret (Secrets is empty).
-	AllSecrets bool      `json:"all_secrets,omitempty"`
-	URL        string    `json:"url"` // path of the endpoint: "/fn/NAME"
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"` // when the current version became current
+	AllSecrets bool `json:"all_secrets,omitempty"`
+	// AllowNet are the current version's outbound grants (--allow-net).
+	AllowNet []string `json:"allow_net"`
+	// Blobs are the current version's bucket grants ("bucket:r",
+	// "bucket:rw"), sorted; its own bucket is not listed.
+	Blobs     []string  `json:"blobs"`
+	URL       string    `json:"url"` // path of the endpoint: "/fn/NAME"
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"` // when the current version became current
 	// Source of the current version; only in GET .../:name?source=1 and
 	// in the answers of create and update it is omitted. It is the stored
 	// bytes as a JSON string (bytes that are not UTF-8 become U+FFFD);
 	// SourceBase64, given with it, is the exact bytes.
 	Source       string `json:"source,omitempty"`
 	SourceBase64 []byte `json:"source_base64,omitempty"`
+
+	// The current version's HTTP front and config.
+	FrontView
 }
 
 // FunctionList is the body of GET /api/v1/functions.
@@ -141,6 +203,10 @@ type Version struct {
 	// Secrets the version may read; AllSecrets as in Function.
 	Secrets    []string `json:"secrets"`
 	AllSecrets bool     `json:"all_secrets,omitempty"`
+	// AllowNet are the version's outbound grants.
+	AllowNet []string `json:"allow_net"`
+	// Blobs are the version's bucket grants, as in Function.
+	Blobs []string `json:"blobs"`
 	// Private is the function's access setting; it belongs to the
 	// function, not the version, so every version shows the same value.
 	Private   bool      `json:"private"`
@@ -151,6 +217,9 @@ type Version struct {
 	// when it is valid UTF-8, else in SourceBase64.
 	Source       string `json:"source,omitempty"`
 	SourceBase64 []byte `json:"source_base64,omitempty"`
+
+	// The version's HTTP front and config.
+	FrontView
 }
 
 // VersionList is the body of GET /api/v1/functions/:name/versions, newest
@@ -373,6 +442,8 @@ const (
 	CodeAsyncNotAllowed  = "async_not_allowed"  // 403: async call of a public function without opt-in or token
 	CodeQueueFull        = "queue_full"         // 429 + Retry-After: the function's async queue is at its bound
 	CodeUnavailable      = "unavailable"        // 503: not ready / shutting down
+	CodeRateLimited      = "rate_limited"       // 429 + Retry-After: over the function's --rate (before any worker)
+	CodeOriginNotAllowed = "origin_not_allowed" // 403: a CORS preflight from an origin not in --cors-origin
 	CodeTimeout          = "timeout"            // 504: the call ran past its timeout
 	CodeInternal         = "internal"           // 500: a bug or a database failure
 )

@@ -32,6 +32,9 @@ type UIOptions struct {
 	// TrustedProxies may say a request arrived over HTTPS with
 	// X-Forwarded-Proto (Caddy in front); default loopback only.
 	TrustedProxies []netip.Prefix
+	// Invocations wakes the live tails (GET /ui/tail) when invocation
+	// records are written; nil leaves the tail out (503).
+	Invocations *InvocationFeed
 }
 
 // The dashboard's Content-Security-Policy: its own scripts, styles and
@@ -52,6 +55,7 @@ type uiHandler struct {
 	now      func() time.Time
 	trusted  []netip.Prefix
 	assets   map[string]*uiAsset
+	feed     *InvocationFeed
 }
 
 // uiAsset is one embedded file with its gzipped form.
@@ -64,7 +68,7 @@ type uiAsset struct {
 // UI returns the dashboard's handler. Serve it on its own listener
 // (picloud serve --ui-listen), never on the data plane's.
 func (a *API) UI(opts UIOptions) (http.Handler, error) {
-	u := &uiHandler{api: a, sessions: opts.Sessions, ttl: opts.SessionTTL, now: a.now, trusted: opts.TrustedProxies}
+	u := &uiHandler{api: a, sessions: opts.Sessions, ttl: opts.SessionTTL, now: a.now, trusted: opts.TrustedProxies, feed: opts.Invocations}
 	if u.sessions == nil {
 		if a.deps.Store == nil {
 			return nil, errors.New("api: the dashboard needs a session store")
@@ -183,7 +187,8 @@ func (u *uiHandler) control(w http.ResponseWriter, r *http.Request) {
 }
 
 // uiAPI serves the dashboard's own routes: /ui/session (GET who am I, POST
-// sign in, DELETE sign out), /ui/overview and /ui/schedule-preview.
+// sign in, DELETE sign out), /ui/overview, /ui/schedule-preview, and the
+// read-scoped /ui/stats, /ui/schedule-runs and /ui/tail.
 func (u *uiHandler) uiAPI(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && !u.sameOrigin(r) {
 		return errorf(http.StatusForbidden, CodeForbidden, "cross-origin request refused")
@@ -222,6 +227,25 @@ func (u *uiHandler) uiAPI(w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusForbidden, CodeForbidden, "token %s lacks the %s scope", p.Name, ScopeRead)
 		}
 		return u.overview(w, r)
+	case "/ui/stats", "/ui/schedule-runs", "/ui/tail":
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", "GET")
+			return errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method %s is not allowed on %s", truncate(r.Method, 20), r.URL.Path)
+		}
+		p, _, err := u.session(r)
+		if err != nil {
+			return err
+		}
+		if !p.Has(ScopeRead) {
+			return errorf(http.StatusForbidden, CodeForbidden, "token %s lacks the %s scope", p.Name, ScopeRead)
+		}
+		switch r.URL.Path {
+		case "/ui/stats":
+			return u.stats(w, r)
+		case "/ui/schedule-runs":
+			return u.scheduleRuns(w, r)
+		}
+		return u.tail(w, r, p)
 	}
 	return errorf(http.StatusNotFound, CodeNotFound, "no route for %s %s", r.Method, truncate(r.URL.Path, 200))
 }

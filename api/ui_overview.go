@@ -33,6 +33,8 @@ type Overview struct {
 	DeadLetters int64              `json:"dead_letters"`
 	Workers     int                `json:"workers"`
 	LimitsMode  string             `json:"limits_mode"`
+	// Nodes is the cluster's nodes (this one alone without a registry).
+	Nodes []NodeView `json:"nodes"`
 }
 
 // defaultOverviewPage is the overview's page size.
@@ -40,8 +42,9 @@ const defaultOverviewPage = 100
 
 // overview is GET /ui/overview?after=NAME&limit=N: a page of functions
 // with their calls, errors and p50/p99 over the last hour, the dead
-// letters waiting and this node's workers. Query budget: one query (two
-// on a page without functions); workers come from memory.
+// letters waiting, this node's workers and the cluster's nodes. Query
+// budget: two queries (three on a page without functions): the overview
+// aggregate and the node registry; workers come from memory.
 func (u *uiHandler) overview(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	limit := defaultOverviewPage
@@ -65,6 +68,18 @@ func (u *uiHandler) overview(w http.ResponseWriter, r *http.Request) error {
 	for _, f := range ov.Functions {
 		out.Functions = append(out.Functions, OverviewFunction{Name: f.Name, Version: f.Version, Private: f.Private,
 			UpdatedAt: f.UpdatedAt, Calls: f.Calls, Errors: f.Errors, P50MS: f.P50MS, P99MS: f.P99MS, Buckets: f.Buckets})
+	}
+	out.Nodes = []NodeView{}
+	if u.api.deps.Nodes != nil {
+		nodes, err := u.api.deps.Nodes.ListNodes(r.Context())
+		if err != nil {
+			return internalError(err)
+		}
+		for _, n := range nodes {
+			out.Nodes = append(out.Nodes, NodeView{ID: n.ID, Address: n.Address, Roles: n.Roles, Version: n.Version,
+				StartedAt: n.StartedAt, HeartbeatAt: n.HeartbeatAt, LeaseSeconds: n.Lease.Seconds(),
+				Alive: n.Alive, Self: n.ID == u.api.deps.NodeID, Workers: n.Workers, InFlight: n.InFlight, Load: n.Load})
+		}
 	}
 	if len(ov.Functions) == limit {
 		out.NextAfter = ov.Functions[len(ov.Functions)-1].Name

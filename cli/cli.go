@@ -90,6 +90,7 @@ func commands() []*command {
 		rmCommand(),
 		tokenCommand(),
 		secretsCommand(),
+		blobCommand(), // blobs.go
 		nodesCommand(),
 	}
 	cmds = append(cmds, eventsCommands()...) // events.go

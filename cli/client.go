@@ -114,6 +114,9 @@ func (c *Client) sendAs(ctx context.Context, token, method, path string, header 
 	if err != nil {
 		return nil, fmt.Errorf("build request %s %s: %w", method, path, err)
 	}
+	if s, ok := body.(sizedReader); ok { // a streamed upload of known size
+		req.ContentLength = s.Size()
+	}
 	for k, v := range header {
 		req.Header[k] = v
 	}
@@ -123,6 +126,9 @@ func (c *Client) sendAs(ctx context.Context, token, method, path string, header 
 	hc := c.httpClient()
 	if (strings.HasPrefix(path, "/fn/") || strings.Contains(path, "/invoke?")) && c.HTTP == nil {
 		hc = &http.Client{} // a call is bounded by the function's own timeout
+	}
+	if strings.HasPrefix(path, "/api/v1/blobs/") && c.HTTP == nil {
+		hc = &http.Client{} // a transfer takes as long as its size needs
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -34,10 +34,44 @@ with --secrets (comma-separated or repeated); secrets.get of any other name
 fails. Without --secrets a new version keeps the current version's grants
 (a new function gets none); --secrets '' grants none. Granting a secret the
 current version does not hold needs a token with the secrets (or admin)
-scope; a deploy token may keep or narrow the grants.`,
+scope; a deploy token may keep or narrow the grants.
+
+Outbound HTTP: http.request in Lua reaches public addresses; loopback,
+private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local, CGNAT, the
+cloud metadata address and other special ranges are refused unless granted
+with --allow-net (comma-separated or repeated): HOST (any port), HOST:PORT,
+a CIDR block (192.168.1.0/24) or *.SUFFIX (any name ending in .SUFFIX). A
+name grant covers whatever the name resolves to. Without --allow-net a new
+version keeps the current version's grants (a new function gets none);
+--allow-net '' grants none. The node's --outbound-allow/--outbound-deny
+lists restrict every function, grants included.
+
+Blobs: a function may use its own bucket (named after the function) with the
+blobs module; --blobs BUCKET:r or BUCKET:rw (comma-separated or repeated)
+grants others, read-only or read-write. Without --blobs a new version keeps
+the current version's grants; --blobs '' grants none.
+
+HTTP front and config (kept with the version; a rollback restores them;
+omitted flags keep the current version's values):
+  --cors-origin  web pages of these origins may call /fn/NAME: PiCloud
+                 answers their preflight OPTIONS (204) without running the
+                 function, and adds Access-Control-Allow-Origin to answers;
+                 a preflight from another origin gets 403. Headers the
+                 function sets itself win. * allows any origin.
+  --rate/--burst a token bucket per function on each node (so N data nodes
+                 allow up to N times the rate): a call over it gets 429 with
+                 Retry-After before any worker runs, and is not recorded.
+                 --rate-per-ip keeps one bucket per client address (the
+                 peer, or X-Forwarded-For from serve --trusted-proxies).
+  --env          KEY=VALUE settings read as env.KEY in Lua (a read-only
+                 table); not for secrets: they show in 'picloud versions --json'.`,
 		Example: `picloud deploy hello.lua
 picloud deploy api.lua --name orders --memory 128MiB --timeout 30s --private
-picloud deploy pay.lua --secrets STRIPE_KEY,DB_PASSWORD`,
+picloud deploy pay.lua --secrets STRIPE_KEY,DB_PASSWORD
+picloud deploy ha.lua --allow-net 192.168.1.20:8123,*.lan
+picloud deploy thumbs.lua --blobs photos:rw,public:r
+picloud deploy api.lua --cors-origin https://app.example.com --rate 20/s --burst 40 --rate-per-ip
+picloud deploy api.lua --env API_URL=https://api.example.com --env MODE=live`,
 		Run: runDeploy,
 	}
 }
@@ -59,7 +93,13 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 		attempts = fs.Int("max-attempts", 0, "try event deliveries `N` times before a dead letter (default 5 on create)")
 		asJSON   = fs.Bool("json", false, "print the function as JSON")
 		secrets  []string
+		allowNet []string
+		front    frontFlags
 	)
+	front.register(fs)
+	fs.Var(listValue{&allowNet}, "allow-net", "let http.request reach `DESTS` beyond public addresses: HOST, HOST:PORT, CIDR or *.SUFFIX (comma-separated or repeated); '' grants none (default: the current version's)")
+	var blobGrants []string
+	fs.Var(listValue{&blobGrants}, "blobs", "grant the buckets `BUCKET:r|rw` (comma-separated or repeated) besides the function's own; '' grants none (default: the current version's)")
 	fs.Var(listValue{&secrets}, "secrets", "grant the secrets `NAMES` (comma-separated or repeated) to this version; '' grants none (default: the current version's)")
 	fs.Var(sizeValue{&memory}, "memory", "memory maximum of one worker, like 128MiB (default 64MiB on create)")
 	fs.Var(durationValue{&timeout}, "timeout", "time limit of one call, like 30s (default 10s on create)")
@@ -130,6 +170,23 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 		}
 		req.Secrets = &grants
 	}
+	if set["allow-net"] {
+		dests := []string{}
+		for _, s := range allowNet {
+			for _, d := range strings.Split(s, ",") {
+				if d = strings.TrimSpace(d); d != "" {
+					dests = append(dests, d)
+				}
+			}
+		}
+		req.AllowNet = &dests
+	}
+	if set["blobs"] {
+		req.Blobs = splitList(blobGrants)
+	}
+	if err := front.apply(set, &req.FrontRequest); err != nil {
+		return usagef(c, "%s", err)
+	}
 
 	cl := a.client()
 	f, err := cl.UpdateFunction(ctx, *name, req)
@@ -155,6 +212,13 @@ func runDeploy(ctx context.Context, a *app, c *command, args []string) error {
 	}
 	fmt.Fprintf(a.env.Stdout, "%s %s version %d\nURL: %s%s (%s)\nsecrets: %s\n", verb, clean(f.Name), f.Version,
 		clean(cl.BaseURL), clean(f.URL), access, clean(grantsText(f.Secrets, f.AllSecrets)))
+	if len(f.AllowNet) > 0 {
+		fmt.Fprintf(a.env.Stdout, "allow-net: %s\n", clean(strings.Join(f.AllowNet, ",")))
+	}
+	fmt.Fprintf(a.env.Stdout, "%s\n", clean(frontText(f.FrontView)))
+	if len(f.Blobs) > 0 {
+		fmt.Fprintf(a.env.Stdout, "blobs: its own bucket %s, and %s\n", clean(f.Name), clean(strings.Join(f.Blobs, ", ")))
+	}
 	return nil
 }
 
@@ -180,8 +244,12 @@ func deployError(file, name string, err error) error {
 		return fmt.Errorf("%s:%d:%d: %s", file, ae.Body.Line, ae.Body.Column, clean(ae.Body.Error))
 	case ae.Body.Code == api.CodeInvalidName:
 		return fmt.Errorf("deploy %s: %w (choose another name with --name)", name, err)
+	case frontFlagOf[ae.Body.Field] != "":
+		return fmt.Errorf("deploy %s: %s: %s", name, frontFlagOf[ae.Body.Field], clean(ae.Body.Error))
 	case ae.Body.Field == "secrets":
 		return fmt.Errorf("deploy %s: --secrets: %s", name, clean(ae.Body.Error))
+	case ae.Body.Field == "allow_net":
+		return fmt.Errorf("deploy %s: --allow-net: %s", name, clean(ae.Body.Error))
 	case ae.Body.Code == api.CodeInvalidLimit && ae.Body.Field != "":
 		return fmt.Errorf("deploy %s: --%s: %s", name, clean(strings.ReplaceAll(ae.Body.Field, "_", "-")), clean(ae.Body.Error))
 	}
@@ -213,11 +281,13 @@ func lsCommand() *command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVERSION\tACCESS\tMEMORY\tCPU\tTIMEOUT\tURL\tUPDATED\tSECRETS")
+			fmt.Fprintln(tw, "NAME\tVERSION\tACCESS\tMEMORY\tCPU\tTIMEOUT\tURL\tUPDATED\tSECRETS"+
+				"\tFRONT")
 			for _, f := range fns {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%g\t%s\t%s\t%s\t%s\n", clean(f.Name), f.Version, access(f.Private),
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%g\t%s\t%s\t%s\t%s"+"\t%s\n", clean(f.Name), f.Version, access(f.Private),
 					f.Limits.Memory, f.Limits.CPU, f.Limits.Timeout, clean(f.URL), ago(f.UpdatedAt),
-					clean(versionGrants(f.Secrets, f.AllSecrets)))
+					clean(versionGrants(f.Secrets, f.AllSecrets)),
+					clean(frontColumn(f.FrontView)))
 			}
 			return tw.Flush()
 		},
@@ -281,15 +351,17 @@ before per-function grants); a rollback restores them with the version.`,
 				return printJSON(a.env.Stdout, api.VersionList{Versions: nonNil(vs)})
 			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "VERSION\tCURRENT\tCREATED\tBY\tSHA256\tACCESS\tMEMORY\tCPU\tTIMEOUT\tSECRETS")
+			fmt.Fprintln(tw, "VERSION\tCURRENT\tCREATED\tBY\tSHA256\tACCESS\tMEMORY\tCPU\tTIMEOUT\tSECRETS"+
+				"\tFRONT")
 			for _, v := range vs {
 				cur := ""
 				if v.Current {
 					cur = "*"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%g\t%s\t%s\n", v.Version, cur, ago(v.CreatedAt), clean(dash(v.CreatedBy)),
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%g\t%s\t%s"+"\t%s\n", v.Version, cur, ago(v.CreatedAt), clean(dash(v.CreatedBy)),
 					clean(short(v.SHA256, 12)), access(v.Private), v.Limits.Memory, v.Limits.CPU, v.Limits.Timeout,
-					clean(versionGrants(v.Secrets, v.AllSecrets)))
+					clean(versionGrants(v.Secrets, v.AllSecrets)),
+					clean(frontColumn(v.FrontView)))
 			}
 			return tw.Flush()
 		},
@@ -352,6 +424,7 @@ hold, the rollback needs a token with the secrets (or admin) scope.`,
 			}
 			fmt.Fprintf(a.env.Stdout, "%s: version %d is current (secrets: %s)\n", clean(f.Name), f.Version,
 				clean(grantsText(f.Secrets, f.AllSecrets)))
+			fmt.Fprintf(a.env.Stdout, "%s\n", clean(frontText(f.FrontView)))
 			return nil
 		},
 	}

@@ -136,13 +136,17 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	ef.Duration(&cfg.QueueTimeout, "queue-timeout", "PICLOUD_QUEUE_TIMEOUT", server.DefaultQueueTimeout, "how long a call waits for a busy function before a 503")
 	ef.Duration(&cfg.ShutdownTimeout, "shutdown-timeout", "PICLOUD_SHUTDOWN_TIMEOUT", server.DefaultShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
 	ef.String(&logLevel, "log-level", "PICLOUD_LOG_LEVEL", "info", "log at `LEVEL`: trace, debug, info, warn or error")
-	eventOpts := eventsServeFlags(ef) // events.go
-	record := defineRecordFlags(ef)   // serve_record.go
+	eventOpts := eventsServeFlags(ef)     // events.go
+	outboundServeFlags(ef, &cfg.Outbound) // serve_outbound.go
+	blobServeFlags(ef, &cfg.Blobs)        // blob_serve.go
+	record := defineRecordFlags(ef)       // serve_record.go
 	var roles string
 	ef.String(&roles, "roles", "PICLOUD_ROLES", "all", "serve `ROLES`: all, control (the API, cron), data (/fn, invoke, deliveries, workers) or a comma list")
 	ef.String(&cfg.Advertise, "advertise", "PICLOUD_ADVERTISE", "", "`ADDRESS` other nodes and operators reach this node at, shown in the node registry (default: the listen address)")
 	ef.Duration(&cfg.Heartbeat, "heartbeat", "PICLOUD_HEARTBEAT", server.DefaultHeartbeat, "how often the node writes its heartbeat to the registry")
 	ef.Duration(&cfg.Lease, "lease", "PICLOUD_LEASE", server.DefaultLease, "a node silent this long is dead: its running jobs are re-queued (at least 2 heartbeats)")
+	var trusted string
+	ef.String(&trusted, "trusted-proxies", "PICLOUD_TRUSTED_PROXIES", defaultTrustedProxies, "trust X-Forwarded-For and X-Forwarded-Proto from these `PREFIXES` (comma list of CIDRs or addresses; none: trust no proxy): the client address of --rate-per-ip, the dashboard's HTTPS")
 	if _, err := a.parse(c, fs, args); err != nil {
 		return err
 	}
@@ -150,6 +154,9 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 		return usagef(c, "%v", ef.err)
 	}
 	var err error
+	if cfg.TrustedProxies, err = parseTrustedProxies(trusted); err != nil {
+		return usagef(c, "%v", err)
+	}
 	if cfg.Roles, err = api.ParseRoles(roles); err != nil {
 		return usagef(c, "--roles: %v", err)
 	}

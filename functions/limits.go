@@ -81,4 +81,13 @@ type Spec struct {
 	Source  string
 	SHA256  string // hex sha256 of Source
 	Limits  Limits
+	// AllowNet are the outbound destinations this version was granted at
+	// deploy beyond public addresses (--allow-net): host, host:port, CIDR
+	// or *.suffix patterns, checked by package outbound.
+	AllowNet []string
+
+	// The HTTP front and config of the version (front.go).
+	CORSOrigins []string          // allowed Origins, sorted; AnyOrigin alone for any
+	Rate        RateLimit         // zero: no limit
+	Env         map[string]string // env.KEY in Lua; nil: none
 }

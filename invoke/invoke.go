@@ -135,6 +135,7 @@ type Result struct {
 	KeepRecord bool
 
 	observed bool // the Observer was told
+	counted  bool // the Counter was told
 }
 
 // Lookup runs CallFunction on the current version of the function named.
@@ -294,6 +295,10 @@ func (iv *Invoker) Record(ctx context.Context, res *Result, then func(*store.Tx)
 		if !res.KeepRecord && !iv.cfg.Policy.keeps(&res.Record) {
 			return nil
 		}
+		// Counted before the record is handed over: the writer adds the
+		// counts before the records of a flush, so a record one can read
+		// is in the aggregates too.
+		iv.count(res)
 		if iv.cfg.Writer != nil && iv.cfg.Writer.Add(res.Record) {
 			return nil
 		}
@@ -319,6 +324,10 @@ func (iv *Invoker) Record(ctx context.Context, res *Result, then func(*store.Tx)
 }
 
 func (iv *Invoker) count(res *Result) {
+	if res.counted {
+		return
+	}
+	res.counted = true
 	if iv.cfg.Counter != nil {
 		iv.cfg.Counter.Count(res.Record.Function, res.Record.StartedAt, res.Record.Duration,
 			res.Record.Status != functions.StatusSucceeded)

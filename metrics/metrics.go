@@ -103,6 +103,7 @@ type Metrics struct {
 	workerTimeouts    *prometheus.CounterVec
 	queueWaitSeconds  *prometheus.HistogramVec
 	overloaded        *prometheus.CounterVec
+	outboundRequests  *prometheus.CounterVec
 }
 
 // Buckets of the duration histograms, in seconds.
@@ -168,6 +169,10 @@ func New(reg *prometheus.Registry, opts Options) (*Metrics, error) {
 			Namespace: Namespace, Name: "overloaded_total",
 			Help: "Requests refused with 503 because the function's workers stayed busy.",
 		}, []string{"function"}),
+		outboundRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "outbound_requests_total",
+			Help: "Outbound HTTP requests of functions (http.request) by function and outcome (ok, refused, timeout, too_large, over_limit, invalid, error).",
+		}, []string{"function", "outcome"}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info",
@@ -178,7 +183,7 @@ func New(reg *prometheus.Registry, opts Options) (*Metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.invocations, m.invocationSeconds, m.coldStarts, m.coldStartSeconds,
 		m.workerExits, m.oomKills, m.workerTimeouts, m.queueWaitSeconds, m.overloaded,
-		buildInfo,
+		m.outboundRequests, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
@@ -238,13 +243,19 @@ func (m *Metrics) Overloaded(fn string) {
 	m.overloaded.WithLabelValues(fn).Inc()
 }
 
+// OutboundRequest records one http.request of fn and how it ended
+// (outbound.Observer).
+func (m *Metrics) OutboundRequest(fn, outcome string) {
+	m.outboundRequests.WithLabelValues(fn, outcome).Inc()
+}
+
 // ForgetFunction drops every series labelled with fn, for a removed
 // function, so deleted functions do not linger in /metrics.
 func (m *Metrics) ForgetFunction(fn string) {
 	l := prometheus.Labels{"function": fn}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.invocations, m.invocationSeconds, m.coldStarts, m.coldStartSeconds,
-		m.oomKills, m.workerTimeouts, m.queueWaitSeconds, m.overloaded,
+		m.oomKills, m.workerTimeouts, m.queueWaitSeconds, m.overloaded, m.outboundRequests,
 	} {
 		v.DeletePartialMatch(l)
 	}

@@ -106,6 +106,9 @@ func exercise(t *testing.T, m *Metrics, dropped *atomic.Uint64) {
 	m.WorkerExit("slow", "timeout")
 	m.Queued("hello", 20*time.Millisecond)
 	m.Overloaded("hello")
+	m.OutboundRequest("hello", "ok")
+	m.OutboundRequest("hello", "refused")
+	m.OutboundRequest("hello", "refused")
 	if err := m.RegisterWorkers(func() map[string]int { return map[string]int{"idle": 2, "busy": 1} }); err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +143,8 @@ func TestMetrics_ScrapeReportsWhatWasRecorded(t *testing.T) {
 		{"picloud_worker_oom_kills_total", map[string]string{"function": "hog"}, 1},
 		{"picloud_worker_timeouts_total", map[string]string{"function": "slow"}, 1},
 		{"picloud_overloaded_total", map[string]string{"function": "hello"}, 1},
+		{"picloud_outbound_requests_total", map[string]string{"function": "hello", "outcome": "ok"}, 1},
+		{"picloud_outbound_requests_total", map[string]string{"function": "hello", "outcome": "refused"}, 2},
 		{"picloud_invocation_records_dropped_total", nil, 3},
 	}
 	for _, c := range counters {

@@ -15,3 +15,7 @@ bench-http: ## benchmark /fn/hello against a bare Go handler (bench/http.md)
 .PHONY: soak
 soak: ## 30 minutes of mixed load (sync, async, events, SSE, deploys, memory bombs, crashes) against one node; SOAK_DURATION=5m for less
 	@bench/soak.sh $${SOAK_DURATION:-30m}
+
+.PHONY: bench-blobs
+bench-blobs: ## RSS growth of picloud serve while a 500 MiB blob streams in and out (BENCHMARKS.md)
+	@bench/blobs.sh

@@ -8,7 +8,7 @@ ui-size: ## print the dashboard's asset sizes, gzipped, against its budgets
 
 .PHONY: test-ui
 test-ui: pg build chromium ## dashboard journey in headless Chromium (screenshots in .picloud/artifacts/dashboard)
-	set -o pipefail; DATABASE_URL="$$(scripts/pg.sh url)" $(GO) test -race -count=1 -timeout 10m -v -run . ./e2e/dashboard/ | grep -vE '\[(INFO|DEBUG)\]'
+	set -o pipefail; DATABASE_URL="$$(scripts/pg.sh url)" PICLOUD_BIN_DIR="$(CURDIR)/$(BIN)" $(GO) test -race -count=1 -timeout 10m -v -run . ./e2e/dashboard/ | grep -vE '\[(INFO|DEBUG)\]'
 
 # chromium installs Debian's chromium package when it is missing (root).
 .PHONY: chromium

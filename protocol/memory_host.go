@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -14,10 +15,15 @@ import (
 // maps, per function, lost when the process ends. It is safe for concurrent
 // use. The zero value is not usable; call NewMemoryHost.
 type MemoryHost struct {
+	// HTTP, if set, serves HTTPRequest (tests set it to an
+	// outbound.Client's HTTPRequest); nil refuses every request.
+	HTTP func(ctx context.Context, function string, req *HTTPRequest) (*HTTPResponse, error)
+
 	mu      sync.Mutex
 	now     func() time.Time
 	kv      map[string]memEntry // function + "\x00" + key
 	secrets map[string]string   // function + "\x00" + name
+	blobs   memBlobs
 }
 
 type memEntry struct {
@@ -130,4 +136,15 @@ func (h *MemoryHost) SecretGet(_ context.Context, function, name string) (string
 	defer h.mu.Unlock()
 	v, ok := h.secrets[function+"\x00"+name]
 	return v, ok, nil
+}
+
+// errNoHTTP is HTTPRequest's answer when MemoryHost.HTTP is not set.
+var errNoHTTP = errors.New("outbound HTTP is not configured on this host")
+
+// HTTPRequest calls h.HTTP, or fails when it is not set.
+func (h *MemoryHost) HTTPRequest(ctx context.Context, function string, req *HTTPRequest) (*HTTPResponse, error) {
+	if h.HTTP == nil {
+		return nil, errNoHTTP
+	}
+	return h.HTTP(ctx, function, req)
 }

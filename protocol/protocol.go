@@ -2,7 +2,8 @@
 // subprocesses: the go-plugin handshake and client (ClientConfig, Dispense,
 // WorkerClient), the request and response of one invocation, and the host
 // calls a worker makes back to the supervisor for everything outside its
-// sandbox (key-value data, secrets).
+// sandbox (key-value data, secrets, outbound HTTP), with the CallScope the
+// supervisor gives each call.
 //
 // The types and the data path live in package wire, which the worker
 // binary imports without go-plugin (whose gRPC and protobuf packages would
@@ -13,7 +14,7 @@
 // concurrent call uses its own connection, served in the worker by one
 // long-lived goroutine with its own pooled Lua state, speaking
 // length-prefixed frames: a call frame, host-call request/reply frames
-// (kv, secrets) answered by the supervisor on the same connection, then a
+// (kv, secrets, http) answered by the supervisor on the same connection, then a
 // result or error frame.
 //
 // Deadlines: the supervisor decides each call's deadline once (the
@@ -58,6 +59,12 @@ type (
 	KVEntry = wire.KVEntry
 	// Host serves the worker's calls for what lies outside the sandbox.
 	Host = wire.Host
+	// HTTPRequest is one outbound http.request of a function.
+	HTTPRequest = wire.HTTPRequest
+	// HTTPResponse is what an outbound request answered.
+	HTTPResponse = wire.HTTPResponse
+	// BlobMeta is a blob's metadata as the Lua blobs module sees it.
+	BlobMeta = wire.BlobMeta
 	// CallError is a failure inside one call that the worker survived.
 	CallError = wire.CallError
 	// HostError is an error a Host returned, as the worker sees it.

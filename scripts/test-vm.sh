@@ -83,6 +83,7 @@ qemu_pid=
 prev_wt=
 cleanup() {
 	local rc=$?
+	[ -n "${ssh_opts:-}" ] && ssh_stop
 	if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2>/dev/null; then
 		kill "$qemu_pid" 2>/dev/null || true
 		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.5; done
@@ -136,6 +137,9 @@ fi
 log "cross-building the supervisor/ and worker/ tests for $arch (go test -c)"
 # Not next to the test binaries: TestConfig_WorkerCommand needs no worker there.
 CGO_ENABLED=0 GOOS=linux GOARCH=$arch "$GO" build -trimpath -o "$run/share/gotests/bin/picloud-worker" ./cmd/picloud-worker
+# The sandbox probe's worker (TestSandboxProbe_EveryEscapeFails builds it
+# with -tags sandboxprobe; the guest's stand-in `go` copies this one).
+CGO_ENABLED=0 GOOS=linux GOARCH=$arch "$GO" build -trimpath -tags sandboxprobe -o "$run/share/gotests/bin/picloud-worker-probe" ./cmd/picloud-worker
 for pkg in supervisor worker; do
 	CGO_ENABLED=0 GOOS=linux GOARCH=$arch "$GO" test -c -vet=off -o "$run/share/gotests/$pkg.test" "./$pkg" ||
 		fail "go test -c ./$pkg"
@@ -144,6 +148,8 @@ done
 # exist in the guest (empty).
 echo "$root" >"$run/share/gotests/srcroot"
 cp scripts/vm/*.sh scripts/vm/*.lua "$run/share/"
+# worker's TestSyntaxDepth_RealScriptsPass reads ../examples/*.lua.
+cp -r examples "$run/share/examples"
 mkfs.ext4 -q -L picloud-share -d "$run/share" "$run/share.img" 512M >/dev/null
 log "packages and test binaries built in $(($(date +%s) - t0))s"
 
@@ -161,8 +167,13 @@ qemu-img create -q -f qcow2 -F raw -b "$img/root.img" "$run/disk.qcow2"
 key=$run/id_ed25519
 install -m 0600 "$img/id_ed25519" "$key"
 ssh_opts=(-i "$key" -p "$ssh_port" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
-	-o LogLevel=ERROR -o ConnectTimeout=10 -o ServerAliveInterval=10 -o ServerAliveCountMax=12)
+	-o LogLevel=ERROR -o ConnectTimeout=30 -o ServerAliveInterval=10 -o ServerAliveCountMax=12
+	# One connection per boot, shared by every command: an emulated guest on
+	# a loaded host can miss a new connection's banner exchange.
+	-o ControlMaster=auto -o "ControlPath=$run/ssh-%p.sock" -o ControlPersist=600)
 g() { ssh "${ssh_opts[@]}" root@127.0.0.1 "$@"; }
+# ssh_stop: end the shared connection (its master process is ours).
+ssh_stop() { ssh "${ssh_opts[@]}" -O exit root@127.0.0.1 >/dev/null 2>&1 || true; }
 gphase() { g "bash /root/t/guest.sh $*"; }
 
 # boot [EXTRA KERNEL ARGS]: start qemu on the run's disk and wait for ssh.
@@ -198,7 +209,7 @@ boot() {
 		g true 2>/dev/null && break
 		sleep 2
 	done
-	g true || fail "no ssh after 20 min"
+	((i < 600)) || fail "no ssh after 20 min"
 	g 'systemctl is-system-running --wait >/dev/null 2>&1 || true'
 	boot_secs=$(($(date +%s) - t0))
 	mount_share
@@ -218,6 +229,7 @@ shutdown_guest() {
 	if kill -0 "$qemu_pid" 2>/dev/null; then fail "the guest did not go down within 5 min of systemctl $1"; fi
 	wait "$qemu_pid" 2>/dev/null || true
 	qemu_pid=
+	ssh_stop
 	log "guest down after systemctl $1 in $(($(date +%s) - t0))s"
 }
 

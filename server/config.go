@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/events"
 	"github.com/picloud/picloud/invoke"
+	"github.com/picloud/picloud/outbound"
 )
 
 // Defaults of Config, applied by Run to zero fields.
@@ -104,6 +106,13 @@ type Config struct {
 	Heartbeat time.Duration
 	Lease     time.Duration
 
+	// Outbound configures functions' outbound HTTP (http.request): the
+	// node's allow and deny lists and the caps (picloud serve
+	// --outbound-*). Its Observer is set by Run (metrics).
+	Outbound outbound.Config
+	// Blobs are the blob limits and the orphan sweeper's timing.
+	Blobs BlobOptions
+
 	// Events tunes the events service (retries, job workers, retention);
 	// zero fields keep its defaults.
 	Events events.Options
@@ -113,6 +122,11 @@ type Config struct {
 	// OnStopping, if set, is called when the drain begins
 	// (sd_notify STOPPING=1).
 	OnStopping func()
+
+	// TrustedProxies may set X-Forwarded-For (the client address of
+	// per-IP rate limits) and X-Forwarded-Proto (the dashboard); nil means
+	// loopback only.
+	TrustedProxies []netip.Prefix
 }
 
 // withDefaults returns c with its zero fields set.
@@ -144,6 +158,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.QueueTimeout <= 0 {
 		c.QueueTimeout = DefaultQueueTimeout
 	}
+	c.Blobs = c.Blobs.withDefaults()
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}

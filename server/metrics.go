@@ -41,6 +41,9 @@ func wireMetrics(met *metrics.Metrics, st *store.Store, sup *supervisor.Supervis
 	if err := met.RegisterQueueDepth(st.CountPendingJobs); err != nil {
 		return err
 	}
+	if err := met.RegisterFrontRefused(h.FrontRefused); err != nil {
+		return err
+	}
 	h.HandleHTTP(http.MethodGet, "/metrics", api.ScopeRead, met.Handler())
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/events"
 	"github.com/picloud/picloud/invoke"
+	"github.com/picloud/picloud/outbound"
 	"github.com/picloud/picloud/protocol"
 	"github.com/picloud/picloud/store"
 	"github.com/picloud/picloud/supervisor"
@@ -81,10 +82,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("create metrics: %w", err)
 	}
+	outCfg := cfg.Outbound
+	outCfg.Observer = met
+	out, err := outbound.New(outCfg)
+	if err != nil {
+		return fmt.Errorf("configure outbound HTTP: %w", err)
+	}
+	defer out.Close()
 	sup, err := supervisor.New(supervisor.Config{
 		Observer:        met,
 		WorkerPath:      cfg.WorkerPath,
-		Host:            st.Host(),
+		Host:            nodeHost{Host: st.Host(store.WithBlobLimits(store.BlobLimits{MaxSize: cfg.Blobs.MaxSize, BucketQuota: cfg.Blobs.BucketQuota})), Client: out},
 		Logger:          log.Named("supervisor"),
 		MaxWorkersTotal: cfg.MaxWorkersTotal,
 		QueueTimeout:    cfg.QueueTimeout,
@@ -107,6 +115,8 @@ func Run(ctx context.Context, cfg Config) error {
 	cache := store.NewFunctionCache(st, store.FunctionCacheConfig{Logger: log, OnChange: rec.changed, Notifier: notifier})
 	rec.cache = cache
 	tokens := store.NewTokenCache(st, store.TokenCacheConfig{Logger: log, Notifier: notifier})
+	tails := api.NewInvocationFeed() // the dashboard's live tails, woken by written records
+	notifier.Subscribe(store.InvocationsChannel, tails.Notify, tails.State)
 	writer := store.NewInvocationWriter(st, store.InvocationWriterConfig{Logger: log})
 	invoker, err := invoke.New(invoke.Config{
 		Functions: cache,
@@ -151,6 +161,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Stopping:       stopping,
 		Roles:          cfg.Roles,
 		NodeID:         cfg.NodeID,
+
+		TrustedProxies:  cfg.TrustedProxies,
+		BlobMaxSize:     cfg.Blobs.MaxSize,
+		BlobBucketQuota: cfg.Blobs.BucketQuota,
 	})
 	if err != nil {
 		return fmt.Errorf("build api: %w", err)
@@ -191,6 +205,11 @@ func Run(ctx context.Context, cfg Config) error {
 	go agent.run(agentCtx)
 	defer func() { stopAgent(); agent.wait() }()
 
+	sweeper := newBlobSweeper(st, cfg.Blobs, log)
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	go sweeper.run(sweepCtx)
+	defer func() { stopSweep(); <-sweeper.done }()
+
 	if err := evs.Start(ctx); err != nil {
 		return fmt.Errorf("start events: %w", err)
 	}
@@ -207,7 +226,7 @@ func Run(ctx context.Context, cfg Config) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String(), "node", cfg.NodeID, "roles", cfg.Roles.String())
-	stopUI, err := startUI(cfg, h, log) // the dashboard, on its own origin
+	stopUI, err := startUI(cfg, h, tails, log) // the dashboard, on its own origin
 	if err != nil {
 		close(stopping)
 		_ = srv.Close()

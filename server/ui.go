@@ -19,12 +19,12 @@ const uiShutdownTimeout = 5 * time.Second
 // cfg.UIListen), so that no function answer, served on the data plane's
 // origin, ever runs on the dashboard's. It does nothing when neither is
 // set. The returned stop drains it; it is safe to call once.
-func startUI(cfg Config, h *api.API, log hclog.Logger) (stop func(), err error) {
+func startUI(cfg Config, h *api.API, feed *api.InvocationFeed, log hclog.Logger) (stop func(), err error) {
 	ln := cfg.UIListener
 	if ln == nil && cfg.UIListen == "" {
 		return func() {}, nil
 	}
-	ui, err := h.UI(api.UIOptions{})
+	ui, err := h.UI(api.UIOptions{Invocations: feed, TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		if ln != nil {
 			ln.Close()

@@ -48,6 +48,11 @@ func (f *Function) Spec() functions.Spec {
 		Source:  f.Current.Source,
 		SHA256:  f.Current.SHA256,
 		Limits:  f.Current.Limits,
+
+		AllowNet:    f.Current.AllowNet,
+		CORSOrigins: f.Current.Front.CORSOrigins,
+		Rate:        f.Current.Front.Rate,
+		Env:         f.Current.Front.Env,
 	}
 }
 
@@ -65,6 +70,15 @@ type Version struct {
 	// grants existed, which may read every secret.
 	Secrets    []string
 	AllSecrets bool
+	// AllowNet are the outbound destinations the version was granted
+	// beyond public addresses (deploy --allow-net), as given; nil for none.
+	AllowNet []string
+
+	// Front is the version's CORS origins, rate limit and env.
+	Front Front
+	// Blobs are the buckets besides its own the version may use with the
+	// blobs module: "bucket:r" or "bucket:rw", sorted.
+	Blobs []string
 }
 
 // Grants reports whether the version may read the secret name.
@@ -117,11 +131,22 @@ type DeployParams struct {
 	// instead of Secrets: none on create, and none if the current version
 	// reads every secret (that is never carried into a new version).
 	KeepSecrets bool
+	// AllowNet are the version's outbound grants (validated by the
+	// caller); nil stores none.
+	AllowNet []string
 	// CheckSecrets, if set, is called in the deploy's transaction, with
 	// the function locked, with the current version (nil on create) and
 	// the grants the new version gets; an error aborts the deploy and is
 	// returned wrapped.
 	CheckSecrets func(cur *Version, grants []string) error
+
+	// Front of this version (validated by the caller).
+	Front Front
+	// Blobs are the version's bucket grants (NormalizeBlobGrants).
+	Blobs []string
+	// KeepBlobs gives the new version the current version's bucket grants
+	// instead of Blobs.
+	KeepBlobs bool
 }
 
 type deployMode int
@@ -167,6 +192,10 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 	if err != nil {
 		return nil, false, err
 	}
+	front, err := encodeFront(p.Front)
+	if err != nil {
+		return nil, false, err
+	}
 	var f *Function
 	created := false
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -205,9 +234,12 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 		if err := resolveSecrets(ctx, tx, &p, created, cur); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by, secrets)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy,
-			secretsColumn(p.Secrets)); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO function_versions (function, version, source, sha256, limits, created_by, secrets, allow_net,
+				front, blobs)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+				$9, $10)`, p.Name, version, []byte(p.Source), p.SHA256, limits, p.CreatedBy,
+			secretsColumn(p.Secrets), nonNil(p.AllowNet),
+			front, secretsColumn(p.Blobs)); err != nil {
 			return interpretError(err, fmt.Sprintf("insert version %d of %s", version, p.Name))
 		}
 		if err := notifyFunction(ctx, tx, p.Name); err != nil {
@@ -226,7 +258,7 @@ func (s *Store) deploy(ctx context.Context, p DeployParams, mode deployMode) (*F
 // current version's with KeepSecrets) and runs CheckSecrets, with the
 // function locked; cur is the current version number unless created.
 func resolveSecrets(ctx context.Context, q querier, p *DeployParams, created bool, cur int) error {
-	if !p.KeepSecrets && p.CheckSecrets == nil {
+	if !p.KeepSecrets && p.CheckSecrets == nil && !p.KeepBlobs {
 		return nil
 	}
 	var curV *Version
@@ -244,10 +276,24 @@ func resolveSecrets(ctx context.Context, q querier, p *DeployParams, created boo
 			p.Secrets = slices.Clone(curV.Secrets)
 		}
 	}
+	if p.KeepBlobs {
+		p.Blobs = nil
+		if curV != nil {
+			p.Blobs = slices.Clone(curV.Blobs)
+		}
+	}
 	if p.CheckSecrets != nil {
 		return p.CheckSecrets(curV, p.Secrets)
 	}
 	return nil
+}
+
+// nonNil returns s, or an empty slice for nil (a NOT NULL array column).
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func notifyFunction(ctx context.Context, tx pgx.Tx, name string) error {
@@ -265,14 +311,17 @@ type querier interface {
 }
 
 const functionColumns = `f.name, f.private, f.allow_async, f.max_attempts, f.current_version, f.created_at, f.updated_at,
-	v.sha256, v.limits, v.created_at, v.created_by, v.secrets`
+	v.sha256, v.limits, v.created_at, v.created_by, v.secrets, v.allow_net,
+	v.front, v.blobs`
 
 func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 	var f Function
 	var limits []byte
 	var secrets *[]string // NULL: every secret (versions from before grants)
+	var front []byte
 	dest := []any{&f.Name, &f.Private, &f.AllowAsync, &f.MaxAttempts, &f.CurrentVersion, &f.CreatedAt, &f.UpdatedAt,
-		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy, &secrets}
+		&f.Current.SHA256, &limits, &f.Current.CreatedAt, &f.Current.CreatedBy, &secrets, &f.Current.AllowNet,
+		&front, &f.Current.Blobs}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)
@@ -282,6 +331,14 @@ func scanFunction(row pgx.Row, withSource bool) (*Function, error) {
 	}
 	f.Current.Source = string(src)
 	f.Current.scanSecrets(secrets)
+	if len(f.Current.AllowNet) == 0 {
+		f.Current.AllowNet = nil
+	}
+	fr, err := decodeFront(front)
+	if err != nil {
+		return nil, err
+	}
+	f.Current.Front = fr
 	l, err := decodeLimits(limits)
 	if err != nil {
 		return nil, err
@@ -362,13 +419,16 @@ func (s *Store) DeleteFunction(ctx context.Context, name string) error {
 	return nil
 }
 
-const versionColumns = `function, version, sha256, limits, created_at, created_by, secrets`
+const versionColumns = `function, version, sha256, limits, created_at, created_by, secrets, allow_net,
+	front, blobs`
 
 func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 	var v Version
 	var limits []byte
 	var secrets *[]string // NULL: every secret (versions from before grants)
-	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy, &secrets}
+	var front []byte
+	dest := []any{&v.Function, &v.Version, &v.SHA256, &limits, &v.CreatedAt, &v.CreatedBy, &secrets, &v.AllowNet,
+		&front, &v.Blobs}
 	var src []byte // bytea: the exact bytes deployed
 	if withSource {
 		dest = append(dest, &src)
@@ -378,6 +438,14 @@ func scanVersion(row pgx.Row, withSource bool) (Version, error) {
 	}
 	v.Source = string(src)
 	v.scanSecrets(secrets)
+	if len(v.AllowNet) == 0 {
+		v.AllowNet = nil
+	}
+	fr, err := decodeFront(front)
+	if err != nil {
+		return v, err
+	}
+	v.Front = fr
 	l, err := decodeLimits(limits)
 	v.Limits = l
 	return v, err

@@ -20,20 +20,26 @@ const (
 	MaxKVList       = 1000
 )
 
-// Host is the PostgreSQL implementation of protocol.Host: a worker's kv and
-// secrets calls. Each function has its own key namespace; a function reads
-// only the secrets its current version was granted at deploy.
+// Host is the PostgreSQL part of protocol.Host: a worker's kv and secrets
+// calls. Each function has its own key namespace; a function reads only the
+// secrets its current version was granted at deploy. Outbound HTTP is not
+// the store's: server.Run joins this Host with package outbound's client.
 type Host struct {
-	s *Store
+	s          *Store
+	blobLimits BlobLimits
 }
 
-var _ protocol.Host = (*Host)(nil)
-
 // NewHost returns the Host backed by s. Secrets need s opened WithSecretKey.
-func NewHost(s *Store) *Host { return &Host{s: s} }
+func NewHost(s *Store, opts ...HostOption) *Host {
+	h := &Host{s: s}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
 
 // Host returns the protocol.Host backed by this store.
-func (s *Store) Host() *Host { return NewHost(s) }
+func (s *Store) Host(opts ...HostOption) *Host { return NewHost(s, opts...) }
 
 func checkKey(key string) error {
 	switch {

@@ -68,6 +68,34 @@ func HistogramPercentile(buckets []int64, q float64) float64 {
 	return 0
 }
 
+// histogramPercentile is HistogramPercentile for a histogram of weights
+// (a share of minutes).
+func histogramPercentile(buckets []float64, q float64) float64 {
+	var n float64
+	for _, c := range buckets {
+		n += c
+	}
+	if n <= 0 {
+		return 0
+	}
+	rank := max(q*n, 1e-9)
+	var seen float64
+	for i, c := range buckets {
+		seen += c
+		if seen+1e-9 < rank {
+			continue
+		}
+		switch {
+		case i == 0:
+			return float64(DurationBucketBounds[0]) / 2 / 1e6
+		case i >= len(DurationBucketBounds):
+			return float64(DurationBucketBounds[len(DurationBucketBounds)-1]) / 1e6
+		}
+		return math.Sqrt(float64(DurationBucketBounds[i-1])*float64(DurationBucketBounds[i])) / 1e6
+	}
+	return 0
+}
+
 // InvocationMinute is the aggregate of one function's runs that started
 // in one minute.
 type InvocationMinute struct {

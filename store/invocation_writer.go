@@ -36,8 +36,9 @@ type InvocationWriterConfig struct {
 // path. Add never blocks: when the buffer is full the record is dropped and
 // counted. It also keeps the per-function, per-minute aggregates of every
 // run (Count), adding them to the database in one round trip per
-// AggregateDelay. Nothing runs while nothing is buffered (a timer is armed
-// only when a record or a count arrives).
+// AggregateDelay, and before every batch of records. Nothing runs while
+// nothing is buffered (a timer is armed only when a record or a count
+// arrives).
 type InvocationWriter struct {
 	store  *Store
 	cfg    InvocationWriterConfig
@@ -191,18 +192,6 @@ func (w *InvocationWriter) run(ctx context.Context) {
 	// While stopping, once a write fails the rest is counted as failed
 	// rather than each batch waiting out its timeout.
 	stopping, broken := false, false
-	flush := func() {
-		disarm()
-		if len(batch) == 0 {
-			return
-		}
-		if broken {
-			w.failed.Add(uint64(len(batch)))
-		} else if !w.write(ctx, batch) && stopping {
-			broken = true
-		}
-		batch = batch[:0]
-	}
 	var aggTimer *time.Timer
 	var aggTimerC <-chan time.Time
 	flushAgg := func() {
@@ -217,6 +206,21 @@ func (w *InvocationWriter) run(ctx context.Context) {
 			return
 		}
 		w.writeAggregates(ctx)
+	}
+	flush := func() {
+		disarm()
+		if len(batch) == 0 {
+			return
+		}
+		// The counts first: a record one can read is counted too
+		// (Count comes before Add on the invoker's side).
+		flushAgg()
+		if broken {
+			w.failed.Add(uint64(len(batch)))
+		} else if !w.write(ctx, batch) && stopping {
+			broken = true
+		}
+		batch = batch[:0]
 	}
 	// drain moves what is buffered now into batches and writes them.
 	drain := func() {

@@ -219,6 +219,15 @@ const (
 type InvocationFilter struct {
 	Function string
 	Status   string
+	// Trigger keeps the invocations of one trigger (http, cron, event,
+	// dead_letter).
+	Trigger string
+	// Since and Until keep the invocations created in [Since, Until): an
+	// id range of the same index (ids are UUIDv7).
+	Since, Until time.Time
+	// After keeps invocations newer than this id, oldest first (a live
+	// tail's cursor); with Before it is ErrInvalid.
+	After string
 	// Before is a cursor: only invocations older than this id (the last id
 	// of the previous page). An id that is not a UUID is ErrInvalid.
 	Before string
@@ -230,7 +239,8 @@ type InvocationFilter struct {
 	Summary bool
 }
 
-// ListInvocations returns one page of invocations, newest first. The next
+// ListInvocations returns one page of invocations, newest first (oldest
+// first after f.After). The next
 // page is Before = the last returned id; a page shorter than Limit is the
 // last. Logs and results are included unless f.Summary.
 func (s *Store) ListInvocations(ctx context.Context, f InvocationFilter) ([]functions.Invocation, error) {
@@ -247,6 +257,14 @@ func (s *Store) ListInvocations(ctx context.Context, f InvocationFilter) ([]func
 		}
 		before = &id
 	}
+	var after *uuid.UUID
+	if f.After != "" {
+		id, err := uuid.Parse(f.After)
+		if err != nil || before != nil {
+			return nil, fmt.Errorf("list invocations: cursor %q is not an invocation id: %w", f.After, ErrInvalid)
+		}
+		after = &id
+	}
 	// Only the conditions asked for, so the planner picks the index that
 	// fits: (function, id), (status, id) or the primary key.
 	var where []string
@@ -259,9 +277,27 @@ func (s *Store) ListInvocations(ctx context.Context, f InvocationFilter) ([]func
 		args = append(args, f.Status)
 		where = append(where, fmt.Sprintf("status = $%d", len(args)))
 	}
+	if f.Trigger != "" {
+		args = append(args, f.Trigger)
+		where = append(where, fmt.Sprintf("trigger = $%d", len(args)))
+	}
+	if !f.Since.IsZero() {
+		args = append(args, uuidAt(f.Since))
+		where = append(where, fmt.Sprintf("id >= $%d", len(args)))
+	}
+	if !f.Until.IsZero() {
+		args = append(args, uuidAt(f.Until))
+		where = append(where, fmt.Sprintf("id < $%d", len(args)))
+	}
 	if before != nil {
 		args = append(args, *before)
 		where = append(where, fmt.Sprintf("id < $%d", len(args)))
+	}
+	order := "DESC"
+	if after != nil {
+		args = append(args, *after)
+		where = append(where, fmt.Sprintf("id > $%d", len(args)))
+		order = "ASC"
 	}
 	cols := invocationColumns
 	if f.Summary {
@@ -272,7 +308,7 @@ func (s *Store) ListInvocations(ctx context.Context, f InvocationFilter) ([]func
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	args = append(args, limit)
-	q += fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args))
+	q += fmt.Sprintf(` ORDER BY id %s LIMIT $%d`, order, len(args))
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, interpretError(err, "list invocations")

@@ -140,6 +140,8 @@ func (l *pluginLauncher) launch(ctx context.Context, fn functions.Spec, cg *work
 		LoadDeadline: time.Now().Add(fn.Limits.Timeout),
 		MemoryBytes:  fn.Limits.MemoryBytes,
 		Concurrency:  fn.Limits.Concurrency,
+
+		Env: fn.Env,
 	})
 	if err != nil {
 		return fail("load function", err)

@@ -45,8 +45,9 @@ type waiter struct {
 }
 
 type grant struct {
-	w   *worker
-	err error
+	w    *worker
+	err  error
+	cold bool // the call is w's first (takeLocked)
 }
 
 type workerState int
@@ -189,24 +190,33 @@ func (s *Supervisor) retireLocked(p *pool, reason string) {
 // acquire takes a slot on a worker of fn's pool, waiting at most the queue
 // timeout.
 func (s *Supervisor) acquire(ctx context.Context, fn functions.Spec) (*worker, error) {
+	g, err := s.acquireGrant(ctx, fn)
+	if g.w != nil {
+		reportStart(ctx, g.cold)
+	}
+	return g.w, err
+}
+
+// acquireGrant is acquire, saying whether the call is the worker's first.
+func (s *Supervisor) acquireGrant(ctx context.Context, fn functions.Spec) (grant, error) {
 	if err := fn.Limits.Validate(); err != nil {
-		return nil, err
+		return grant{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return grant{}, err
 	}
 	s.mu.Lock()
 	if err := s.usableLocked(); err != nil {
 		s.mu.Unlock()
-		return nil, err
+		return grant{}, err
 	}
 	p := s.poolForLocked(fn)
 	if len(p.queue) == 0 {
 		for _, w := range p.workers {
 			if w.free() {
-				s.takeLocked(w)
+				cold := s.takeLocked(w)
 				s.mu.Unlock()
-				return w, nil
+				return grant{w: w, cold: cold}, nil
 			}
 		}
 	}
@@ -233,7 +243,7 @@ wait:
 		select {
 		case g := <-wt.ch:
 			s.obs.Queued(fn.Name, s.clock.Now().Sub(began))
-			return g.w, g.err
+			return g, g.err
 		case <-expired:
 			// Waiting for a cold start is not overload: the start is
 			// bounded by itself. Only a wait for busy workers times out.
@@ -261,7 +271,7 @@ wait:
 			if errors.Is(err, ErrOverloaded) {
 				s.obs.Overloaded(fn.Name)
 			}
-			return nil, err
+			return grant{}, err
 		}
 	}
 	s.mu.Unlock()
@@ -269,9 +279,9 @@ wait:
 	g := <-wt.ch
 	if g.err == nil && ctx.Err() != nil {
 		s.release(g.w)
-		return nil, ctx.Err()
+		return grant{}, ctx.Err()
 	}
-	return g.w, g.err
+	return g, g.err
 }
 
 // waiterPoolStartingLocked reports whether the pool where wt waits is
@@ -285,8 +295,10 @@ func (s *Supervisor) waiterPoolStartingLocked(wt *waiter) bool {
 	return false
 }
 
-// takeLocked gives one slot of w to a call.
-func (s *Supervisor) takeLocked(w *worker) {
+// takeLocked gives one slot of w to a call, and reports whether it is
+// w's first call (a cold start: w was started or specialised for it).
+func (s *Supervisor) takeLocked(w *worker) (cold bool) {
+	cold = w.calls == 0 && w.inflight == 0
 	w.inflight++
 	w.lastUsed = s.clock.Now()
 	s.calls.Add(1)
@@ -295,6 +307,7 @@ func (s *Supervisor) takeLocked(w *worker) {
 		w.idleTimer = nil
 	}
 	w.idleGen++
+	return cold
 }
 
 // release returns a call's slot.
@@ -344,6 +357,13 @@ func (s *Supervisor) call(ctx context.Context, w *worker, req *protocol.Request)
 		}
 		s.mu.Unlock()
 		w.proc.Kill()
+	})
+	// Host calls of this call (outbound HTTP) learn from the context what
+	// the worker cannot be trusted to say: the version, its grants, the
+	// deadline, the worker.
+	fn := w.pool.fn
+	ctx = protocol.WithCallScope(ctx, &protocol.CallScope{
+		Function: fn.Name, Version: fn.Version, AllowNet: fn.AllowNet, Deadline: deadline, Worker: w.id,
 	})
 	resp, err := w.proc.Call(ctx, req, deadline)
 	backstop.Stop()
@@ -455,10 +475,10 @@ func (s *Supervisor) dispatchLocked(p *pool) {
 		if free == nil {
 			break
 		}
-		s.takeLocked(free)
+		cold := s.takeLocked(free)
 		wt := p.queue[0]
 		p.queue = p.queue[1:]
-		wt.ch <- grant{w: free}
+		wt.ch <- grant{w: free, cold: cold}
 	}
 	if p.retired {
 		return

@@ -252,6 +252,9 @@ func TestSupervisor_RequireSandboxRefusesAWorkerLackingALayer(t *testing.T) {
 	tb := setup(t, func(c *Config) { c.WorkerPath = shareableWorker(t) })
 	l := tb.sup.launcher.(*pluginLauncher)
 	l.requireSandbox = true // as --require-sandbox, with workers as serve's uid (root)
+	// Where a picloud-worker user exists (an installed package), workers
+	// would get it: take it away, as a host without the user.
+	l.id = workerIdentity{desc: "none: test"}
 	_, err := invoke(t, tb.sup, testFn("refused", 1, nil), "x")
 	var ie *InvokeError
 	require.ErrorAs(t, err, &ie)

@@ -59,7 +59,14 @@ func TestSupervisor_ValidateSourceInAWorkerProcess(t *testing.T) {
 
 // writeValidator writes a shell script standing in for the worker binary.
 func writeValidator(t *testing.T, body string) string {
-	path := filepath.Join(t.TempDir(), "validator.sh")
+	// Executable by a worker user too (one exists where the package is
+	// installed), as /usr/bin is.
+	// (t.TempDir's parent is 0700.)
+	dir, err := os.MkdirTemp("", "picloud-validator-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	path := filepath.Join(dir, "validator.sh")
 	require.NoError(t, os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755))
 	return path
 }

@@ -105,6 +105,7 @@ func (f *function) newState(ctx context.Context) (st *luaState, ce *wire.CallErr
 	st.errFunc = L.NewFunction(traceback)
 	openJSON(L, st.json)
 	openHostAPI(L, st)
+	openEnv(L, f.spec.Env)
 
 	st.call.reset(ctx, nil, f.spec.Name)
 	L.SetContext(ctx)

@@ -47,7 +47,7 @@ func (c *callState) reset(ctx context.Context, host wire.Host, function string) 
 	*c = callState{ctx: ctx, host: host, function: function}
 }
 
-// openHostAPI registers log, events, kv and secrets; each reads the current
+// openHostAPI registers log, events, kv, secrets and http; each reads the current
 // call from st.
 func openHostAPI(L *lua.LState, st *luaState) {
 	openProbe(L) // test builds only (-tags sandboxprobe)
@@ -170,6 +170,9 @@ func openHostAPI(L *lua.LState, st *luaState) {
 		return 1
 	}))
 	L.SetGlobal("secrets", secrets)
+
+	openHTTP(L, st)
+	openBlobs(L, st) // hostapi_blobs.go
 }
 
 func checkKey(L *lua.LState) string {

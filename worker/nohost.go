@@ -33,3 +33,25 @@ func (noHost) KVList(context.Context, string, string, int) ([]wire.KVEntry, erro
 func (noHost) SecretGet(context.Context, string, string) (string, bool, error) {
 	return "", false, &noHostError{}
 }
+func (noHost) HTTPRequest(context.Context, string, *wire.HTTPRequest) (*wire.HTTPResponse, error) {
+	return nil, &noHostError{}
+}
+
+func (noHost) BlobGet(context.Context, string, string, string) ([]byte, wire.BlobMeta, bool, error) {
+	return nil, wire.BlobMeta{}, false, &noHostError{}
+}
+func (noHost) BlobHead(context.Context, string, string, string) (wire.BlobMeta, bool, error) {
+	return wire.BlobMeta{}, false, &noHostError{}
+}
+func (noHost) BlobPut(context.Context, string, string, string, []byte, string) (wire.BlobMeta, error) {
+	return wire.BlobMeta{}, &noHostError{}
+}
+func (noHost) BlobList(context.Context, string, string, string, string) ([]wire.BlobMeta, string, error) {
+	return nil, "", &noHostError{}
+}
+func (noHost) BlobDelete(context.Context, string, string, string) (bool, error) {
+	return false, &noHostError{}
+}
+func (noHost) BlobURL(context.Context, string, string, string, time.Duration) (string, error) {
+	return "", &noHostError{}
+}

@@ -143,7 +143,7 @@ function handle(req)
   return table.concat(names, " ") .. " | " .. table.concat(os_names, " ")
 end`))
 	got := ts.body(nil)
-	want := "_G _VERSION assert error events getmetatable handle ipairs json kv log math next os pairs pcall rawequal rawget rawset secrets select setmetatable string table tonumber tostring type unpack xpcall | clock date difftime time"
+	want := "_G _VERSION assert blobs env error events getmetatable handle http ipairs json kv log math next os pairs pcall rawequal rawget rawset secrets select setmetatable string table tonumber tostring type unpack xpcall | clock date difftime time"
 	if got != want {
 		t.Fatalf("globals:\n got %s\nwant %s", got, want)
 	}

@@ -122,16 +122,76 @@ function spark(counts) {
   return svg;
 }
 
-// workersTable renders this node's workers.
+// chart draws one chart of a function's series as SVG (DOM calls, no
+// markup): bars or lines, scaled to the largest value shown.
+function chart(id, caption, pts, lines, unit) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const W = 300, H = 80;
+  const el = (tag, attrs) => {
+    const e = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    return e;
+  };
+  const max = Math.max(0, ...lines.flatMap((l) => pts.map(l.get)));
+  const top = max > 0 ? max : 1;
+  const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', class: 'chart', role: 'img', id });
+  const y = (v) => H - (v / top) * (H - 4);
+  const bw = W / Math.max(1, pts.length);
+  for (const l of lines) {
+    if (l.bars) {
+      pts.forEach((p, i) => {
+        const v = l.get(p);
+        if (v > 0) svg.append(el('rect', { x: i * bw, y: y(v), width: Math.max(1, bw - 1), height: H - y(v), class: l.cls }));
+      });
+    } else {
+      // Slices without calls have no latency: the line joins the others,
+      // and a dot marks each slice that has one.
+      const xy = pts.map((p, i) => [i * bw + bw / 2, p.calls ? y(l.get(p)) : null]).filter(([, v]) => v !== null);
+      svg.append(el('polyline', { class: l.cls, points: xy.map(([a, b]) => `${a},${b}`).join(' ') }));
+      for (const [a, b] of xy) svg.append(el('rect', { x: a - 1.5, y: b - 1.5, width: 3, height: 3, class: 'dot-' + l.cls }));
+    }
+  }
+  const fmt = (v) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(2));
+  svg.setAttribute('aria-label', `${caption}: largest ${fmt(max)} ${unit} over ${pts.length} slices`);
+  return h('figure', { class: 'chart-box' }, h('figcaption', {}, caption, ' · max ', h('b', {}, fmt(max)), ' ', unit,
+    lines.length > 1 ? [' · ', lines.map((l) => h('span', { class: 'legend-' + l.cls }, ' ' + l.cls))] : ''), svg);
+}
+
+// workersTable renders every node's workers.
 function workersTable(ws) {
   if (ws.workers.length === 0) return h('p', { class: 'muted' }, 'No worker running: idle functions are scaled to zero.');
   return h('div', { class: 'scroll' }, h('table', { id: 'workers' },
-    h('thead', {}, h('tr', {}, h('th', {}, 'Function'), h('th', { class: 'num' }, 'PID'), h('th', {}, 'State'),
+    h('thead', {}, h('tr', {}, h('th', { class: 'hide-sm' }, 'Node'), h('th', {}, 'Function'), h('th', { class: 'num' }, 'PID'), h('th', {}, 'State'),
       h('th', { class: 'num' }, 'RSS'), h('th', { class: 'num hide-sm' }, 'CPU'), h('th', { class: 'num hide-sm' }, 'Calls'), h('th', { class: 'hide-sm' }, 'Limits'))),
     h('tbody', {}, ws.workers.map((w) => h('tr', {},
-      h('td', { class: 'name' }, `${w.function} v${w.version}`), h('td', { class: 'num' }, w.pid), h('td', {}, w.state),
+      h('td', { class: 'hide-sm mono node' }, w.node || ''), h('td', { class: 'name' }, `${w.function} v${w.version}`), h('td', { class: 'num' }, w.pid), h('td', {}, w.state),
       h('td', { class: 'num' }, (w.rss_bytes / 1048576).toFixed(1) + ' MiB'), h('td', { class: 'num hide-sm' }, w.cpu_seconds.toFixed(2) + ' s'),
       h('td', { class: 'num hide-sm' }, w.calls_served), h('td', { class: 'hide-sm' }, w.limits_enforced ? 'enforced' : 'not enforced'))))));
+}
+
+// nodesTable renders the cluster's nodes.
+function nodesTable(nodes) {
+  if (!nodes.length) return h('p', { class: 'muted' }, 'No node registry on this server.');
+  return h('div', { class: 'scroll' }, h('table', { id: 'nodes' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Node'), h('th', { class: 'hide-sm' }, 'Address'), h('th', {}, 'Roles'), h('th', {}, 'State'),
+      h('th', { class: 'num' }, 'Workers'), h('th', { class: 'num hide-sm' }, 'In flight'), h('th', { class: 'num hide-sm' }, 'Load'), h('th', { class: 'hide-sm' }, 'Version'))),
+    h('tbody', {}, nodes.map((n) => h('tr', {},
+      h('td', { class: 'mono' }, n.id, n.self ? h('span', { class: 'badge' }, 'this node') : ''), h('td', { class: 'hide-sm mono' }, n.address),
+      h('td', {}, n.roles.join(', ')), h('td', {}, n.alive ? 'alive' : h('span', { class: 'error' }, 'lease expired')),
+      h('td', { class: 'num' }, n.workers), h('td', { class: 'num hide-sm' }, n.inflight), h('td', { class: 'num hide-sm' }, n.load.toFixed(2)),
+      h('td', { class: 'hide-sm' }, n.version))))));
+}
+
+// workersPage lists every node's workers, refreshed every 2 s while the
+// page is open and visible (nothing runs once it is left).
+async function workersPage() {
+  const box = h('div', {}, workersTable(await api('GET', '/api/v1/workers')));
+  const timer = setInterval(async () => {
+    if (document.hidden) return;
+    try { box.replaceChildren(workersTable(await api('GET', '/api/v1/workers'))); } catch { /* next tick */ }
+  }, 2000);
+  cleanups.push(() => clearInterval(timer));
+  return [h('h1', {}, 'Workers'), h('p', { class: 'muted' }, 'Every node\'s worker processes, refreshed every 2 seconds while this page is open.'), h('section', {}, box)];
 }
 
 async function overviewPage(params) {
@@ -140,7 +200,7 @@ async function overviewPage(params) {
   // Workers refresh every 2 s while the page is open and visible; nothing
   // runs once it is left.
   const workersBox = h('div', {}, workersTable(ws));
-  const workersSection = h('section', {}, h('h2', {}, 'Workers on this node'), workersBox);
+  const workersSection = h('section', {}, h('h2', {}, 'Workers'), workersBox);
   const timer = setInterval(async () => {
     if (document.hidden) return;
     try { workersBox.replaceChildren(workersTable(await api('GET', '/api/v1/workers'))); } catch { /* next tick */ }
@@ -171,6 +231,7 @@ async function overviewPage(params) {
           h('tbody', {}, rows))),
       ov.next_after ? h('p', {}, h('a', { href: '#/?' + new URLSearchParams({ after: ov.next_after }) }, 'Next page')) : ''),
     workersSection,
+    h('section', {}, h('h2', {}, 'Nodes'), nodesTable(ov.nodes || [])),
   ];
 }
 
@@ -263,13 +324,20 @@ async function functionPage(name, isNew) {
     const ms = performance.now() - t0;
     const hdrs = [...res.headers].map(([k, v]) => `${k}: ${v}`).join('\n');
     const id = res.headers.get('x-picloud-invocation-id');
+    const start = res.headers.get('x-picloud-start');
     const logs = h('pre', { id: 'inv-logs' }, 'waiting for the record…');
+    const took = h('span', { id: 'inv-duration' });
     result.replaceChildren(
-      h('p', {}, 'Status ', h('b', { id: 'inv-status' }, String(res.status)), ` · ${ms.toFixed(0)} ms round trip`, id ? h('span', { class: 'muted' }, ' · ' + id) : ''),
+      h('p', {}, 'Status ', h('b', { id: 'inv-status' }, String(res.status)), ` · ${ms.toFixed(0)} ms round trip`, took,
+        start ? [' · ', h('span', { class: 'badge', id: 'inv-start', title: start === 'cold' ? 'the call started its worker' : 'a running worker served the call' }, start)] : '',
+        id ? h('span', { class: 'muted' }, ' · ' + id) : ''),
       h('details', {}, h('summary', {}, 'Headers'), h('pre', { id: 'inv-headers' }, hdrs)),
       h('h3', {}, 'Body'), h('pre', { id: 'inv-body-out' }, text),
       h('h3', {}, 'Logs'), logs);
-    if (id) await showLogs(logs, id, true);
+    if (id) {
+      const inv = await showLogs(logs, id, true);
+      if (inv) took.textContent = ` · ${fmtMS(inv.duration_ms)} in the function`;
+    }
     refreshHistory();
   };
   const consoleSection = can('invoke') ? h('section', { id: 'console' }, h('h2', {}, 'Invoke'),
@@ -315,12 +383,19 @@ async function functionPage(name, isNew) {
   const history = h('div', { class: 'scroll', id: 'history' });
   const status = h('select', { id: 'hist-status' }, ['', 'succeeded', 'failed'].map((s) => h('option', { value: s }, s || 'any')));
   status.addEventListener('change', () => refreshHistory());
+  const trigger = h('select', { id: 'hist-trigger' }, ['', 'http', 'cron', 'event', 'dead_letter'].map((s) => h('option', { value: s }, s || 'any')));
+  trigger.addEventListener('change', () => refreshHistory());
+  const windows = [['', 'any time'], ['900', 'last 15 minutes'], ['3600', 'last hour'], ['86400', 'last 24 hours'], ['604800', 'last 7 days']];
+  const since = h('select', { id: 'hist-since' }, windows.map(([v, l]) => h('option', { value: v }, l)));
+  since.addEventListener('change', () => refreshHistory());
   const refreshHistory = async (cursor) => {
     const q = new URLSearchParams({ function: name, limit: 20 });
     if (status.value) q.set('status', status.value);
+    if (trigger.value) q.set('trigger', trigger.value);
+    if (since.value) q.set('since', new Date(Date.now() - Number(since.value) * 1000).toISOString());
     if (typeof cursor === 'string') q.set('cursor', cursor);
     const il = await api('GET', '/api/v1/invocations?' + q);
-    if (!il.invocations.length) { history.replaceChildren(h('p', { class: 'muted' }, cursor ? 'No older calls.' : 'No calls yet.')); return; }
+    if (!il.invocations.length) { history.replaceChildren(h('p', { class: 'muted', id: 'hist-empty' }, cursor ? 'No older calls.' : 'No calls match.')); return; }
     const more = h('div', { class: 'row' },
       typeof cursor === 'string' ? h('button', { type: 'button', onclick: () => refreshHistory() }, 'Newest') : '',
       il.next_cursor ? h('button', { type: 'button', id: 'hist-older', onclick: () => refreshHistory(il.next_cursor) }, 'Older') : '');
@@ -337,17 +412,73 @@ async function functionPage(name, isNew) {
       }))));
   };
 
+  // Charts: rate, errors and latency from one aggregate query
+  // (/ui/stats: 60 slices of the range, never a row per call).
+  const charts = h('div', { class: 'charts', id: 'charts' });
+  const range = h('select', { id: 'chart-range' }, ['15m', '1h', '6h', '24h'].map((r) => h('option', { value: r, selected: r === '1h' }, r)));
+  const refreshCharts = async () => {
+    const st = await api('GET', '/ui/stats?' + new URLSearchParams({ function: name, range: range.value }));
+    const perMin = 60 / st.step_seconds;
+    charts.dataset.calls = st.points.reduce((a, p) => a + p.calls, 0);
+    charts.dataset.errors = st.points.reduce((a, p) => a + p.errors, 0);
+    charts.replaceChildren(
+      chart('chart-rate', 'Calls per minute', st.points, [{ get: (p) => p.calls * perMin, bars: true, cls: 'calls' }], 'calls/min'),
+      chart('chart-errors', 'Errors per slice', st.points, [{ get: (p) => p.errors, bars: true, cls: 'errors' }], 'errors'),
+      chart('chart-latency', 'Latency', st.points, [{ get: (p) => p.p99_ms, cls: 'p99' }, { get: (p) => p.p50_ms, cls: 'p50' }], 'ms'));
+  };
+  range.addEventListener('change', () => refreshCharts().catch(() => {}));
+  // The live tail redraws the charts at most every 5 s while calls come.
+  let chartsDue = 0;
+  const chartsSoon = () => {
+    if (chartsDue) return;
+    chartsDue = setTimeout(() => { chartsDue = 0; refreshCharts().catch(() => {}); }, 5000);
+  };
+  cleanups.push(() => clearTimeout(chartsDue));
+  const chartsSection = h('section', {}, h('div', { class: 'row' }, h('h2', { class: 'grow' }, 'Charts'),
+    h('div', {}, h('label', { for: 'chart-range' }, 'Range'), range)), charts);
+
+  // Live tail: new calls and their log lines as they are recorded, pushed
+  // by the server (the realtime client on /ui/tail), never polled.
+  const tail = h('div', { class: 'tail', id: 'fn-tail', 'aria-live': 'polite' });
+  const tailState = h('p', { class: 'muted', id: 'fn-tail-state' }, 'Connecting…');
+  const { subscribe } = await import('/picloud-realtime.js');
+  let sub = null;
+  const tailStop = () => { if (sub) { sub.close(); sub = null; tailState.textContent = 'Paused.'; } };
+  const tailStart = () => {
+    tailStop();
+    sub = subscribe({
+      path: '/ui/tail', params: { function: name },
+      onOpen: () => { tailState.textContent = 'Live.'; },
+      onError: (x) => { tailState.textContent = x.fatal ? 'Stopped: ' + x.message : 'Reconnecting… (' + x.message + ')'; },
+      onEvent: (inv) => {
+        const lines = (inv.logs || []).map((l) => `${l.level} ${l.message}`);
+        if (inv.error) lines.push('error: ' + inv.error);
+        tail.prepend(h('div', { class: 'tail-row', 'data-id': inv.id },
+          h('span', { class: 'mono' }, fmtTime(inv.started_at)), ' ', inv.trigger, inv.method ? ` ${inv.method} ${inv.path}` : '', ' ',
+          h('span', { class: 'badge ' + inv.status }, inv.status), inv.http_status ? ' ' + inv.http_status : '', ' ', fmtMS(inv.duration_ms),
+          lines.length ? h('pre', {}, lines.join('\n')) : ''));
+        while (tail.childElementCount > 100) tail.lastElementChild.remove();
+        chartsSoon();
+      },
+    });
+  };
+  cleanups.push(tailStop);
+  const tailSection = h('section', {}, h('div', { class: 'row' }, h('h2', { class: 'grow' }, 'Live tail'),
+    h('button', { type: 'button', id: 'fn-tail-pause', onclick: () => (sub ? tailStop() : tailStart()) }, 'Pause / resume')), tailState, tail);
+
   const danger = can('deploy') ? h('section', {}, h('h2', {}, 'Danger zone'), h('button', { type: 'button', class: 'danger', id: 'delete-function', onclick: async () => {
     if (!confirm(`Delete function ${name} and all its versions?`)) return;
     await api('DELETE', '/api/v1/functions/' + encodeURIComponent(name));
     location.hash = '#/';
   } }, 'Delete function')) : '';
 
-  await Promise.all([refreshVersions(), refreshHistory()]);
+  await Promise.all([refreshVersions(), refreshHistory(), refreshCharts()]);
+  tailStart();
   return [...out, h('div', { class: 'grid2' },
     h('div', {}, srcSection, consoleSection),
     h('div', {}, h('section', {}, h('h2', {}, 'Versions'), versions, diffForm, diffOut, verErr),
-      h('section', {}, h('h2', {}, 'History'), h('div', { class: 'row' }, field('Status', status)), history), danger))];
+      h('section', {}, h('h2', {}, 'History'), h('div', { class: 'row' }, field('Status', status), field('Trigger', trigger), field('When', since)), history), danger)),
+    chartsSection, tailSection];
 }
 
 // showLogs fills pre with the log lines of invocation id (retrying while
@@ -359,13 +490,14 @@ async function showLogs(pre, id, wait) {
       const lines = (inv.logs || []).map((l) => `${l.time} ${l.level} ${l.message}`);
       if (inv.error) lines.push('error: ' + inv.error);
       pre.textContent = lines.length ? lines.join('\n') : '(no log lines)';
-      return;
+      return inv;
     } catch (x) {
       if (x.status !== 404) { pre.textContent = x.message; return; }
       await new Promise((r) => setTimeout(r, 200));
     }
   }
   pre.textContent = '(no record yet)';
+  return null;
 }
 
 // ---------- dead letters ----------
@@ -519,6 +651,16 @@ async function eventsPage() {
 async function schedulesPage() {
   const err = errorBox();
   const sl = await api('GET', '/api/v1/schedules');
+  // The last five cron runs of each scheduled function, with their
+  // outcome: one query for the whole page.
+  const fns = [...new Set(sl.schedules.map((sc) => sc.function))];
+  const runs = fns.length ? (await api('GET', '/ui/schedule-runs?' + new URLSearchParams(fns.map((f) => ['function', f])))).runs : {};
+  const runList = (fn) => {
+    const rs = runs[fn] || [];
+    if (!rs.length) return h('span', { class: 'muted' }, 'none yet');
+    return h('span', { class: 'runs' }, rs.map((r) => h('span', { class: 'badge ' + r.status, title: `${fmtTime(r.started_at)} · ${fmtMS(r.duration_ms)}${r.error ? ' · ' + r.error : ''}` },
+      `${new Date(r.started_at).toLocaleTimeString()} ${r.status}`)));
+  };
   const act = (method, path) => async () => {
     showErr(err, '');
     try { await api(method, path); route(); } catch (x) { showErr(err, x); }
@@ -526,11 +668,11 @@ async function schedulesPage() {
   const out = [h('h1', {}, 'Schedules'), err, h('section', {},
     sl.schedules.length === 0 ? h('p', { class: 'muted' }, 'No schedules.') :
       h('div', { class: 'scroll' }, h('table', { id: 'schedules' },
-        h('thead', {}, h('tr', {}, h('th', {}, 'Function'), h('th', {}, 'When'), h('th', { class: 'hide-sm' }, 'Last run'), h('th', {}, 'Next run'), h('th', {}, ''))),
+        h('thead', {}, h('tr', {}, h('th', {}, 'Function'), h('th', {}, 'When'), h('th', {}, 'Last runs'), h('th', {}, 'Next run'), h('th', {}, ''))),
         h('tbody', {}, sl.schedules.map((sc) => h('tr', {},
           h('td', { class: 'name' }, h('a', { href: '#/fn/' + encodeURIComponent(sc.function) }, sc.function)),
           h('td', { class: 'mono' }, `${sc.expr} (${sc.tz || 'UTC'})`),
-          h('td', { class: 'hide-sm' }, fmtTime(sc.last_tick_at) || '–'),
+          h('td', { class: 'sc-runs', 'data-function': sc.function }, runList(sc.function)),
           h('td', {}, sc.enabled ? fmtTime(sc.next_tick_at) : 'disabled'),
           h('td', {}, can('deploy') ? [
             h('button', { type: 'button', onclick: act('POST', `/api/v1/schedules/${sc.id}/${sc.enabled ? 'disable' : 'enable'}`) }, sc.enabled ? 'Disable' : 'Enable'), ' ',
@@ -592,6 +734,7 @@ async function route() {
     else if (pathPart.startsWith('/fn/')) page = await functionPage(decodeURIComponent(pathPart.slice(4)), false);
     else if (pathPart === '/dead-letters') page = await deadLettersPage(params);
     else if (pathPart === '/schedules') page = await schedulesPage();
+    else if (pathPart === '/workers') page = await workersPage();
     else if (pathPart === '/access') page = await accessPage();
     else if (pathPart === '/events') page = await eventsPage();
     else page = [h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Back to the overview'))];

@@ -175,7 +175,9 @@ for p in $peers; do
 	wrk -t1 -c4 -d2s "${url[$p]}" >/dev/null
 done
 
-# ticks PID... → utime+stime of the processes and all their descendants.
+# ticks PID... → CPU ticks of the processes and all their descendants, live
+# or reaped (a process's own utime+stime, plus cutime+cstime: its waited-for
+# children's), so that a worker or backend ending mid-cell is still counted.
 ticks() {
 	python3 - "$@" <<'PY'
 import os, sys
@@ -187,13 +189,13 @@ for d in os.listdir('/proc'):
         except OSError:
             continue
         f = s[s.rindex(')') + 2:].split()
-        kids.setdefault(int(f[1]), []).append((int(d), int(f[11]) + int(f[12])))
+        kids.setdefault(int(f[1]), []).append((int(d), sum(int(x) for x in f[11:15])))
 own = {}
 for d in sys.argv[1:]:
     try:
         s = open('/proc/%s/stat' % d).read()
         f = s[s.rindex(')') + 2:].split()
-        own[int(d)] = int(f[11]) + int(f[12])
+        own[int(d)] = sum(int(x) for x in f[11:15])
     except (OSError, ValueError):
         pass
 total, todo = sum(own.values()), list(own)

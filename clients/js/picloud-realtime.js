@@ -41,13 +41,15 @@ export class RealtimeError extends Error {
  * function of the topics returning a fresh ticket for them, called on
  * every connect: a ticket is bound to its token and topics), topics,
  * lastEventId (resume after it), onEvent(ev), onOpen(), onError(err),
- * minDelay and maxDelay of the backoff in ms (500, 30000), fetch.
+ * minDelay and maxDelay of the backoff in ms (500, 30000), fetch; path
+ * and params name another stream of the same shape (the dashboard's live
+ * tail of invocations: path '/ui/tail', params { function: 'hello' }).
  * Returns { close(), lastEventId }.
  */
 export function subscribe(opts) {
   const {
     url = globalThis.location ? globalThis.location.origin : '',
-    token, ticket, topics = [], onEvent = () => {}, onOpen = () => {}, onError = () => {},
+    token, ticket, topics = [], params = {}, path = '/api/v1/events/stream', onEvent = () => {}, onOpen = () => {}, onError = () => {},
     minDelay = 500, maxDelay = 30000, fetch: doFetch = globalThis.fetch.bind(globalThis),
   } = opts;
   const ctrl = new AbortController();
@@ -56,12 +58,13 @@ export function subscribe(opts) {
   const connect = async () => {
     const q = new URLSearchParams();
     for (const t of topics) q.append('topic', t);
+    for (const [k, v] of Object.entries(params)) q.set(k, v);
     const headers = { Accept: 'text/event-stream' };
     if (token) headers.Authorization = 'Bearer ' + token;
     if (ticket) q.set('ticket', await ticket(topics));
     if (state.lastEventId !== null) headers['Last-Event-ID'] = String(state.lastEventId);
     state.connects++;
-    const res = await doFetch(`${url}/api/v1/events/stream?${q}`, {
+    const res = await doFetch(`${url}${path}?${q}`, {
       headers, signal: ctrl.signal, credentials: 'same-origin', cache: 'no-store',
     });
     if (res.status === 401 || res.status === 403) {

@@ -290,6 +290,69 @@ func TestDashboard_Journey(t *testing.T) {
 		t.Fatal("a log line's markup was rendered as HTML (an img element exists or its onerror ran)")
 	}
 	waitFor(t, ctx, "the history", `document.querySelectorAll('#history tbody tr').length >= 1`)
+	if got := text(t, ctx, "#inv-start"); got != "cold" {
+		t.Errorf("the first call's start = %q, want cold", got)
+	}
+	do(t, ctx, "invoke again", chromedp.Click("#invoke"))
+	waitFor(t, ctx, "the second answer", `(document.querySelector('#inv-start')||{}).textContent === 'warm'`)
+
+	// The live tail shows a call made elsewhere (the data plane), with its
+	// log line as text, without reloading the page.
+	waitFor(t, ctx, "the live tail", `document.querySelector('#fn-tail-state').textContent === 'Live.'`)
+	eval[bool](t, ctx, `(window.__sameLoad = true)`)
+	if st, b := call(t, "POST", srv.api+"/fn/greet/from-the-tail", nil, "tail"); st != 201 {
+		t.Fatalf("call greet on the data plane: %d %s", st, b)
+	}
+	waitFor(t, ctx, "the call in the live tail", `document.querySelector('#fn-tail').textContent.includes('POST /from-the-tail')`)
+	if !eval[bool](t, ctx, `window.__sameLoad === true`) {
+		t.Error("the page reloaded to show the call")
+	}
+	if tl := text(t, ctx, "#fn-tail"); !strings.Contains(tl, "<img src=x onerror=window.__xss=1> POST /from-the-tail") {
+		t.Errorf("live tail = %q, want the log line's markup as text", tl)
+	}
+	if eval[bool](t, ctx, `!!document.querySelector('main img') || window.__xss !== undefined`) {
+		t.Fatal("a log line's markup in the live tail was rendered as HTML")
+	}
+
+	// The charts' API answers aggregates: 60 slices of the hour, the
+	// calls counted in them, never the calls themselves.
+	var stats struct {
+		Points []struct {
+			Calls, Errors int64
+			P50MS         float64 `json:"p50_ms"`
+		}
+	}
+	raw := eval[string](t, ctx, `fetch('/ui/stats?function=greet&range=1h').then((r) => r.text())`)
+	if err := json.Unmarshal([]byte(raw), &stats); err != nil {
+		t.Fatalf("/ui/stats: %v: %.300s", err, raw)
+	}
+	var calls int64
+	for _, p := range stats.Points {
+		calls += p.Calls
+	}
+	if len(stats.Points) != 60 || calls != 3 || strings.Contains(raw, "from-the-tail") {
+		t.Errorf("/ui/stats: %d points with %d calls (want 60 and 3, no call records): %.300s", len(stats.Points), calls, raw)
+	}
+	for _, q := range []string{"function=greet&range=2d", "function=Bad!"} { // an unknown range, a bad name
+		if st := eval[float64](t, ctx, fmt.Sprintf(`fetch('/ui/stats?%s').then((r) => r.status)`, q)); st != 400 {
+			t.Errorf("/ui/stats?%s answered %v, want 400", q, st)
+		}
+	}
+	page(t, ctx, "/fn/greet")
+	waitFor(t, ctx, "the charts", `document.querySelector('#charts').dataset.calls === '3' && document.querySelectorAll('#chart-rate rect').length >= 1`)
+
+	// History filtered by trigger and time.
+	do(t, ctx, "filter cron calls", chromedp.SetValue("#hist-trigger", "cron"))
+	eval[bool](t, ctx, `(document.querySelector('#hist-trigger').dispatchEvent(new Event('change')), true)`)
+	waitFor(t, ctx, "no cron calls", `!!document.querySelector('#hist-empty')`)
+	do(t, ctx, "filter http calls of the last 15 minutes", chromedp.SetValue("#hist-trigger", "http"), chromedp.SetValue("#hist-since", "900"))
+	eval[bool](t, ctx, `(document.querySelector('#hist-since').dispatchEvent(new Event('change')), true)`)
+	waitFor(t, ctx, "three http calls", `document.querySelectorAll('#history tbody tr:not([hidden])').length === 3`)
+	waitFor(t, ctx, "the live tail", `document.querySelector('#fn-tail-state').textContent === 'Live.'`)
+	if st, b := call(t, "GET", srv.api+"/fn/greet/shown-in-the-screenshot", nil, nil); st != 201 {
+		t.Fatalf("call greet on the data plane: %d %s", st, b)
+	}
+	waitFor(t, ctx, "the call in the live tail", `document.querySelector('#fn-tail').textContent.includes('GET /shown-in-the-screenshot')`)
 	shot(t, ctx, "function")
 
 	// Deploy v2, roll back to v1.
@@ -373,7 +436,18 @@ func TestDashboard_Journey(t *testing.T) {
 		t.Errorf("overview sparklines = %d, want one per function (2)", n)
 	}
 	waitFor(t, ctx, "the workers refreshed", `!!document.querySelector('#workers')`)
+	if n := eval[int](t, ctx, `document.querySelectorAll('#nodes tbody tr').length`); n != 1 || !strings.Contains(text(t, ctx, "#nodes"), "this node") {
+		t.Errorf("overview nodes: %d rows %q, want this node", n, text(t, ctx, "#nodes"))
+	}
 	shot(t, ctx, "overview")
+	if st, b := call(t, "GET", srv.api+"/fn/flaky", nil, nil); st != 200 { // a worker to show
+		t.Fatalf("call flaky: %d %s", st, b)
+	}
+	page(t, ctx, "/workers")
+	if node := text(t, ctx, "#workers td.node"); node == "" {
+		t.Errorf("the workers page has no node column value: %q", text(t, ctx, "#workers"))
+	}
+	shot(t, ctx, "workers")
 	// Dark, as the system setting asks.
 	do(t, ctx, "prefer dark", chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
@@ -395,12 +469,32 @@ func TestDashboard_Journey(t *testing.T) {
 	do(t, ctx, "type a bad expression", chromedp.SetValue("#sc-tz", "UTC"), chromedp.SendKeys("#sc-expr", "61 * * * *"))
 	waitFor(t, ctx, "the expression error", `!!document.querySelector('#sc-error')`)
 	t.Logf("schedule error shown: %q", text(t, ctx, "#sc-error"))
-	eval[bool](t, ctx, `(() => { const e = document.querySelector('#sc-expr'); e.value = '@every 1h';
+	eval[bool](t, ctx, `(() => { const e = document.querySelector('#sc-expr'); e.value = '@every 2s';
 		e.dispatchEvent(new Event('input')); return true })()`)
 	waitFor(t, ctx, "the next five runs", `document.querySelectorAll('#sc-next li').length === 5`)
-	do(t, ctx, "add a schedule", chromedp.SendKeys("#sc-function", "greet"), chromedp.Click("#sc-add"))
-	waitFor(t, ctx, "the schedule", `(document.querySelector('#schedules')||{textContent:''}).textContent.includes('@every 1h')`)
+	do(t, ctx, "add a schedule", chromedp.SendKeys("#sc-function", "flaky"), chromedp.Click("#sc-add"))
+	waitFor(t, ctx, "the schedule", `(document.querySelector('#schedules')||{textContent:''}).textContent.includes('@every 2s')`)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		page(t, ctx, "/schedules")
+		if present(t, ctx, `.sc-runs[data-function="flaky"] .badge.succeeded`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no run of the @every 2s schedule shown within 30s")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("schedule runs shown: %q", text(t, ctx, `.sc-runs[data-function="flaky"]`))
 	shot(t, ctx, "schedules")
+	if st, b := call(t, "GET", srv.api+"/api/v1/schedules", bearer(srv.admin), nil); st == 200 {
+		var sl struct{ Schedules []struct{ ID int64 } }
+		if json.Unmarshal(b, &sl) == nil {
+			for _, sc := range sl.Schedules { // quiet for the rest of the journey
+				call(t, "DELETE", fmt.Sprintf("%s/api/v1/schedules/%d", srv.api, sc.ID), bearer(srv.admin), nil)
+			}
+		}
+	}
 
 	// A function's page on the data plane's origin cannot act with the
 	// admin's session, and the function never receives the cookie.
@@ -451,6 +545,11 @@ func TestDashboard_Journey(t *testing.T) {
 	oldCookie := map[string]string{"Cookie": "picloud_session=" + adminCookie}
 	if st, b := call(t, "GET", srv.ui+"/api/v1/functions", oldCookie, nil); st != 401 {
 		t.Fatalf("after sign-out the old session answered %d %s, want 401", st, b)
+	}
+	for _, p := range []string{"/ui/tail?function=greet", "/ui/stats?function=greet", "/ui/schedule-runs?function=greet"} {
+		if st, b := call(t, "GET", srv.ui+p, oldCookie, nil); st != 401 {
+			t.Errorf("after sign-out GET %s answered %d %.200s, want 401", p, st, b)
+		}
 	}
 
 	signIn(t, ctx, viewer.Secret)

@@ -1,17 +1,15 @@
 // Package dashboard tests the dashboard end to end: real picloud and
-// picloud-worker binaries, a real `picloud serve` with its dashboard on its
-// own listener, a fresh PostgreSQL database, and real headless Chromium
-// (Debian's chromium package) driven by chromedp.
+// picloud-worker binaries, a real `picloud serve` (internal/e2etest) with
+// its dashboard on its own listener, a fresh PostgreSQL database, and real
+// headless Chromium (Debian's chromium package) driven by chromedp.
 package dashboard
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,26 +17,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/picloud/picloud/internal/e2etest"
 )
 
-// server is the `picloud serve` process shared by the package's tests.
+// server is the `picloud serve` node shared by the package's tests, run by
+// internal/e2etest with its dashboard on a listener of its own.
 type server struct {
-	api, ui             string // http://127.0.0.1:PORT of the data plane and the dashboard
-	admin               string
-	bin, dataDir, dbURL string
-	cmd                 *exec.Cmd
-	exited              chan struct{}
-	exitErr             error
-	logMu               sync.Mutex
-	log                 bytes.Buffer
+	api, ui string // http://127.0.0.1:PORT of the data plane and the dashboard
+	admin   string
+	node    *e2etest.Node
 }
 
 var (
@@ -46,13 +39,16 @@ var (
 	skipReason string
 )
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
+func TestMain(m *testing.M) { os.Exit(e2etest.Main(mainRun{m})) }
 
-func runMain(m *testing.M) int {
+// mainRun starts the shared node around the tests.
+type mainRun struct{ m *testing.M }
+
+func (r mainRun) Run() int {
 	base := os.Getenv("DATABASE_URL")
 	if base == "" {
 		skipReason = "DATABASE_URL is unset (make test sets it)"
-		return m.Run()
+		return r.m.Run()
 	}
 	tmp, err := os.MkdirTemp("", "picloud-dashboard-")
 	if err != nil {
@@ -60,37 +56,28 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	// Traversable: where the picloud-worker user exists (a machine with the
-	// .deb installed), workers and the validator run as that user and must
-	// reach the binaries.
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		fmt.Fprintln(os.Stderr, "dashboard:", err)
-		return 1
-	}
-	bin := filepath.Join(tmp, "bin")
-	if err := build(bin); err != nil {
-		fmt.Fprintln(os.Stderr, "dashboard: build:", err)
-		return 1
-	}
 	dbURL, drop, err := createDB(base)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dashboard: create database:", err)
 		return 1
 	}
 	defer drop()
-	s, err := start(&server{bin: bin, dataDir: filepath.Join(tmp, "data"), dbURL: dbURL}, "127.0.0.1:0", "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	n, err := e2etest.Launch(ctx, e2etest.Config{DatabaseURL: dbURL, DataDir: filepath.Join(tmp, "data"),
+		Args: []string{"--ui-listen", "127.0.0.1:0"}})
+	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dashboard: start server:", err)
 		return 1
 	}
-	srv = s
-	code := m.Run()
-	if err := s.stop(); err != nil {
+	srv = &server{api: n.URL, ui: n.UIURL, admin: n.Admin, node: n}
+	code := r.m.Run()
+	if err := srv.node.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "dashboard: picloud serve did not stop cleanly:", err)
 		code = 1
 	}
 	if code != 0 {
-		fmt.Fprintln(os.Stderr, s.logs())
+		fmt.Fprintln(os.Stderr, srv.node.Logs())
 	}
 	return code
 }
@@ -104,20 +91,9 @@ func repoRoot() (string, error) {
 	return filepath.Dir(strings.TrimSpace(string(out))), nil
 }
 
-func build(dir string) error {
-	root, err := repoRoot()
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", dir+"/", "./cmd/...")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/...: %w\n%s", err, b)
-	}
-	return nil
-}
-
+// createDB creates a fresh database on the server of base (the package's
+// tests share it, so not storetest's per-test one) and returns its URL and
+// how to drop it.
 func createDB(base string) (string, func(), error) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, base)
@@ -146,106 +122,22 @@ func createDB(base string) (string, func(), error) {
 	}, nil
 }
 
-var (
-	servingRE = regexp.MustCompile(`serving: addr=(\S+)`)
-	uiRE      = regexp.MustCompile(`serving the dashboard: url=(http://\S+)/`)
-)
-
-// start runs picloud serve for s on the given addresses (":0" picks a
-// free port) and waits until both listeners are up.
-func start(s *server, apiAddr, uiAddr string) (*server, error) {
-	s.exited = make(chan struct{})
-	s.api, s.ui = "", ""
-	s.cmd = exec.Command(filepath.Join(s.bin, "picloud"), "serve", "--listen", apiAddr,
-		"--ui-listen", uiAddr, "--data-dir", s.dataDir)
-	s.cmd.Env = append(os.Environ(), "DATABASE_URL="+s.dbURL)
-	stderr, err := s.cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	addrs := make(chan [2]string, 2)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			s.logMu.Lock()
-			s.log.WriteString(line + "\n")
-			s.logMu.Unlock()
-			if m := servingRE.FindStringSubmatch(line); m != nil {
-				addrs <- [2]string{"api", "http://" + m[1]}
-			}
-			if m := uiRE.FindStringSubmatch(line); m != nil {
-				addrs <- [2]string{"ui", m[1]}
-			}
-		}
-		s.exitErr = s.cmd.Wait()
-		close(s.exited)
-	}()
-	fail := func(err error) (*server, error) {
-		fmt.Fprintln(os.Stderr, s.logs())
-		s.kill()
-		return nil, err
-	}
-	for s.api == "" || s.ui == "" {
-		select {
-		case a := <-addrs:
-			if a[0] == "api" {
-				s.api = a[1]
-			} else {
-				s.ui = a[1]
-			}
-		case <-s.exited:
-			return fail(fmt.Errorf("picloud serve exited: %v", s.exitErr))
-		case <-time.After(90 * time.Second):
-			return fail(errors.New("picloud serve did not log its addresses within 90s"))
-		}
-	}
-	tok, err := os.ReadFile(filepath.Join(s.dataDir, "admin.token"))
-	if err != nil {
-		return fail(fmt.Errorf("read admin token: %w", err))
-	}
-	s.admin = strings.TrimSpace(string(tok))
-	return s, nil
-}
-
-// restart stops the server and starts it again on the same addresses.
+// restart stops the server and starts it again on the same addresses (the
+// browser's page keeps its origin).
 func (s *server) restart() error {
-	if err := s.stop(); err != nil {
+	if err := s.node.Stop(); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
-	api, ui := strings.TrimPrefix(s.api, "http://"), strings.TrimPrefix(s.ui, "http://")
-	if _, err := start(s, api, ui); err != nil {
+	cfg := s.node.Config()
+	cfg.Args = append(cfg.Args, "--listen", strings.TrimPrefix(s.api, "http://"), "--ui-listen", strings.TrimPrefix(s.ui, "http://"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	n, err := e2etest.Launch(ctx, cfg)
+	if err != nil {
 		return fmt.Errorf("start again: %w", err)
 	}
+	s.node = n
 	return nil
-}
-
-func (s *server) stop() error {
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return err
-	}
-	select {
-	case <-s.exited:
-		return s.exitErr
-	case <-time.After(90 * time.Second):
-		s.kill()
-		return errors.New("still running 90s after SIGTERM")
-	}
-}
-
-func (s *server) kill() {
-	_ = s.cmd.Process.Kill()
-	<-s.exited
-}
-
-func (s *server) logs() string {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	return s.log.String()
 }
 
 // call is one HTTP request; body is encoded as JSON unless a string.

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,6 +45,9 @@ type Config struct {
 type Node struct {
 	// URL is http://127.0.0.1:PORT.
 	URL string
+	// UIURL is the dashboard's http://127.0.0.1:PORT when Args turn it on
+	// (--ui-listen), else "".
+	UIURL string
 	// Admin is the admin token in the data directory, "" when there is
 	// none (a node started on a database that already has its admin, with
 	// a data directory of its own: use the first node's).
@@ -67,7 +71,10 @@ const readyTimeout = 2 * time.Minute
 // stopTimeout bounds the wait for a node to exit after SIGTERM.
 const stopTimeout = 90 * time.Second
 
-var servingRE = regexp.MustCompile(`serving: addr=(\S+)`)
+var (
+	servingRE = regexp.MustCompile(`serving: addr=(\S+)`)
+	uiRE      = regexp.MustCompile(`serving the dashboard: url=(http://\S+)/`)
+)
 
 // Start starts a node and waits until /readyz answers 200; it fails the
 // test when the node does not get there. In t.Cleanup, a node still
@@ -151,9 +158,9 @@ func Launch(ctx context.Context, cfg Config) (*Node, error) {
 		os.Remove(n.urlFile)
 		return nil, fmt.Errorf("start picloud serve: %w", err)
 	}
-	addr := make(chan string, 1)
-	go n.readLog(stderr, addr)
-	if err := n.waitReady(ctx, addr); err != nil {
+	addr, ui := make(chan string, 1), make(chan string, 1)
+	go n.readLog(stderr, addr, ui)
+	if err := n.waitReady(ctx, addr, ui); err != nil {
 		n.Kill()
 		return nil, fmt.Errorf("%w\npicloud serve log:\n%s", err, n.Logs())
 	}
@@ -168,7 +175,7 @@ func Launch(ctx context.Context, cfg Config) (*Node, error) {
 
 // readLog keeps the node's output, sends the address of its "serving"
 // line, and records how the process ended.
-func (n *Node) readLog(out io.Reader, addr chan<- string) {
+func (n *Node) readLog(out io.Reader, addr, ui chan<- string) {
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -182,14 +189,21 @@ func (n *Node) readLog(out io.Reader, addr chan<- string) {
 			default:
 			}
 		}
+		if m := uiRE.FindStringSubmatch(line); m != nil {
+			select {
+			case ui <- m[1]:
+			default:
+			}
+		}
 	}
 	n.exitErr = n.cmd.Wait()
 	os.Remove(n.urlFile)
 	close(n.exited)
 }
 
-// waitReady waits for the node's address, then for /readyz to answer 200.
-func (n *Node) waitReady(ctx context.Context, addr <-chan string) error {
+// waitReady waits for the node's address, then for /readyz to answer 200,
+// then for the dashboard's address when Args ask for the dashboard.
+func (n *Node) waitReady(ctx context.Context, addr, ui <-chan string) error {
 	select {
 	case a := <-addr:
 		n.URL = "http://" + a
@@ -208,7 +222,7 @@ func (n *Node) waitReady(ctx context.Context, addr <-chan string) error {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return nil
+				return n.waitUI(ctx, ui)
 			}
 			last = resp.Status
 		} else {
@@ -221,6 +235,22 @@ func (n *Node) waitReady(ctx context.Context, addr <-chan string) error {
 			return fmt.Errorf("/readyz not 200 (last: %s): %w", last, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// waitUI waits for the dashboard's address when n's Args turn it on.
+func (n *Node) waitUI(ctx context.Context, ui <-chan string) error {
+	if !slices.ContainsFunc(n.cfg.Args, func(a string) bool { return a == "--ui-listen" || strings.HasPrefix(a, "--ui-listen=") }) {
+		return nil
+	}
+	select {
+	case u := <-ui:
+		n.UIURL = u
+		return nil
+	case <-n.exited:
+		return fmt.Errorf("picloud serve exited before serving the dashboard: %v", n.exitErr)
+	case <-ctx.Done():
+		return fmt.Errorf("picloud serve did not log the dashboard's address: %w", ctx.Err())
 	}
 }
 

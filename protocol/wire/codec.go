@@ -15,7 +15,7 @@ import (
 // One call on one connection:
 //
 //	supervisor → worker   frameCall      the call's deadline, then the Request
-//	worker → supervisor   frameHost      a host call (kv, secrets), zero or more times,
+//	worker → supervisor   frameHost      a host call (kv, secrets, http), zero or more times,
 //	supervisor → worker   frameHostReply   each answered before the next
 //	worker → supervisor   frameResult    the Response, or
 //	worker → supervisor   frameError     a *CallError
@@ -39,6 +39,7 @@ const (
 	opKVIncr
 	opKVList
 	opSecretGet
+	opHTTPRequest
 )
 
 // MaxFrameBytes bounds one frame (a request or response body with its

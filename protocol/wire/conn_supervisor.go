@@ -273,8 +273,21 @@ func (d *ClientConn) serveHost(ctx context.Context, dec *decoder, host Host, fun
 				e.str(v)
 			}
 		}
+	case opHTTPRequest:
+		req := &HTTPRequest{Method: dec.str(), URL: dec.str(), Headers: dec.strMap(), Body: dec.bytes(), Timeout: dec.duration()}
+		if herr == nil && dec.err == nil {
+			var resp *HTTPResponse
+			if resp, herr = host.HTTPRequest(ctx, function, req); herr == nil {
+				e.byte1(0)
+				e.uvarint(uint64(resp.Status))
+				e.strMap(resp.Headers)
+				e.bytes(resp.Body)
+			}
+		}
 	default:
-		return fmt.Errorf("call worker: unknown host call %d", op)
+		if !serveBlob(ctx, op, dec, e, host, function, &herr) {
+			return fmt.Errorf("call worker: unknown host call %d", op)
+		}
 	}
 	if dec.err != nil {
 		return fmt.Errorf("call worker: decode host call: %w", dec.err)

@@ -216,3 +216,19 @@ func (d *DataConn) SecretGet(ctx context.Context, _, name string) (string, bool,
 	v := dec.str()
 	return v, found, decErr(dec)
 }
+
+// HTTPRequest asks the supervisor to make the request; function is ignored.
+func (d *DataConn) HTTPRequest(ctx context.Context, _ string, req *HTTPRequest) (*HTTPResponse, error) {
+	d.beginHost(opHTTPRequest)
+	d.enc.str(req.Method)
+	d.enc.str(req.URL)
+	d.enc.strMap(req.Headers)
+	d.enc.bytes(req.Body)
+	d.enc.duration(req.Timeout)
+	dec, err := d.hostCall(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp := &HTTPResponse{Status: int(dec.uvarint()), Headers: dec.strMap(), Body: dec.bytes()}
+	return resp, decErr(dec)
+}

@@ -40,6 +40,10 @@ type FunctionSpec struct {
 	// Concurrency is the number of concurrent calls (data connections and
 	// pooled Lua states) the worker serves.
 	Concurrency int
+	// Env is the version's non-secret config, env.KEY in Lua (read-only).
+	// Added after protocol version 2 without a bump: gob leaves it nil
+	// for an older peer, which then sees no env.
+	Env map[string]string
 }
 
 // WorkerInfo is what a worker says about itself right after the handshake.

@@ -38,6 +38,14 @@ func seedFrames(tb testing.TB) [][]byte {
 	e.begin(frameError)
 	e.callError(&CallError{Kind: KindTimeout, Message: "timed out", Traceback: "tb"})
 	add(&e)
+	e.begin(frameHost)
+	e.byte1(opHTTPRequest)
+	e.str("POST")
+	e.str("https://example.com/x")
+	e.strMap(map[string]string{"a": "b"})
+	e.bytes([]byte("body"))
+	e.duration(time.Second)
+	add(&e)
 	for _, op := range []byte{opKVGet, opKVSet, opKVDelete, opKVIncr, opKVList, opSecretGet} {
 		e.begin(frameHost)
 		e.byte1(op)
@@ -153,6 +161,9 @@ func (fuzzHost) KVList(context.Context, string, string, int) ([]KVEntry, error) 
 }
 func (fuzzHost) SecretGet(context.Context, string, string) (string, bool, error) {
 	return "", false, errors.New("no secrets here")
+}
+func (fuzzHost) HTTPRequest(context.Context, string, *HTTPRequest) (*HTTPResponse, error) {
+	return &HTTPResponse{Status: 200, Headers: map[string]string{"a": "b"}, Body: []byte("ok")}, nil
 }
 
 // FuzzClientConnReadsWorker is the supervisor reading whatever a worker

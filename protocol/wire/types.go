@@ -84,4 +84,29 @@ type Host interface {
 	KVList(ctx context.Context, function, prefix string, limit int) ([]KVEntry, error)
 	// SecretGet returns the decrypted secret name, or found=false.
 	SecretGet(ctx context.Context, function, name string) (value string, found bool, err error)
+	// BlobHost: blobs.get/head/put/list/delete/url.
+	BlobHost
+	// HTTPRequest performs an outbound HTTP request on the function's
+	// behalf (workers have no sockets). A refused destination, a cap or a
+	// failed request is an error whose message the Lua code sees.
+	HTTPRequest(ctx context.Context, function string, req *HTTPRequest) (*HTTPResponse, error)
+}
+
+// HTTPRequest is one http.request{...} call of a function.
+type HTTPRequest struct {
+	Method  string
+	URL     string
+	Headers map[string]string
+	Body    []byte
+	// Timeout is what the function asked for; 0 means the call's
+	// remaining time (the host never waits past that anyway).
+	Timeout time.Duration
+}
+
+// HTTPResponse is what http.request returns to Lua. Header names are
+// lower-case; repeated headers are joined with ", ".
+type HTTPResponse struct {
+	Status  int
+	Headers map[string]string
+	Body    []byte
 }

@@ -219,11 +219,18 @@ phase_gotests() {
 	mkdir -p "$dir/fakego"
 	cat >"$dir/fakego/go" <<'GO'
 #!/bin/sh
-# Stand-in for `go build -o OUT ...` in the guest: copy the prebuilt worker.
-out=
-while [ $# -gt 0 ]; do [ "$1" = -o ] && { out=$2; shift; }; shift; done
+# Stand-in for `go build [-tags sandboxprobe] -o OUT ...` in the guest: copy
+# the prebuilt worker (or the one built with the sandbox probe).
+out= src=picloud-worker
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-o) out=$2; shift ;;
+	-tags) [ "$2" = sandboxprobe ] && src=picloud-worker-probe; shift ;;
+	esac
+	shift
+done
 case "$out" in */) out=${out}picloud-worker ;; esac
-exec cp "$(dirname "$0")/../bin/picloud-worker" "$out"
+exec cp "$(dirname "$0")/../bin/$src" "$out"
 GO
 	chmod +x "$dir/fakego/go"
 	mkdir -p "$(cat "$dir/srcroot")"
@@ -240,7 +247,7 @@ GO
 		step "go test $pkg (cross-built) $*, in a transient service with Delegate=yes $prop"
 		set +e
 		systemd-run --quiet --wait --pipe --collect -p Delegate=yes -p "$prop" -p WorkingDirectory="$dir" \
-			-E PATH="$dir/fakego:/usr/sbin:/usr/bin:/sbin:/bin" -E HOME=/root -E TMPDIR=/tmp \
+			-E PATH="$dir/fakego:/usr/sbin:/usr/bin:/sbin:/bin" -E HOME=/root -E TMPDIR=/tmp -E PICLOUD_TEST_SLOW=10 \
 			"$dir/$pkg.test" -test.v -test.count=1 -test.timeout=10m "$@" >"$dir/$name.out" 2>&1 </dev/null
 		local r=$?
 		set -e
@@ -253,7 +260,7 @@ GO
 			step "$pkg: retrying once: $failed"
 			set +e
 			systemd-run --quiet --wait --pipe --collect -p Delegate=yes -p "$prop" -p WorkingDirectory="$dir" \
-				-E PATH="$dir/fakego:/usr/sbin:/usr/bin:/sbin:/bin" -E HOME=/root -E TMPDIR=/tmp \
+				-E PATH="$dir/fakego:/usr/sbin:/usr/bin:/sbin:/bin" -E HOME=/root -E TMPDIR=/tmp -E PICLOUD_TEST_SLOW=10 \
 				"$dir/${pkg%%-*}.test" -test.v -test.count=1 -test.timeout=10m -test.run "^($failed)\$" >"$dir/$pkg.retry.out" 2>&1 </dev/null
 			local r2=$?
 			set -e
