@@ -126,8 +126,22 @@ func position(b []byte, off int) (line, col int) {
 	return line, col
 }
 
-// nameRE is the shape of function and token names.
+// nameRE is the shape of function and token names; isName checks it
+// without the regexp engine (every /fn call checks a name).
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+
+// isName reports whether name matches nameRE.
+func isName(name string) bool {
+	if len(name) < 1 || len(name) > 63 || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(name); i++ {
+		if c := name[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // validName checks a function or token name; what says which ("function
 // name", "token name").
@@ -139,7 +153,7 @@ func validName(what, name string) error {
 	case !utf8.ValidString(name) || strings.ContainsRune(name, utf8.RuneError):
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidName, Field: "name",
 			Message: what + " is not valid UTF-8: use lowercase letters, digits and '-'"}
-	case !nameRE.MatchString(name):
+	case !isName(name):
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidName, Field: "name",
 			Message: fmt.Sprintf("%s %q is invalid: use 1 to 63 lowercase letters, digits and '-', starting with a letter", what, truncate(name, 80))}
 	}

@@ -70,7 +70,7 @@ func (a *API) serveFn(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	if a.fnRateLimited(w, r, f) { // before a worker is touched
 		return
 	}
-	a.run(w, r, f, path, stripAuth)
+	a.run(w, r, f, path, stripAuth, false)
 }
 
 // invoke is POST /api/v1/functions/:name/invoke: the body is the function's
@@ -98,9 +98,11 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request, ps httprouter.Param
 		a.invokeAsync(w, r, f, path, true)
 		return nil
 	}
-	// The console shows whether the call started a worker.
+	// The console shows whether the call started a worker. A call through
+	// the control plane (picloud invoke, the dashboard's console) keeps
+	// its record whatever the policy: its caller reads it.
 	ctx, _ := supervisor.WithStartReport(r.Context())
-	a.run(w, r.WithContext(ctx), f, path, true)
+	a.run(w, r.WithContext(ctx), f, path, true, true)
 	return nil
 }
 
@@ -115,7 +117,7 @@ func (a *API) buildRequest(r *http.Request, id, path string, stripAuth bool) (*p
 		if stripAuth && k == "Authorization" {
 			continue
 		}
-		lk := strings.ToLower(k)
+		lk := lowerHeaderName(k)
 		if len(vs) == 1 {
 			headers[lk] = vs[0]
 		} else {
@@ -140,10 +142,11 @@ func (a *API) buildRequest(r *http.Request, id, path string, stripAuth bool) (*p
 	}, nil
 }
 
-// run invokes f synchronously through the invoker and writes its answer.
-func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, path string, stripAuth bool) {
+// run invokes f synchronously through the invoker and writes its answer;
+// keep keeps its record whatever the record policy.
+func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, path string, stripAuth, keep bool) {
 	id := functions.NewInvocationID()
-	w.Header().Set(HeaderInvocationID, id)
+	w.Header()[invocationIDKey] = []string{id}
 	req, err := a.buildRequest(r, id, path, stripAuth)
 	if err != nil {
 		a.writeErr(w, r, err)
@@ -154,6 +157,7 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, f *store.Function, pat
 		w.Header().Set(HeaderStart, map[bool]string{true: "cold", false: "warm"}[rep.Cold])
 	}
 	res.Record.Result = nil // the caller gets the body; records keep none
+	res.KeepRecord = keep
 	if !res.Outcome.Retryable() && res.Outcome != functions.OutcomeGone {
 		// Recorded before answering: a caller who got the answer can
 		// count on the events being published.

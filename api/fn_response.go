@@ -108,9 +108,12 @@ func (a *API) writeFnResponse(w http.ResponseWriter, name string, resp *protocol
 			"function %s answered status %d: a function may answer 200 to 599", name, status))
 		return
 	}
+	// One backing array holds every value (each header gets a full slice
+	// of it, so an append by anyone copies), not one allocation each.
 	h := w.Header()
+	vals := make([]string, 0, len(resp.Headers)+1)
 	for k, v := range resp.Headers {
-		ck := http.CanonicalHeaderKey(k)
+		ck := canonicalHeaderName(k)
 		if !fnHeaderAllowed(name, ck, v) {
 			continue
 		}
@@ -118,9 +121,12 @@ func (a *API) writeFnResponse(w http.ResponseWriter, name string, resp *protocol
 			h.Add(ck, v) // keep the Vary: Origin of CORS (fn_cors.go)
 			continue
 		}
-		h.Set(ck, v) // the function's own CORS headers win over ours
+		// The function's own CORS headers win over ours.
+		vals = append(vals, v)
+		h[ck] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	vals = append(vals, strconv.Itoa(len(resp.Body)))
+	h["Content-Length"] = vals[len(vals)-1 : len(vals) : len(vals)]
 	w.WriteHeader(status)
 	_, _ = w.Write(resp.Body)
 }

@@ -37,11 +37,19 @@ machine can read in ps.
 Several nodes may share one database (a cluster): --roles control serves
 the API and fires cron, --roles data serves /fn and works deliveries and
 async invocations; each node heartbeats into the registry (picloud nodes),
-and the jobs of a node silent for --lease are re-queued on the others.`,
+and the jobs of a node silent for --lease are re-queued on the others.
+
+Record policy: every run is counted per function and minute (calls, errors,
+durations: the dashboard's figures). A full invocation record (what picloud
+logs shows) is always kept for failures, runs that logged, and async, event,
+cron and dead-letter runs; of the successful HTTP calls that logged nothing,
+--record-calls sampled (the default) keeps --record-sample of them (1 %),
+failures keeps none, all keeps every one.`,
 		Example: `DATABASE_URL=postgres://picloud@127.0.0.1:54329/picloud picloud serve
 picloud serve --database-url-file /etc/picloud/database.url
 picloud serve --listen 0.0.0.0:8080 --data-dir /var/lib/picloud --require-limits
 picloud serve --ui-listen 127.0.0.1:8081                   # and the dashboard on its own origin
+picloud serve --record-calls all                           # keep a record of every call, not 1 % of the silent successes
 PICLOUD_ROLES=data picloud serve --listen 10.0.0.11:8080   # a data node of a cluster`,
 		Run: runServe,
 	}
@@ -133,6 +141,7 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	eventOpts := eventsServeFlags(ef)     // events.go
 	outboundServeFlags(ef, &cfg.Outbound) // serve_outbound.go
 	blobServeFlags(ef, &cfg.Blobs)        // blob_serve.go
+	record := defineRecordFlags(ef)       // serve_record.go
 	var roles string
 	ef.String(&roles, "roles", "PICLOUD_ROLES", "all", "serve `ROLES`: all, control (the API, cron), data (/fn, invoke, deliveries, workers) or a comma list")
 	ef.String(&cfg.Advertise, "advertise", "PICLOUD_ADVERTISE", "", "`ADDRESS` other nodes and operators reach this node at, shown in the node registry (default: the listen address)")
@@ -152,6 +161,9 @@ func runServe(ctx context.Context, a *app, c *command, args []string) error {
 	}
 	if cfg.Roles, err = api.ParseRoles(roles); err != nil {
 		return usagef(c, "--roles: %v", err)
+	}
+	if cfg.RecordPolicy, err = record.policy(); err != nil {
+		return usagef(c, "%v", err)
 	}
 	if cfg.Lease < 2*cfg.Heartbeat {
 		return usagef(c, "--lease %s must be at least twice --heartbeat %s", cfg.Lease, cfg.Heartbeat)

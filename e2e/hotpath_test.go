@@ -118,9 +118,10 @@ func TestServe_WarmCallsRunNoQuery(t *testing.T) {
 }
 
 // isInvocationWrite recognises the invocation writer's batch statements
-// (a multi-row INSERT or a COPY).
+// (a multi-row INSERT or a COPY, and the per-minute aggregates' upserts).
 func isInvocationWrite(q string) bool {
 	q = strings.ToLower(strings.TrimSpace(q))
 	return strings.HasPrefix(q, "insert into invocations") || strings.HasPrefix(q, `copy "invocations"`) ||
+		strings.HasPrefix(q, "insert into invocation_minutes") ||
 		strings.HasPrefix(q, "copy invocations")
 }

@@ -53,6 +53,12 @@ type Committer interface {
 	Commit(ctx context.Context, rec functions.Invocation, emitted []protocol.Event, hop int, then func(*store.Tx) error) error
 }
 
+// Counter counts every recorded run in the per-function, per-minute
+// aggregates, without blocking (the store's InvocationWriter).
+type Counter interface {
+	Count(function string, at time.Time, d time.Duration, failed bool)
+}
+
 // Observer is told the outcome of every run once (metrics).
 type Observer interface {
 	ObserveInvocation(function, trigger string, outcome functions.Outcome, d time.Duration)
@@ -69,7 +75,12 @@ type Config struct {
 	// events with a warning (a server without the events service).
 	Committer Committer
 	Observer  Observer
-	Logger    hclog.Logger
+	// Counter counts every recorded run, kept or not; nil counts none.
+	Counter Counter
+	// Policy decides which runs keep a full record; the zero value
+	// keeps all.
+	Policy RecordPolicy
+	Logger hclog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -119,8 +130,12 @@ type Result struct {
 	// event emitted by a run at hop h. The trigger sets it before Record;
 	// it bounds event loops (events.MaxHops).
 	Hop int
+	// KeepRecord keeps the record whatever the RecordPolicy (a call
+	// whose caller reads its record: picloud invoke, the dashboard).
+	KeepRecord bool
 
 	observed bool // the Observer was told
+	counted  bool // the Counter was told
 }
 
 // Lookup runs CallFunction on the current version of the function named.
@@ -256,8 +271,12 @@ const recordTimeout = 30 * time.Second
 // says why; nothing is published). A non-nil error means nothing was
 // committed (then the record went to the Writer as a failure, so the call
 // is not lost from the logs); res is updated to what was stored either way.
+//
+// A successful, silent synchronous run that the RecordPolicy does not keep
+// stores no record; every run Record sees is counted (Counter).
 func (iv *Invoker) Record(ctx context.Context, res *Result, then func(*store.Tx) error) error {
 	defer iv.observe(res)
+	defer iv.count(res)
 	// A run that emitted events is stored at once, published or not, so
 	// its caller can read the record as soon as it has the answer.
 	emitted := len(res.Emitted) > 0
@@ -273,6 +292,13 @@ func (iv *Invoker) Record(ctx context.Context, res *Result, then func(*store.Tx)
 		}
 	}
 	if !emitted && then == nil {
+		if !res.KeepRecord && !iv.cfg.Policy.keeps(&res.Record) {
+			return nil
+		}
+		// Counted before the record is handed over: the writer adds the
+		// counts before the records of a flush, so a record one can read
+		// is in the aggregates too.
+		iv.count(res)
 		if iv.cfg.Writer != nil && iv.cfg.Writer.Add(res.Record) {
 			return nil
 		}
@@ -295,6 +321,17 @@ func (iv *Invoker) Record(ctx context.Context, res *Result, then func(*store.Tx)
 		iv.cfg.Writer.Add(res.Record)
 	}
 	return res.Err
+}
+
+func (iv *Invoker) count(res *Result) {
+	if res.counted {
+		return
+	}
+	res.counted = true
+	if iv.cfg.Counter != nil {
+		iv.cfg.Counter.Count(res.Record.Function, res.Record.StartedAt, res.Record.Duration,
+			res.Record.Status != functions.StatusSucceeded)
+	}
 }
 
 func (iv *Invoker) observe(res *Result) {

@@ -155,8 +155,11 @@ func (w *WorkerClient) Call(ctx context.Context, req *Request, deadline time.Tim
 		return nil, err
 	}
 	resp, err := dc.Call(ctx, req, deadline, host, spec.Name)
-	var ce *CallError
-	broken := err != nil && !errors.As(err, &ce)
+	broken := false
+	if err != nil {
+		var ce *CallError
+		broken = !errors.As(err, &ce)
+	}
 	w.release(dc, broken)
 	if broken && w.isClosed() {
 		return nil, ErrClosed

@@ -12,6 +12,7 @@ import (
 
 	"github.com/picloud/picloud/api"
 	"github.com/picloud/picloud/events"
+	"github.com/picloud/picloud/invoke"
 	"github.com/picloud/picloud/outbound"
 	"github.com/picloud/picloud/supervisor"
 )
@@ -99,6 +100,11 @@ type Config struct {
 	DrainDelay time.Duration
 	// Logger receives the server's logs; default hclog to stderr.
 	Logger hclog.Logger
+	// RecordPolicy decides which runs keep a full invocation record
+	// (--record-calls, --record-sample); every run is counted in the
+	// per-minute aggregates. The zero value records every run; picloud
+	// serve defaults to sampled at 1 %.
+	RecordPolicy invoke.RecordPolicy
 
 	// Roles are the node's roles (--roles, PICLOUD_ROLES); the zero value
 	// is all of them, today's single-node product.

@@ -123,6 +123,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Functions: cache,
 		Runner:    sup,
 		Writer:    writer,
+		Counter:   writer,
+		Policy:    cfg.RecordPolicy,
 		Observer:  metricsObserver{met},
 		Logger:    log,
 	})

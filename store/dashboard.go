@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,44 +38,112 @@ const MaxSeriesBuckets = 240
 
 // InvocationSeries returns q's series, one point per slice (empty slices
 // included), oldest first: rate, errors and latency for the dashboard's
-// charts, from one query over the (function, id) index (UUIDv7 ids bound
-// the window). It is the one place the charts read: when successful calls
-// are kept as per-minute aggregates instead of rows, only this query
-// changes.
+// charts, from one query over the per-minute aggregates
+// (invocation_minutes, which count every run whatever the record policy):
+// at most one row per minute of the window, never a row per call. The
+// resolution is one minute: a slice of a minute or more holds the
+// minutes starting in it; a shorter slice gets its share of each minute it
+// overlaps (the counts of a minute are spread evenly over it, totals kept
+// exact). Percentiles come from the summed histograms (≈10 %).
 func (s *Store) InvocationSeries(ctx context.Context, q SeriesQuery) ([]SeriesPoint, error) {
 	if q.Buckets <= 0 || q.Buckets > MaxSeriesBuckets || !q.Until.After(q.Since) {
 		return nil, fmt.Errorf("invocation series: %d slices from %s to %s: %w", q.Buckets, q.Since, q.Until, ErrInvalid)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT width_bucket(extract(epoch FROM created_at)::float8, $3::float8, $4::float8, $5::int) AS k,
-			count(*), count(*) FILTER (WHERE status = 'failed'),
-			COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_us) / 1000.0, 0),
-			COALESCE(percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_us) / 1000.0, 0)
-		FROM invocations
-		WHERE function = $1 AND id >= $2 AND status IN ('succeeded', 'failed')
-		GROUP BY 1 ORDER BY 1`, q.Function, uuidAt(q.Since),
-		float64(q.Since.UnixMicro())/1e6, float64(q.Until.UnixMicro())/1e6, q.Buckets)
+	rows, err := s.pool.Query(ctx, `SELECT minute, calls, errors, buckets FROM invocation_minutes
+		WHERE function = $1 AND minute >= $2 AND minute < $3 ORDER BY minute`,
+		q.Function, q.Since.Truncate(time.Minute), q.Until)
 	if err != nil {
 		return nil, interpretError(err, "invocation series")
 	}
 	defer rows.Close()
 	step := q.Until.Sub(q.Since) / time.Duration(q.Buckets)
 	out := make([]SeriesPoint, q.Buckets)
+	hist := make([][DurationBuckets]float64, q.Buckets)
+	calls := make([]float64, q.Buckets)
+	errs := make([]float64, q.Buckets)
 	for i := range out {
 		out[i].At = q.Since.Add(time.Duration(i) * step)
 	}
 	for rows.Next() {
-		var k int32
-		var p SeriesPoint
-		if err := rows.Scan(&k, &p.Calls, &p.Errors, &p.P50MS, &p.P99MS); err != nil {
+		var m time.Time
+		var c, e int64
+		var b []int64
+		if err := rows.Scan(&m, &c, &e, &b); err != nil {
 			return nil, interpretError(err, "scan invocation series")
 		}
-		if k < 1 || int(k) > q.Buckets {
-			continue // created outside the window (ids and clocks differ by a little)
+		for _, sh := range minuteShares(m, q.Since, step, q.Buckets) {
+			calls[sh.slice] += sh.frac * float64(c)
+			errs[sh.slice] += sh.frac * float64(e)
+			for j, n := range b {
+				if j < DurationBuckets {
+					hist[sh.slice][j] += sh.frac * float64(n)
+				}
+			}
 		}
-		p.At = out[k-1].At
-		out[k-1] = p
 	}
-	return out, interpretError(rows.Err(), "invocation series")
+	if err := rows.Err(); err != nil {
+		return nil, interpretError(err, "invocation series")
+	}
+	// Round the running totals, so the slices add up to the exact counts.
+	var cc, ce float64
+	for i := range out {
+		out[i].Calls = int64(math.Round(cc+calls[i]) - math.Round(cc))
+		out[i].Errors = int64(math.Round(ce+errs[i]) - math.Round(ce))
+		cc, ce = cc+calls[i], ce+errs[i]
+		out[i].P50MS = histogramPercentile(hist[i][:], 0.5)
+		out[i].P99MS = histogramPercentile(hist[i][:], 0.99)
+	}
+	return out, nil
+}
+
+// minuteShare is the part of one minute's counts a slice gets.
+type minuteShare struct {
+	slice int
+	frac  float64
+}
+
+// minuteShares says which of n slices of width step from since get the
+// counts of the minute starting at m: the one it starts in when slices
+// are a minute or longer, else every slice it overlaps, by overlap.
+func minuteShares(m, since time.Time, step time.Duration, n int) []minuteShare {
+	if step >= time.Minute {
+		i := int(m.Sub(since) / step)
+		if m.Before(since) {
+			i = 0 // the minute holding since
+		}
+		if i >= n {
+			return nil
+		}
+		return []minuteShare{{slice: i, frac: 1}}
+	}
+	var out []minuteShare
+	end := m.Add(time.Minute)
+	for i := max(int(m.Sub(since)/step), 0); i < n; i++ {
+		lo := since.Add(time.Duration(i) * step)
+		hi := lo.Add(step)
+		if !lo.Before(end) {
+			break
+		}
+		ov := minTime(hi, end).Sub(maxTime(lo, m))
+		if ov > 0 {
+			out = append(out, minuteShare{slice: i, frac: float64(ov) / float64(time.Minute)})
+		}
+	}
+	return out
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // ScheduleRun is one run of a scheduled function.

@@ -212,12 +212,16 @@ func (s *EventStore) PruneEvents(ctx context.Context, before time.Time) (int64, 
 }
 
 // PruneInvocations deletes invocation records created before t that are
-// finished, and returns how many.
+// finished, and the per-minute aggregates of minutes before t, and returns
+// how many records it deleted.
 func (s *EventStore) PruneInvocations(ctx context.Context, before time.Time) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM invocations
 		WHERE created_at < $1 AND status NOT IN ('queued', 'running')`, before)
 	if err != nil {
 		return 0, fmt.Errorf("prune invocations: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM invocation_minutes WHERE minute < $1`, before); err != nil {
+		return 0, fmt.Errorf("prune invocation aggregates: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }

@@ -26,12 +26,19 @@ type InvocationWriterConfig struct {
 	FlushDelay time.Duration
 	// WriteTimeout bounds one batch's statement (default 10s).
 	WriteTimeout time.Duration
+	// AggregateDelay is how long the per-minute aggregates (Count)
+	// accumulate in memory before they are added to the database
+	// (default 1s).
+	AggregateDelay time.Duration
 }
 
 // InvocationWriter writes invocation records in batches, off the request
 // path. Add never blocks: when the buffer is full the record is dropped and
-// counted. Nothing runs while nothing is buffered (a timer is armed only
-// when a record arrives).
+// counted. It also keeps the per-function, per-minute aggregates of every
+// run (Count), adding them to the database in one round trip per
+// AggregateDelay, and before every batch of records. Nothing runs while
+// nothing is buffered (a timer is armed only when a record or a count
+// arrives).
 type InvocationWriter struct {
 	store  *Store
 	cfg    InvocationWriterConfig
@@ -43,7 +50,11 @@ type InvocationWriter struct {
 	done    chan struct{}
 	stopped atomic.Bool
 
+	agg     minuteAggregates
+	aggWake chan struct{}
+
 	dropped, failed, written atomic.Uint64
+	aggFailed                atomic.Uint64
 
 	startOnce, stopOnce sync.Once
 }
@@ -66,12 +77,16 @@ func NewInvocationWriter(s *Store, cfg InvocationWriterConfig) *InvocationWriter
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
+	if cfg.AggregateDelay <= 0 {
+		cfg.AggregateDelay = time.Second
+	}
 	return &InvocationWriter{
 		store:   s,
 		cfg:     cfg,
 		logger:  cfg.Logger.Named("invocation_writer"),
 		ch:      make(chan functions.Invocation, cfg.BufferSize),
 		flushes: make(chan chan struct{}),
+		aggWake: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -110,7 +125,27 @@ func (w *InvocationWriter) Add(inv functions.Invocation) bool {
 	}
 }
 
-// Flush writes every record added before the call and returns once it is
+// Count adds one finished run to the per-minute aggregates of function
+// (the minute is the one at, its start, falls in). It never blocks and
+// never touches the database; the writer adds the counts in batches.
+func (w *InvocationWriter) Count(function string, at time.Time, d time.Duration, failed bool) {
+	if w.stopped.Load() {
+		w.aggFailed.Add(1)
+		return
+	}
+	if w.agg.add(function, at, d, failed) {
+		select {
+		case w.aggWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// AggregatesFailed returns the number of runs whose counts were lost
+// (their batch could not be written, or they came after Stop).
+func (w *InvocationWriter) AggregatesFailed() uint64 { return w.aggFailed.Load() }
+
+// Flush writes every record and count added before the call and returns once it is
 // written (or failed), or when ctx ends. The writer must be started.
 func (w *InvocationWriter) Flush(ctx context.Context) error {
 	req := make(chan struct{})
@@ -157,11 +192,29 @@ func (w *InvocationWriter) run(ctx context.Context) {
 	// While stopping, once a write fails the rest is counted as failed
 	// rather than each batch waiting out its timeout.
 	stopping, broken := false, false
+	var aggTimer *time.Timer
+	var aggTimerC <-chan time.Time
+	flushAgg := func() {
+		if aggTimer != nil {
+			aggTimer.Stop()
+			aggTimer, aggTimerC = nil, nil
+		}
+		if broken {
+			for _, r := range w.agg.take() {
+				w.aggFailed.Add(uint64(r.Calls))
+			}
+			return
+		}
+		w.writeAggregates(ctx)
+	}
 	flush := func() {
 		disarm()
 		if len(batch) == 0 {
 			return
 		}
+		// The counts first: a record one can read is counted too
+		// (Count comes before Add on the invoker's side).
+		flushAgg()
 		if broken {
 			w.failed.Add(uint64(len(batch)))
 		} else if !w.write(ctx, batch) && stopping {
@@ -171,6 +224,7 @@ func (w *InvocationWriter) run(ctx context.Context) {
 	}
 	// drain moves what is buffered now into batches and writes them.
 	drain := func() {
+		defer flushAgg()
 		for {
 			select {
 			case inv := <-w.ch:
@@ -197,6 +251,14 @@ func (w *InvocationWriter) run(ctx context.Context) {
 		case <-timerC:
 			timer, timerC = nil, nil
 			flush()
+		case <-w.aggWake:
+			if aggTimer == nil {
+				aggTimer = time.NewTimer(w.cfg.AggregateDelay)
+				aggTimerC = aggTimer.C
+			}
+		case <-aggTimerC:
+			aggTimer, aggTimerC = nil, nil
+			flushAgg()
 		case req := <-w.flushes:
 			drain()
 			close(req)
@@ -228,4 +290,22 @@ func (w *InvocationWriter) write(ctx context.Context, batch []functions.Invocati
 	w.failed.Add(uint64(len(batch)))
 	w.logger.Warn("invocation records lost", "count", len(batch), "error", err)
 	return errors.Is(err, ErrInvalid) // the database answered: it works
+}
+
+// writeAggregates adds the counts taken from memory to the database.
+func (w *InvocationWriter) writeAggregates(ctx context.Context) {
+	rows := w.agg.take()
+	if len(rows) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.WriteTimeout)
+	defer cancel()
+	if err := w.store.AddInvocationMinutes(ctx, rows); err != nil {
+		var n int64
+		for _, r := range rows {
+			n += r.Calls
+		}
+		w.aggFailed.Add(uint64(n))
+		w.logger.Warn("invocation aggregates lost", "runs", n, "error", err)
+	}
 }

@@ -41,11 +41,10 @@ const MaxOverviewFunctions = 200
 // FunctionOverview returns up to limit functions named after `after`, in
 // name order, each with its calls, errors, duration percentiles and calls
 // per slice of the window from `since` to `now`, and the number of dead
-// letters: one query. The window's rows
-// are found by the (function, id) index per function, the count of dead
-// letters by a scan of that (small) table; the sparkline reads the same
-// index range again. Ids are UUIDv7, so the window
-// is an id range of the (function, id) index.
+// letters: one query. The figures come from the per-minute aggregates
+// (invocation_minutes), which count every run whatever the record policy;
+// the window starts at the minute holding since. Percentiles are read
+// from the summed duration histograms (HistogramPercentile: within ≈10 %).
 func (s *Store) FunctionOverview(ctx context.Context, after string, limit int, since, now time.Time) (*Overview, error) {
 	if limit <= 0 || limit > MaxOverviewFunctions {
 		limit = MaxOverviewFunctions
@@ -55,26 +54,32 @@ func (s *Store) FunctionOverview(ctx context.Context, after string, limit int, s
 			FROM functions f WHERE f.name > $1 ORDER BY f.name LIMIT $2
 		)
 		SELECT p.name, p.version, p.private, p.updated_at,
-			COALESCE(st.calls, 0), COALESCE(st.errors, 0), COALESCE(st.p50, 0), COALESCE(st.p99, 0),
+			COALESCE(st.calls, 0), COALESCE(st.errors, 0),
+			COALESCE(h.hi, '{}'), COALESCE(h.hn, '{}'),
 			COALESCE(sp.bk, '{}'), COALESCE(sp.bn, '{}'),
 			(SELECT count(*) FROM dead_letters)
 		FROM page p LEFT JOIN LATERAL (
-			SELECT count(*) AS calls,
-				count(*) FILTER (WHERE i.status = 'failed') AS errors,
-				percentile_cont(0.5) WITHIN GROUP (ORDER BY i.duration_us) / 1000.0 AS p50,
-				percentile_cont(0.99) WITHIN GROUP (ORDER BY i.duration_us) / 1000.0 AS p99
-			FROM invocations i
-			WHERE i.function = p.name AND i.id >= $3 AND i.status IN ('succeeded', 'failed')
+			SELECT sum(m.calls)::bigint AS calls, sum(m.errors)::bigint AS errors
+			FROM invocation_minutes m
+			WHERE m.function = p.name AND m.minute >= $3
 		) st ON true LEFT JOIN LATERAL (
+			SELECT array_agg(u.i::int ORDER BY u.i) AS hi, array_agg(u.n ORDER BY u.i) AS hn
+			FROM (
+				SELECT b.i, sum(b.n)::bigint AS n
+				FROM invocation_minutes m, unnest(m.buckets) WITH ORDINALITY AS b(n, i)
+				WHERE m.function = p.name AND m.minute >= $3
+				GROUP BY b.i
+			) u
+		) h ON true LEFT JOIN LATERAL (
 			SELECT array_agg(b.k ORDER BY b.k) AS bk, array_agg(b.n ORDER BY b.k) AS bn
 			FROM (
-				SELECT width_bucket(extract(epoch FROM i.created_at)::float8, $4::float8, $5::float8, $6::int) AS k, count(*) AS n
-				FROM invocations i
-				WHERE i.function = p.name AND i.id >= $3 AND i.status IN ('succeeded', 'failed')
+				SELECT width_bucket(extract(epoch FROM m.minute)::float8, $4::float8, $5::float8, $6::int) AS k, sum(m.calls)::bigint AS n
+				FROM invocation_minutes m
+				WHERE m.function = p.name AND m.minute >= $3
 				GROUP BY 1
 			) b
 		) sp ON true
-		ORDER BY p.name`, after, limit, uuidAt(since),
+		ORDER BY p.name`, after, limit, since.Truncate(time.Minute),
 		float64(since.UnixMicro())/1e6, float64(now.UnixMicro())/1e6, SparkBuckets)
 	if err != nil {
 		return nil, interpretError(err, "function overview")
@@ -83,12 +88,19 @@ func (s *Store) FunctionOverview(ctx context.Context, after string, limit int, s
 	out := &Overview{Functions: []FunctionStats{}}
 	for rows.Next() {
 		var f FunctionStats
-		var keys []int32
-		var counts []int64
+		var keys, hi []int32
+		var counts, hn []int64
 		if err := rows.Scan(&f.Name, &f.Version, &f.Private, &f.UpdatedAt, &f.Calls, &f.Errors,
-			&f.P50MS, &f.P99MS, &keys, &counts, &out.DeadLetters); err != nil {
+			&hi, &hn, &keys, &counts, &out.DeadLetters); err != nil {
 			return nil, interpretError(err, "scan function overview")
 		}
+		var hist [DurationBuckets]int64
+		for j, i := range hi {
+			if i >= 1 && int(i) <= DurationBuckets {
+				hist[i-1] = hn[j]
+			}
+		}
+		f.P50MS, f.P99MS = HistogramPercentile(hist[:], 0.5), HistogramPercentile(hist[:], 0.99)
 		f.Buckets = make([]int64, SparkBuckets)
 		for i, k := range keys {
 			// width_bucket answers 1..n inside the window, 0 or n+1 outside.

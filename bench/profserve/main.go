@@ -21,6 +21,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/picloud/picloud/invoke"
 	"github.com/picloud/picloud/server"
 )
 
@@ -29,16 +30,24 @@ func main() {
 	pprofAddr := flag.String("pprof", "127.0.0.1:6060", "pprof address")
 	dataDir := flag.String("data-dir", "/tmp/picloud-prof", "data directory")
 	workerPath := flag.String("worker-path", "", "worker binary (default: the supervisor's choice)")
+	recordCalls := flag.String("record-calls", "sampled", "record policy: all, sampled or failures")
+	recordSample := flag.Float64("record-sample", invoke.DefaultRecordSample, "fraction of silent successes recorded with -record-calls sampled")
 	flag.Parse()
+	policy, err := invoke.ParseRecordPolicy(*recordCalls, *recordSample)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profserve:", err)
+		os.Exit(2)
+	}
 	go func() { _ = http.ListenAndServe(*pprofAddr, nil) }()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := server.Run(ctx, server.Config{
-		Listen:      *listen,
-		DatabaseURL: os.Getenv("DATABASE_URL"),
-		DataDir:     *dataDir,
-		WorkerPath:  *workerPath,
-		Logger:      hclog.New(&hclog.LoggerOptions{Name: "picloud", Level: hclog.Warn}),
+	err = server.Run(ctx, server.Config{
+		RecordPolicy: policy,
+		Listen:       *listen,
+		DatabaseURL:  os.Getenv("DATABASE_URL"),
+		DataDir:      *dataDir,
+		WorkerPath:   *workerPath,
+		Logger:       hclog.New(&hclog.LoggerOptions{Name: "picloud", Level: hclog.Warn}),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profserve:", err)

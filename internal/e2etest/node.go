@@ -35,7 +35,9 @@ type Config struct {
 	// level at info or finer: the node's address is read from its
 	// "serving" log line.
 	Args []string
-	// Env is more environment (KEY=VALUE) on top of Environ().
+	// Env is more environment (KEY=VALUE) on top of Environ() and
+	// PICLOUD_RECORD_CALLS=all (every call keeps its record; picloud
+	// serve's own default is sampled).
 	Env []string
 }
 
@@ -143,7 +145,9 @@ func Launch(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", cfg.DataDir, "--log-level", "info"}, cfg.Args...)
 	n.cmd = exec.Command(cfg.Bin, args...)
-	n.cmd.Env = append(Environ("PICLOUD_DATABASE_URL_FILE="+n.urlFile), cfg.Env...)
+	// Tests read the record of each call they make: record every call
+	// unless the test says otherwise (Args or Env).
+	n.cmd.Env = append(Environ("PICLOUD_DATABASE_URL_FILE="+n.urlFile, "PICLOUD_RECORD_CALLS=all"), cfg.Env...)
 	stderr, err := n.cmd.StderrPipe()
 	if err != nil {
 		os.Remove(n.urlFile)

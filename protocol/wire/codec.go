@@ -212,6 +212,31 @@ func (d *decoder) raw() []byte {
 
 func (d *decoder) str() string { return string(d.raw()) }
 
+// commonStrings are header names and values most calls carry, returned by
+// istr without allocating a copy.
+var commonStrings = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range []string{
+		"content-type", "content-length", "cache-control", "location", "set-cookie", "accept",
+		"user-agent", "host", "accept-encoding", "connection", "authorization",
+		"application/json", "application/json; charset=utf-8", "text/plain", "text/plain; charset=utf-8",
+		"text/html", "text/html; charset=utf-8", "no-cache", "no-store", "keep-alive", "*/*",
+	} {
+		m[s] = s
+	}
+	return m
+}()
+
+// istr is str for strings often repeated (header names and values): a
+// common one is shared instead of copied.
+func (d *decoder) istr() string {
+	r := d.raw()
+	if s, ok := commonStrings[string(r)]; ok {
+		return s
+	}
+	return string(r)
+}
+
 // bytes returns a copy (the frame buffer is reused), nil for empty.
 func (d *decoder) bytes() []byte {
 	r := d.raw()
@@ -239,8 +264,8 @@ func (d *decoder) strMap() map[string]string {
 	}
 	m := make(map[string]string, n)
 	for i := 0; i < n && d.err == nil; i++ {
-		k := d.str()
-		m[k] = d.str()
+		k := d.istr()
+		m[k] = d.istr()
 	}
 	return m
 }

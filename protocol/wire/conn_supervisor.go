@@ -25,6 +25,15 @@ type ClientConn struct {
 	// cancelled receives when a call's context-end hook has run (it set a
 	// read deadline that the next call must not inherit).
 	cancelled chan struct{}
+
+	// The context-end hook of the call in progress, kept here so that a
+	// call allocates no closure for it: hookCtx is the call's context,
+	// hookGrace how long after its end the blocked read fails, ctxErr
+	// what the hook saw (read by the call after the hook has run).
+	hookCtx   context.Context
+	hookGrace time.Duration
+	ctxErr    atomic.Pointer[error]
+	hook      func() // d.contextEnded, bound once
 }
 
 // DialClientConn connects to a worker's data socket.
@@ -37,7 +46,54 @@ func DialClientConn(path string) (*ClientConn, error) {
 }
 
 func newClientConn(c net.Conn) *ClientConn {
-	return &ClientConn{c: c, fr: frameReader{r: bufio.NewReaderSize(c, 16<<10)}, cancelled: make(chan struct{}, 1)}
+	d := &ClientConn{c: c, fr: frameReader{r: bufio.NewReaderSize(c, 16<<10)}, cancelled: make(chan struct{}, 1)}
+	d.hook = d.contextEnded
+	return d
+}
+
+// contextEnded is the hook of watch: it records why the call's context
+// ended and makes the blocked read fail hookGrace later.
+func (d *ClientConn) contextEnded() {
+	err := d.hookCtx.Err()
+	d.ctxErr.Store(&err)
+	_ = d.c.SetReadDeadline(time.Now().Add(d.hookGrace))
+	d.cancelled <- struct{}{}
+}
+
+// watch arranges, like onContextEnd, for the read of the call in progress
+// to fail grace after ctx ends; unwatch must be called when the call is
+// over. It allocates nothing but what context.AfterFunc does (nothing
+// for a context that cannot end).
+func (d *ClientConn) watch(ctx context.Context, grace time.Duration) (stop func() bool) {
+	d.ctxErr.Store(nil)
+	if ctx.Done() == nil {
+		return nil
+	}
+	d.hookCtx, d.hookGrace = ctx, grace
+	return context.AfterFunc(ctx, d.hook)
+}
+
+// unwatch ends watch: if the hook ran (the context ended, possibly just
+// as the answer arrived), it waits for it and clears the read deadline it
+// set, so that the connection goes back to the pool as good as new.
+func (d *ClientConn) unwatch(stop func() bool) {
+	if stop == nil {
+		return
+	}
+	if !stop() {
+		<-d.cancelled
+		_ = d.c.SetReadDeadline(time.Time{})
+	}
+	d.hookCtx = nil
+}
+
+// contextErr returns the error of the call's context if the hook saw it
+// end.
+func (d *ClientConn) contextErr() error {
+	if p := d.ctxErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // onContextEnd arranges for f to run when ctx ends during a call. The
@@ -104,11 +160,7 @@ func (d *ClientConn) Call(ctx context.Context, req *Request, deadline time.Time,
 	}
 	// When ctx ends, give the worker CancelGrace to report its own timeout,
 	// then make the blocked read fail.
-	var ctxErr atomic.Value
-	defer d.onContextEnd(ctx, func() {
-		ctxErr.Store(ctx.Err())
-		_ = d.c.SetReadDeadline(time.Now().Add(CancelGrace))
-	})()
+	defer d.unwatch(d.watch(ctx, CancelGrace))
 
 	d.enc.begin(frameCall)
 	d.enc.request(req, deadline)
@@ -122,7 +174,7 @@ func (d *ClientConn) Call(ctx context.Context, req *Request, deadline time.Time,
 	for {
 		t, p, err := d.fr.next()
 		if err != nil {
-			if e, ok := ctxErr.Load().(error); ok {
+			if e := d.contextErr(); e != nil {
 				return nil, fmt.Errorf("call worker: %w", e)
 			}
 			return nil, fmt.Errorf("call worker: read reply: %w", err)
