@@ -1,5 +1,5 @@
 # Extra test targets (packaging, cross-arch...) that `make test` runs after the Go tests.
-TEST_EXTRA ?= test-metrics test-unit test-fuzz test-arm test-deb test-cluster
+TEST_EXTRA ?= test-metrics test-unit test-fuzz test-arm test-deb test-cluster test-vm
 
 # `make test`: every test a fresh machine can run. CI calls it through .ci/run.
 TEST_TIMEOUT ?= 30m
