@@ -125,7 +125,9 @@ phase_limits() {
 	[ -n "$wpid" ] || fail "no worker process after a call"
 	wcg=$(proc_cgroup "$wpid")
 	step "worker $wpid (user $(ps -o user= -p "$wpid")) in $wcg"
-	case "$wcg" in "$(unit_cgroup)"/*/w*) ;; *) fail "worker cgroup $wcg is not under $(unit_cgroup)" ;; esac
+	# w<N>: a worker exec'd for its function; s<N>: a spare (taken ones
+	# keep their cgroup, which gets the function's limits).
+	case "$wcg" in "$(unit_cgroup)"/*/[ws][0-9]*) ;; *) fail "worker cgroup $wcg is not under $(unit_cgroup)" ;; esac
 	step "supervisor in $(proc_cgroup "$(svc MainPID)")"
 
 	# Memory: 32 MiB.
