@@ -29,6 +29,21 @@ func benchEnabled(t *testing.T) {
 	}
 }
 
+// benchSize returns the events of a throughput run and the concurrent
+// publishers: PICLOUD_BENCH_EVENTS (default 20000) and
+// PICLOUD_BENCH_PUBLISHERS (16).
+func benchSize(t *testing.T) (events, publishers int) {
+	t.Helper()
+	events, publishers = 20000, 16
+	if v, err := strconv.Atoi(os.Getenv("PICLOUD_BENCH_EVENTS")); err == nil {
+		events = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("PICLOUD_BENCH_PUBLISHERS")); err == nil {
+		publishers = v
+	}
+	return events, publishers
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
