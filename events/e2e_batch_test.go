@@ -91,7 +91,7 @@ func TestE2E_BatchPublishDeliversEveryEventAndStreamsThemInOrder(t *testing.T) {
 		http.Header{"Authorization": {"Bearer " + srv.Admin}})
 	defer resp.Body.Close()
 
-	const n = 600 // more than a group commit takes from several publishes (256): goes alone
+	const n = 600
 	payloads := make([]string, n)
 	for i := range payloads {
 		payloads[i] = fmt.Sprintf(`{"i":%d}`, i)

@@ -240,8 +240,9 @@ func requestBytes(r *protocol.Request) int64 {
 const invokeMaxAttempts = 2
 
 // maxPublishBatch bounds the events one publishing transaction takes
-// from concurrent publishes (a single larger batch goes alone).
-const maxPublishBatch = 256
+// from concurrent publishes: MaxBatchEvents, so that concurrent batch
+// publishes share transactions too.
+const maxPublishBatch = MaxBatchEvents
 
 // publisher group-commits concurrent Publish calls: publishes are
 // serialized by the event log's lock anyway, so one transaction appending

@@ -133,25 +133,31 @@ func (s *Store) CountPendingJobs(ctx context.Context) (int64, error) {
 // by another node). The transaction that tried must roll back.
 var ErrFenced = errors.New("job is no longer held by this node")
 
-// checkJobHolderTx locks job id's row inside tx and checks that it is
-// still running the attempt this node claimed (attempt and the last entry
-// of attempted_by, River's record of the claiming client). The lock makes
-// a concurrent re-queue wait for tx, and then find the job finished.
-func checkJobHolderTx(ctx context.Context, tx pgx.Tx, id int64, attempt int, holder string) error {
-	var held bool
-	err := tx.QueryRow(ctx, `SELECT state = 'running' AND attempt = $2
-			AND attempted_by[array_upper(attempted_by, 1)] = $3
-		FROM river_job WHERE id = $1 FOR UPDATE`, id, attempt, holder).Scan(&held)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("complete job %d: it no longer exists: %w", id, ErrFenced)
-	}
+// completeHeldJobTx completes job id inside tx if it is still running the
+// attempt this node claimed (attempt and the last entry of attempted_by,
+// River's record of the claiming client), in one UPDATE; else it returns
+// an error wrapping ErrFenced. The UPDATE takes the row lock, so a
+// concurrent re-queue either waits for tx (and then finds the job
+// finished) or commits first (and the UPDATE, re-checked, matches
+// nothing).
+func completeHeldJobTx(ctx context.Context, tx pgx.Tx, id int64, attempt int, holder string) error {
+	tag, err := tx.Exec(ctx, `UPDATE river_job SET state = 'completed', finalized_at = now()
+		WHERE id = $1 AND state = 'running' AND attempt = $2
+			AND attempted_by[array_upper(attempted_by, 1)] = $3`, id, attempt, holder)
 	if err != nil {
+		return interpretError(err, fmt.Sprintf("complete job %d", id))
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM river_job WHERE id = $1)`, id).Scan(&exists); err != nil {
 		return interpretError(err, fmt.Sprintf("check the holder of job %d", id))
 	}
-	if !held {
-		return fmt.Errorf("complete job %d attempt %d as %s: %w", id, attempt, holder, ErrFenced)
+	if !exists {
+		return fmt.Errorf("complete job %d: it no longer exists: %w", id, ErrFenced)
 	}
-	return nil
+	return fmt.Errorf("complete job %d attempt %d as %s: %w", id, attempt, holder, ErrFenced)
 }
 
 // requeueJobsOfTx makes the jobs node was running available again at once
