@@ -103,9 +103,11 @@ func (s *Service) CheckEvents(function string, emitted []protocol.Event) error {
 	return nil
 }
 
-// Commit is invoke.Committer's: it writes rec, publishes emitted (already
-// checked) at hop+1 and runs then, in one transaction, so the events exist
-// and the job is done exactly when the record commits.
+// Commit is invoke.Committer's: it writes rec, runs then and publishes
+// emitted (already checked) at hop+1, in one transaction, so the events
+// exist and the job is done exactly when the record commits. The events
+// go last, in one statement: publishing takes the event log's lock, which
+// every publish of the cluster waits for until this transaction commits.
 func (s *Service) Commit(ctx context.Context, rec functions.Invocation, emitted []protocol.Event, hop int, then func(*store.Tx) error) error {
 	evs, err := emittedEvents(rec.Function, emitted)
 	if err != nil {
@@ -115,13 +117,15 @@ func (s *Service) Commit(ctx context.Context, rec functions.Invocation, emitted 
 		if err := s.st.FinishInvocationTx(ctx, tx, rec); err != nil {
 			return err
 		}
+		if then != nil {
+			if err := then(tx); err != nil {
+				return err
+			}
+		}
 		if len(evs) > 0 {
 			if _, _, err := s.st.PublishEvents(ctx, tx, evs, deliveryJob(hop+1)); err != nil {
 				return err
 			}
-		}
-		if then != nil {
-			return then(tx)
 		}
 		return nil
 	})
