@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picloud/picloud/internal/e2etest"
 	"github.com/picloud/picloud/store"
 )
 
@@ -277,6 +278,15 @@ func TestBenchServeThroughput(t *testing.T) {
 	}
 }
 
+// benchJobWorkers is PICLOUD_BENCH_JOB_WORKERS (default DefaultWorkers):
+// the jobs worked at once, by River alone and by serve (--event-workers).
+func benchJobWorkers() int {
+	if v, err := strconv.Atoi(os.Getenv("PICLOUD_BENCH_JOB_WORKERS")); err == nil && v > 0 {
+		return v
+	}
+	return DefaultWorkers
+}
+
 // benchBatch is PICLOUD_BENCH_BATCH (default 100): events per batch
 // publish.
 func benchBatch() int {
@@ -306,7 +316,8 @@ func (r serveResult) String() string {
 func benchServe(t *testing.T, n, pubs, batch int) serveResult {
 	t.Helper()
 	dbURL, dataDir, pool := e2eSetup(t)
-	srv := startServe(t, dbURL, dataDir)
+	srv := &serveProc{t: t, Node: e2etest.Start(t, e2etest.Config{DatabaseURL: dbURL, DataDir: dataDir,
+		Args: []string{"--event-workers", strconv.Itoa(benchJobWorkers())}})}
 	defer func() { _ = srv.Stop() }()
 	srv.deploy("sink", `function handle(req) return "ok" end`, 5, "max_workers", 2, "concurrency", 32)
 	srv.call(http.MethodPost, "/api/v1/triggers", map[string]any{"function": "sink", "topic": "bench"}, nil)
@@ -405,9 +416,9 @@ func TestBenchSideBySide(t *testing.T) {
 		note string
 	}
 	var rows []row
-	riverSingle, d := benchRiverAlone(t, riverBenchConfig{events: n, inserters: pubs, workers: DefaultWorkers, batch: 1, fetchCooldown: cool})
+	riverSingle, d := benchRiverAlone(t, riverBenchConfig{events: n, inserters: pubs, workers: benchJobWorkers(), batch: 1, fetchCooldown: cool})
 	rows = append(rows, row{fmt.Sprintf("River alone, Insert, %d inserters", pubs), riverSingle, load(), fmt.Sprintf("%.2fs", d.Seconds())})
-	riverBatch, d := benchRiverAlone(t, riverBenchConfig{events: n, inserters: pubs, workers: DefaultWorkers, batch: batch, fetchCooldown: cool})
+	riverBatch, d := benchRiverAlone(t, riverBenchConfig{events: n, inserters: pubs, workers: benchJobWorkers(), batch: batch, fetchCooldown: cool})
 	rows = append(rows, row{fmt.Sprintf("River alone, InsertMany of %d, %d inserters", batch, pubs), riverBatch, load(), fmt.Sprintf("%.2fs", d.Seconds())})
 	single := benchServe(t, n, pubs, 1)
 	rows = append(rows, row{fmt.Sprintf("PiCloud, 1 event per publish, %d publishers", pubs), single.endToEnd, load(),
@@ -418,7 +429,7 @@ func TestBenchSideBySide(t *testing.T) {
 		fmt.Sprintf("publish %.0f/s, p50 %s, p99 %s; %.2f× River InsertMany", many.publish,
 			many.p50.Round(10*time.Microsecond), many.p99.Round(10*time.Microsecond), many.endToEnd/riverBatch)})
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%d events each, %d job workers, fetch cooldown %s\n", n, DefaultWorkers, cool)
+	fmt.Fprintf(&b, "\n%d events each, %d job workers, fetch cooldown %s\n", n, benchJobWorkers(), cool)
 	fmt.Fprintf(&b, "| run | events/s (end to end) | load after | notes |\n|---|---:|---|---|\n")
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %.0f | %s | %s |\n", r.what, r.rate, r.load, r.note)
