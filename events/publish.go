@@ -248,6 +248,12 @@ const invokeMaxAttempts = 2
 // publishes share transactions too.
 const maxPublishBatch = MaxBatchEvents
 
+// publishers is the number of transactions publishing at once. They are
+// serialized by the event log's lock, but with two the next one is
+// already waiting on the lock in PostgreSQL when the current one commits,
+// instead of starting a round trip only once the commit's answer is back.
+const publishers = 2
+
 // publisher group-commits concurrent Publish calls: publishes are
 // serialized by the event log's lock anyway, so one transaction appending
 // every event waiting at that moment costs about what one event costs. A
