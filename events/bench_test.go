@@ -154,11 +154,17 @@ func TestBenchThroughput(t *testing.T) {
 	b.runner = inv
 	svc := startService(t, b, func(c *Config) { c.Workers = 128 })
 	addTrigger(t, b, "sink", store.TriggerKindTopic, "bench")
-	done := make(chan struct{})
+	done, stop := make(chan struct{}), make(chan struct{})
+	defer close(stop)
 	var count int64
 	var mu sync.Mutex
 	go func() {
-		for range b.inv.notify {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-b.inv.notify:
+			}
 			mu.Lock()
 			count++
 			if count == int64(n) {
