@@ -149,6 +149,7 @@ type Supervisor interface {
 type Events interface {
 	InvokeAsync(ctx context.Context, fn *store.Function, req *protocol.Request) (string, error)
 	Publish(ctx context.Context, topic string, payload json.RawMessage, source string) (events.Published, error)
+	PublishBatch(ctx context.Context, topic string, payloads []json.RawMessage, source string) ([]events.Published, error)
 	RetryDeadLetter(ctx context.Context, id int64) (store.DeadLetter, error)
 	IssueTicket(ctx context.Context, tokenID int64, topics []string) (string, time.Time, error)
 	CheckTicket(ctx context.Context, ticket string) (events.Ticket, error)

@@ -23,10 +23,33 @@ type PublishResponse struct {
 	Deliveries int `json:"deliveries"`
 }
 
+// PublishBatchResponse is the answer of POST /api/v1/events/:topic?batch=1
+// (202): the events in the order of the request, with increasing ids.
+type PublishBatchResponse struct {
+	Topic  string            `json:"topic"`
+	Events []PublishResponse `json:"events"`
+	// Deliveries is the number of deliveries queued for all the events.
+	Deliveries int `json:"deliveries"`
+}
+
+// publishEvent is POST /api/v1/events/:topic: the body is one event's JSON
+// payload, or with ?batch=1 a JSON array of payloads, one event each,
+// published in one transaction (all or none).
 func (a *API) publishEvent(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 	topic := ps.ByName("topic")
 	if err := events.ValidateTopic(topic); err != nil {
 		return err
+	}
+	batch, err := boolQuery(r, "batch")
+	if err != nil {
+		return err
+	}
+	source := "api"
+	if p := PrincipalFrom(r.Context()); p != nil {
+		source = "token:" + p.Name
+	}
+	if batch {
+		return a.publishBatch(w, r, topic, source)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, events.MaxPayloadBytes+1))
 	if err != nil {
@@ -42,17 +65,65 @@ func (a *API) publishEvent(w http.ResponseWriter, r *http.Request, ps httprouter
 	if !json.Valid(body) {
 		return &Error{Status: http.StatusBadRequest, Code: CodeBadJSON, Message: "event payload is not valid JSON"}
 	}
-	source := "api"
-	if p := PrincipalFrom(r.Context()); p != nil {
-		source = "token:" + p.Name
-	}
 	pub, err := a.events.Publish(r.Context(), topic, body, source)
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusAccepted, PublishResponse{ID: pub.Event.ID, Topic: pub.Event.Topic,
-		PublishedAt: pub.Event.PublishedAt, Deliveries: pub.Deliveries})
+	WriteJSON(w, http.StatusAccepted, publishView(pub))
 	return nil
+}
+
+func publishView(p events.Published) PublishResponse {
+	return PublishResponse{ID: p.Event.ID, Topic: p.Event.Topic, PublishedAt: p.Event.PublishedAt, Deliveries: p.Deliveries}
+}
+
+// publishBatch publishes the payloads of a JSON array body.
+func (a *API) publishBatch(w http.ResponseWriter, r *http.Request, topic, source string) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var payloads []json.RawMessage
+	if err := json.Unmarshal(body, &payloads); err != nil || payloads == nil {
+		return &Error{Status: http.StatusBadRequest, Code: CodeBadJSON,
+			Message: "with batch=1 the body must be a JSON array of event payloads, like [{\"id\":1},{\"id\":2}]"}
+	}
+	switch {
+	case len(payloads) == 0:
+		return errorf(http.StatusBadRequest, CodeBadRequest, "the batch is empty: give at least one payload")
+	case len(payloads) > events.MaxBatchEvents:
+		return errorf(http.StatusRequestEntityTooLarge, CodeBatchTooLarge,
+			"the batch has %d events, more than %d: split it into several requests", len(payloads), events.MaxBatchEvents)
+	}
+	for i, p := range payloads {
+		if len(p) > events.MaxPayloadBytes {
+			return errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
+				"payload %d (from 0) is %d bytes, larger than %d", i, len(p), events.MaxPayloadBytes)
+		}
+	}
+	pubs, err := a.events.PublishBatch(r.Context(), topic, payloads, source)
+	if err != nil {
+		return err
+	}
+	out := PublishBatchResponse{Topic: topic, Events: make([]PublishResponse, len(pubs))}
+	for i, p := range pubs {
+		out.Events[i] = publishView(p)
+		out.Deliveries += p.Deliveries
+	}
+	WriteJSON(w, http.StatusAccepted, out)
+	return nil
+}
+
+// boolQuery reads an optional boolean query parameter (1, true, 0, false).
+func boolQuery(r *http.Request, name string) (bool, error) {
+	switch v := r.URL.Query().Get(name); v {
+	case "", "0", "false":
+		return false, nil
+	case "1", "true":
+		return true, nil
+	default:
+		return false, errorf(http.StatusBadRequest, CodeBadRequest, "query parameter %s=%q is not valid: want 1, true, 0 or false", name, truncate(v, 40))
+	}
 }
 
 // EventList is the body of GET /api/v1/events.

@@ -13,7 +13,7 @@ import (
 
 // eventRoutes registers the events API:
 //
-//	POST   /api/v1/events/:topic              publish (scope publish)
+//	POST   /api/v1/events/:topic              publish (scope publish); ?batch=1: a JSON array, one event each
 //	POST   /api/v1/events/tickets[?topic=]    a stream ticket (scope read), bound to the token and topics
 //	GET    /api/v1/events                     the event log (read)
 //	GET    /api/v1/events/stream              SSE stream (read, or ?ticket=)
@@ -102,6 +102,8 @@ func eventsError(err error) error {
 	case errors.Is(err, events.ErrTooManyStreams):
 		return &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyStreams, RetryAfter: 5,
 			Message: err.Error() + ": close one (or raise --max-streams-per-token)"}
+	case errors.Is(err, events.ErrBatchTooLarge):
+		return errorf(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "%s", err.Error())
 	case errors.Is(err, events.ErrInvalid):
 		return errorf(http.StatusBadRequest, CodeBadRequest, "%s", trimInvalid(err))
 	case errors.Is(err, store.ErrNotFound):

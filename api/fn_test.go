@@ -81,6 +81,17 @@ func (f *fakeEvents) Publish(_ context.Context, topic string, _ json.RawMessage,
 	f.published = append(f.published, topic)
 	return events.Published{Event: store.Event{ID: int64(len(f.published)), Topic: topic}, Deliveries: 1}, nil
 }
+func (f *fakeEvents) PublishBatch(ctx context.Context, topic string, payloads []json.RawMessage, source string) ([]events.Published, error) {
+	out := make([]events.Published, len(payloads))
+	for i, p := range payloads {
+		pub, err := f.Publish(ctx, topic, p, source)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = pub
+	}
+	return out, nil
+}
 func (f *fakeEvents) RetryDeadLetter(context.Context, int64) (store.DeadLetter, error) {
 	return store.DeadLetter{}, store.ErrNotFound
 }

@@ -442,6 +442,7 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed" // 405
 	CodeConflict         = "conflict"           // 409: name taken
 	CodeBodyTooLarge     = "body_too_large"     // 413
+	CodeBatchTooLarge    = "batch_too_large"    // 413: a publish batch of more events than the bound (message names it)
 	CodeSyntaxError      = "syntax_error"       // 422: Lua syntax error, with line and column
 	CodeInvalidLimit     = "invalid_limit"      // 422: a limit out of range or unparseable (field set)
 	CodeInvalidValue     = "invalid_value"      // 422: another field with a bad value (scopes, version...)

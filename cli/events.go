@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -133,6 +134,29 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte) (api
 	var out api.PublishResponse
 	resp, err := c.send(ctx, http.MethodPost, "/api/v1/events/"+url.PathEscape(topic),
 		http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(payload))
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return out, c.errorFrom(resp)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return out, fmt.Errorf("decode answer of publish: %w", err)
+	}
+	return out, nil
+}
+
+// PublishBatch publishes payloads on topic as one event each, in one
+// transaction (at most 1000: the server's bound).
+func (c *Client) PublishBatch(ctx context.Context, topic string, payloads []json.RawMessage) (api.PublishBatchResponse, error) {
+	var out api.PublishBatchResponse
+	body, err := json.Marshal(payloads)
+	if err != nil {
+		return out, fmt.Errorf("encode the batch: %w", err)
+	}
+	resp, err := c.send(ctx, http.MethodPost, "/api/v1/events/"+url.PathEscape(topic)+"?batch=1",
+		http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(body))
 	if err != nil {
 		return out, err
 	}
@@ -659,18 +683,50 @@ picloud events tail --topic orders.created`,
 	}
 }
 
+// publishBatchSize is the events one request of `events publish --file`
+// carries: the server's bound (events.MaxBatchEvents).
+const publishBatchSize = events.MaxBatchEvents
+
 func eventsPublishCommand() *command {
 	return &command{
-		Name:        "events publish",
-		Args:        "TOPIC [JSON]",
-		Summary:     "publish an event",
-		Description: "Publishes JSON (or what stdin holds when JSON is left out) on TOPIC.",
-		Example:     `picloud events publish orders.created '{"id": 42}'` + "\necho '[1,2]' | picloud events publish numbers",
+		Name:    "events publish",
+		Args:    "TOPIC [JSON]... | TOPIC --file FILE",
+		Summary: "publish events",
+		Description: `Publishes JSON on TOPIC: one event for one JSON argument (or what stdin
+holds when JSON is left out); several JSON arguments are one batch, published
+in one transaction (all or none), with increasing ids in their order.
+
+--file reads one JSON payload per line (blank lines are skipped; "-" is
+stdin) and publishes them in batches of up to 1000 events, each batch one
+transaction; an invalid line or a failed batch stops the command, and the
+batches sent before it stay published.`,
+		Example: `picloud events publish orders.created '{"id": 42}'` + "\n" +
+			`picloud events publish orders.created '{"id": 1}' '{"id": 2}' '{"id": 3}'` + "\n" +
+			`picloud events publish orders.created --file orders.jsonl` + "\n" +
+			"echo '[1,2]' | picloud events publish numbers",
 		Run: func(ctx context.Context, a *app, c *command, args []string) error {
 			fs := newFlags(c)
-			pos, err := a.parse(c, fs, args, "TOPIC", "[JSON]")
+			file := fs.String("file", "", "publish the JSON payload on each line of `FILE` (\"-\" for stdin), in batches of up to 1000")
+			pos, err := a.parse(c, fs, args, "TOPIC", "[JSON]...")
 			if err != nil {
 				return err
+			}
+			topic := pos[0]
+			if *file != "" {
+				if len(pos) > 1 {
+					return usagef(c, "give JSON arguments or --file, not both")
+				}
+				return a.publishLines(ctx, topic, *file)
+			}
+			if len(pos) > 2 {
+				payloads := make([]json.RawMessage, len(pos)-1)
+				for i, p := range pos[1:] {
+					if !json.Valid([]byte(p)) {
+						return usagef(c, "payload %d is not valid JSON", i+1)
+					}
+					payloads[i] = json.RawMessage(p)
+				}
+				return a.publishBatch(ctx, topic, payloads)
 			}
 			var payload []byte
 			if len(pos) == 2 {
@@ -682,14 +738,82 @@ func eventsPublishCommand() *command {
 			if !json.Valid(payload) {
 				return usagef(c, "the payload is not valid JSON")
 			}
-			r, err := a.client().Publish(ctx, pos[0], payload)
+			r, err := a.client().Publish(ctx, topic, payload)
 			if err != nil {
-				return fmt.Errorf("publish on %s: %w", pos[0], err)
+				return fmt.Errorf("publish on %s: %w", topic, err)
 			}
 			fmt.Fprintf(a.env.Stdout, "published event %d on %s (%d deliveries)\n", r.ID, clean(r.Topic), r.Deliveries)
 			return nil
 		},
 	}
+}
+
+// publishBatch publishes payloads as one batch and says what was published.
+func (a *app) publishBatch(ctx context.Context, topic string, payloads []json.RawMessage) error {
+	r, err := a.client().PublishBatch(ctx, topic, payloads)
+	if err != nil {
+		return fmt.Errorf("publish %d events on %s: %w", len(payloads), topic, err)
+	}
+	if n := len(r.Events); n > 0 {
+		fmt.Fprintf(a.env.Stdout, "published %d events %d-%d on %s (%d deliveries)\n",
+			n, r.Events[0].ID, r.Events[n-1].ID, clean(r.Topic), r.Deliveries)
+	}
+	return nil
+}
+
+// publishLines publishes the JSON payload of each line of file ("-" for
+// stdin) in batches of publishBatchSize.
+func (a *app) publishLines(ctx context.Context, topic, file string) error {
+	in := a.env.Stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return fmt.Errorf("open the payloads: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	batch := make([]json.RawMessage, 0, publishBatchSize)
+	line, total := 0, 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := a.publishBatch(ctx, topic, batch); err != nil {
+			return fmt.Errorf("%w (%d events before this batch were published)", err, total)
+		}
+		total += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		if !json.Valid(b) {
+			return fmt.Errorf("%s line %d is not valid JSON: stopped; the %d events of the batches before its batch were published", file, line, total)
+		}
+		batch = append(batch, json.RawMessage(bytes.Clone(b)))
+		if len(batch) == publishBatchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read %s line %d: %w", file, line+1, err)
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if total == 0 {
+		return fmt.Errorf("%s holds no payload: nothing published", file)
+	}
+	return nil
 }
 
 func eventsTailCommand() *command {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -132,6 +133,35 @@ func TestEventsCommands_AgainstServer(t *testing.T) {
 	var ev api.StreamEvent
 	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &ev); err != nil || ev.ID != 1 || ev.Topic != "audit" {
 		t.Fatalf("tail printed %q (%v)", out.String(), err)
+	}
+
+	// Several payloads are one batch; --file sends a line each, by 1000.
+	must("published 3 events 2-4 on audit (0 deliveries)", "events", "publish", "audit", "1", `"two"`, `{"n":3}`)
+	lines := filepath.Join(t.TempDir(), "events.jsonl")
+	var b strings.Builder
+	for i := 0; i < 2500; i++ {
+		fmt.Fprintf(&b, "{\"i\":%d}\n", i)
+		if i == 1200 {
+			b.WriteString("\n") // blank lines are skipped
+		}
+	}
+	if err := os.WriteFile(lines, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := must("published 500 events 2005-2504 on audit", "events", "publish", "audit", "--file", lines)
+	if !strings.Contains(got, "published 1000 events 5-1004 on audit") || !strings.Contains(got, "published 1000 events 1005-2004") {
+		t.Errorf("--file printed %q", got)
+	}
+	if err := os.WriteFile(lines, []byte("1\n{bad\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runEv(t, ctx, env, "events", "publish", "audit", "--file", lines); r.code != ExitFailure ||
+		!strings.Contains(r.stderr, "line 2 is not valid JSON") {
+		t.Errorf("--file with a bad line: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := runEv(t, ctx, env, "events", "publish", "audit", "1", "{bad"); r.code != ExitUsage ||
+		!strings.Contains(r.stderr, "payload 2 is not valid JSON") {
+		t.Errorf("a bad payload among several: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 

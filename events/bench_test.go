@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picloud/picloud/internal/e2etest"
 	"github.com/picloud/picloud/store"
 )
 
@@ -27,6 +28,21 @@ func benchEnabled(t *testing.T) {
 	if os.Getenv("PICLOUD_BENCH") != "1" {
 		t.Skip("set PICLOUD_BENCH=1 to run the events measurements")
 	}
+}
+
+// benchSize returns the events of a throughput run and the concurrent
+// publishers: PICLOUD_BENCH_EVENTS (default 20000) and
+// PICLOUD_BENCH_PUBLISHERS (16).
+func benchSize(t *testing.T) (events, publishers int) {
+	t.Helper()
+	events, publishers = 20000, 16
+	if v, err := strconv.Atoi(os.Getenv("PICLOUD_BENCH_EVENTS")); err == nil {
+		events = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("PICLOUD_BENCH_PUBLISHERS")); err == nil {
+		publishers = v
+	}
+	return events, publishers
 }
 
 func cpuTime() time.Duration {
@@ -138,11 +154,17 @@ func TestBenchThroughput(t *testing.T) {
 	b.runner = inv
 	svc := startService(t, b, func(c *Config) { c.Workers = 128 })
 	addTrigger(t, b, "sink", store.TriggerKindTopic, "bench")
-	done := make(chan struct{})
+	done, stop := make(chan struct{}), make(chan struct{})
+	defer close(stop)
 	var count int64
 	var mu sync.Mutex
 	go func() {
-		for range b.inv.notify {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-b.inv.notify:
+			}
 			mu.Lock()
 			count++
 			if count == int64(n) {
@@ -246,38 +268,100 @@ func TestBenchServeIdle(t *testing.T) {
 		what, window, perMin(float64((c1 - c0).Milliseconds())), perMin(float64(s1-s0-2)), perMin(float64(x1-x0-3)))
 }
 
-// TestBenchServeThroughput publishes PICLOUD_BENCH_EVENTS (default 5000)
+// TestBenchServeThroughput publishes PICLOUD_BENCH_EVENTS (default 20000)
 // events over HTTP from PICLOUD_BENCH_PUBLISHERS (16) connections to a
-// serve process, each delivered to a trivial Lua handler in a real worker,
-// and reports events/s from the first publish to the last handler finished
-// (from the invocation records) and the publish latency percentiles.
+// serve process, one event per request and then in batches of
+// PICLOUD_BENCH_BATCH (100), each delivered to a trivial Lua handler in a
+// real worker, and reports events/s from the first publish to the last
+// handler finished (from the invocation records) and the publish latency
+// percentiles.
 func TestBenchServeThroughput(t *testing.T) {
 	benchEnabled(t)
-	n, pubs := 5000, 16
-	if v, err := strconv.Atoi(os.Getenv("PICLOUD_BENCH_EVENTS")); err == nil {
-		n = v
+	n, pubs := benchSize(t)
+	for _, batch := range []int{1, benchBatch()} {
+		r := benchServe(t, n, pubs, batch)
+		t.Logf("%s", r)
 	}
-	if v, err := strconv.Atoi(os.Getenv("PICLOUD_BENCH_PUBLISHERS")); err == nil {
-		pubs = v
+}
+
+// benchJobWorkers is PICLOUD_BENCH_JOB_WORKERS (default DefaultWorkers):
+// the jobs worked at once, by River alone and by serve (--event-workers).
+func benchJobWorkers() int {
+	if v, err := strconv.Atoi(os.Getenv("PICLOUD_BENCH_JOB_WORKERS")); err == nil && v > 0 {
+		return v
 	}
+	return DefaultWorkers
+}
+
+// benchBatch is PICLOUD_BENCH_BATCH (default 100): events per batch
+// publish.
+func benchBatch() int {
+	if v, err := strconv.Atoi(os.Getenv("PICLOUD_BENCH_BATCH")); err == nil && v > 0 {
+		return v
+	}
+	return 100
+}
+
+// serveResult is one run of benchServe.
+type serveResult struct {
+	events, publishers, batch, handled int
+	endToEnd, publish                  float64 // events/s
+	p50, p99                           time.Duration
+	elapsed                            time.Duration
+}
+
+func (r serveResult) String() string {
+	return fmt.Sprintf("%d events over HTTP, %d publishers, %d per request, Lua handler in a worker: %d handled, "+
+		"end to end %.0f events/s (%.2fs); publish %.0f events/s, request latency p50 %s p99 %s",
+		r.events, r.publishers, r.batch, r.handled, r.endToEnd, r.elapsed.Seconds(), r.publish,
+		r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
+}
+
+// benchServe runs one serve process on a fresh database and publishes n
+// events from pubs connections, batch events per request.
+func benchServe(t *testing.T, n, pubs, batch int) serveResult {
+	t.Helper()
 	dbURL, dataDir, pool := e2eSetup(t)
-	srv := startServe(t, dbURL, dataDir)
+	srv := &serveProc{t: t, Node: e2etest.Start(t, e2etest.Config{DatabaseURL: dbURL, DataDir: dataDir,
+		Args: []string{"--event-workers", strconv.Itoa(benchJobWorkers())}})}
+	defer func() { _ = srv.Stop() }()
 	srv.deploy("sink", `function handle(req) return "ok" end`, 5, "max_workers", 2, "concurrency", 32)
 	srv.call(http.MethodPost, "/api/v1/triggers", map[string]any{"function": "sink", "topic": "bench"}, nil)
 	// Warm the worker.
 	srv.call(http.MethodPost, "/fn/sink", []byte("{}"), nil)
 
 	tr := &http.Transport{MaxIdleConnsPerHost: pubs}
+	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
-	lat := make([]time.Duration, n)
+	reqs := (n + batch - 1) / batch
+	lat := make([]time.Duration, reqs)
+	path := "/api/v1/events/bench"
+	if batch > 1 {
+		path += "?batch=1"
+	}
+	body := func(k int) string {
+		if batch == 1 {
+			return fmt.Sprintf(`{"i":%d}`, k)
+		}
+		var b strings.Builder
+		b.WriteByte('[')
+		for i := k * batch; i < min((k+1)*batch, n); i++ {
+			if i > k*batch {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"i":%d}`, i)
+		}
+		b.WriteByte(']')
+		return b.String()
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	for p := 0; p < pubs; p++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := p; i < n; i += pubs {
-				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/events/bench", strings.NewReader(fmt.Sprintf(`{"i":%d}`, i)))
+			for k := p; k < reqs; k += pubs {
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body(k)))
 				req.Header.Set("Authorization", "Bearer "+srv.Admin)
 				t0 := time.Now()
 				resp, err := client.Do(req)
@@ -287,7 +371,7 @@ func TestBenchServeThroughput(t *testing.T) {
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
-				lat[i] = time.Since(t0)
+				lat[k] = time.Since(t0)
 				if resp.StatusCode != http.StatusAccepted {
 					t.Errorf("publish: %d", resp.StatusCode)
 					return
@@ -313,7 +397,48 @@ func TestBenchServeThroughput(t *testing.T) {
 	}
 	total := last.Sub(start)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	t.Logf("%d events over HTTP, %d publishers, Lua handler in a worker: %d handled, end to end %.0f events/s (%.2fs); publish %.0f/s, latency p50 %s p99 %s",
-		n, pubs, done, float64(done)/total.Seconds(), total.Seconds(), float64(n)/pubDone.Seconds(),
-		lat[n/2].Round(time.Microsecond), lat[n*99/100].Round(time.Microsecond))
+	return serveResult{events: n, publishers: pubs, batch: batch, handled: done,
+		endToEnd: float64(done) / total.Seconds(), publish: float64(n) / pubDone.Seconds(),
+		p50: lat[reqs/2], p99: lat[reqs*99/100], elapsed: total}
+}
+
+// TestBenchSideBySide runs, one after the other on this machine and
+// database, River alone (single inserts and InsertMany) and PiCloud end to
+// end (single and batch publishes), with the same number of publishers
+// and job workers, and prints them in one table with the ratios.
+func TestBenchSideBySide(t *testing.T) {
+	benchEnabled(t)
+	n, pubs := benchSize(t)
+	batch := benchBatch()
+	cool := 5 * time.Millisecond // River's default is 100 ms; PiCloud runs River with 5 ms
+	load := func() string {
+		b, _ := os.ReadFile("/proc/loadavg")
+		return strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	type row struct {
+		what string
+		rate float64
+		load string
+		note string
+	}
+	var rows []row
+	riverSingle, d := benchRiverAlone(t, riverBenchConfig{events: n, inserters: pubs, workers: benchJobWorkers(), batch: 1, fetchCooldown: cool})
+	rows = append(rows, row{fmt.Sprintf("River alone, Insert, %d inserters", pubs), riverSingle, load(), fmt.Sprintf("%.2fs", d.Seconds())})
+	riverBatch, d := benchRiverAlone(t, riverBenchConfig{events: n, inserters: pubs, workers: benchJobWorkers(), batch: batch, fetchCooldown: cool})
+	rows = append(rows, row{fmt.Sprintf("River alone, InsertMany of %d, %d inserters", batch, pubs), riverBatch, load(), fmt.Sprintf("%.2fs", d.Seconds())})
+	single := benchServe(t, n, pubs, 1)
+	rows = append(rows, row{fmt.Sprintf("PiCloud, 1 event per publish, %d publishers", pubs), single.endToEnd, load(),
+		fmt.Sprintf("publish %.0f/s, p50 %s, p99 %s; %.2f× River Insert", single.publish,
+			single.p50.Round(10*time.Microsecond), single.p99.Round(10*time.Microsecond), single.endToEnd/riverSingle)})
+	many := benchServe(t, n, pubs, batch)
+	rows = append(rows, row{fmt.Sprintf("PiCloud, %d events per publish, %d publishers", batch, pubs), many.endToEnd, load(),
+		fmt.Sprintf("publish %.0f/s, p50 %s, p99 %s; %.2f× River InsertMany", many.publish,
+			many.p50.Round(10*time.Microsecond), many.p99.Round(10*time.Microsecond), many.endToEnd/riverBatch)})
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%d events each, %d job workers, fetch cooldown %s\n", n, benchJobWorkers(), cool)
+	fmt.Fprintf(&b, "| run | events/s (end to end) | load after | notes |\n|---|---:|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %s |\n", r.what, r.rate, r.load, r.note)
+	}
+	t.Log(b.String())
 }

@@ -324,10 +324,12 @@ func (s *Service) Start(ctx context.Context) error {
 	s.mu.Lock()
 	s.cancel, s.stopRun, s.runDone = cancel, stopRun, runDone
 	s.mu.Unlock()
-	s.wg.Add(4)
+	s.wg.Add(3 + publishers)
 	go func() { defer s.wg.Done(); s.watchTokens(runCtx) }()
 	go func() { defer s.wg.Done(); s.retention(runCtx) }()
-	go func() { defer s.wg.Done(); s.pub.run(runCtx) }()
+	for range publishers {
+		go func() { defer s.wg.Done(); s.pub.run(runCtx) }()
+	}
 	go func() { defer s.wg.Done(); s.hub.run(runCtx) }()
 	if !s.cfg.NoScheduler {
 		s.wg.Add(1)

@@ -62,6 +62,20 @@ func hopError(hop int) error {
 // Kind is the River job kind.
 func (DeliveryArgs) Kind() string { return "picloud_delivery" }
 
+// fill sets EventID, Topic, PublishedAt and Payload from Event when the job
+// was queued by a publish, whose args carry them only once, in "event".
+func (a *DeliveryArgs) fill() error {
+	if a.EventID != 0 || a.Trigger != protocol.TriggerEvent || len(a.Event) == 0 {
+		return nil
+	}
+	var ev eventView
+	if err := json.Unmarshal(a.Event, &ev); err != nil {
+		return fmt.Errorf("read the event of a delivery: %w", err)
+	}
+	a.EventID, a.Topic, a.PublishedAt, a.Payload = ev.ID, ev.Topic, ev.PublishedAt, ev.Payload
+	return nil
+}
+
 // InvokeArgs is the River job of an asynchronous invocation.
 type InvokeArgs struct {
 	InvocationID string           `json:"invocation_id"`
@@ -98,7 +112,11 @@ func (w *deliveryWorker) NextRetry(job *river.Job[DeliveryArgs]) time.Time {
 }
 
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs]) error {
-	s, a := w.s, job.Args
+	s := w.s
+	if err := job.Args.fill(); err != nil {
+		return river.JobCancel(err) // cannot happen: the args are ours
+	}
+	a := job.Args
 	s.runner.begin()
 	defer s.runner.end()
 	req := &protocol.Request{

@@ -40,20 +40,57 @@ type Published struct {
 // Publish appends an event to the log and queues one delivery per
 // subscribed function, in one transaction. payload must be JSON.
 func (s *Service) Publish(ctx context.Context, topic string, payload json.RawMessage, source string) (Published, error) {
-	if err := ValidateTopic(topic); err != nil {
+	out, err := s.PublishBatch(ctx, topic, []json.RawMessage{payload}, source)
+	if err != nil {
 		return Published{}, err
 	}
-	if !json.Valid(payload) {
-		return Published{}, fmt.Errorf("payload is not valid JSON: %w", ErrInvalid)
+	return out[0], nil
+}
+
+// MaxBatchEvents bounds the events of one PublishBatch (one request).
+const MaxBatchEvents = 1000
+
+// ErrBatchTooLarge is a batch of more than MaxBatchEvents events.
+var ErrBatchTooLarge = errors.New("batch too large")
+
+// PublishBatch appends payloads to the log as one event each, in their
+// order (increasing ids), and queues one delivery per event and
+// subscribed function, all in one transaction: every event is published
+// or none is. Each payload must be JSON of at most MaxPayloadBytes; at
+// most MaxBatchEvents of them (else ErrBatchTooLarge).
+func (s *Service) PublishBatch(ctx context.Context, topic string, payloads []json.RawMessage, source string) ([]Published, error) {
+	if err := ValidateTopic(topic); err != nil {
+		return nil, err
 	}
-	if len(payload) > MaxPayloadBytes {
-		return Published{}, fmt.Errorf("payload is %d bytes, more than %d: %w", len(payload), MaxPayloadBytes, ErrInvalid)
+	switch {
+	case len(payloads) == 0:
+		return nil, fmt.Errorf("no events to publish: give at least one payload: %w", ErrInvalid)
+	case len(payloads) > MaxBatchEvents:
+		return nil, fmt.Errorf("%w: %d events, more than %d in one publish; split the batch", ErrBatchTooLarge, len(payloads), MaxBatchEvents)
 	}
-	out, err := s.pub.publish(ctx, store.NewEvent{Topic: topic, Payload: payload, Source: source})
+	evs := make([]store.NewEvent, len(payloads))
+	for i, payload := range payloads {
+		if !json.Valid(payload) {
+			return nil, fmt.Errorf("%s is not valid JSON: %w", payloadName(i, len(payloads)), ErrInvalid)
+		}
+		if len(payload) > MaxPayloadBytes {
+			return nil, fmt.Errorf("%s is %d bytes, more than %d: %w", payloadName(i, len(payloads)), len(payload), MaxPayloadBytes, ErrInvalid)
+		}
+		evs[i] = store.NewEvent{Topic: topic, Payload: payload, Source: source}
+	}
+	out, err := s.pub.publish(ctx, evs)
 	if err != nil {
-		return Published{}, fmt.Errorf("publish on %s: %w", topic, err)
+		return nil, fmt.Errorf("publish on %s: %w", topic, err)
 	}
 	return out, nil
+}
+
+// payloadName names payload i of n in an error.
+func payloadName(i, n int) string {
+	if n == 1 {
+		return "payload"
+	}
+	return fmt.Sprintf("payload %d (from 0)", i)
 }
 
 // CheckEvents is invoke.Committer's: it says whether the events a run of
@@ -66,9 +103,11 @@ func (s *Service) CheckEvents(function string, emitted []protocol.Event) error {
 	return nil
 }
 
-// Commit is invoke.Committer's: it writes rec, publishes emitted (already
-// checked) at hop+1 and runs then, in one transaction, so the events exist
-// and the job is done exactly when the record commits.
+// Commit is invoke.Committer's: it writes rec, runs then and publishes
+// emitted (already checked) at hop+1, in one transaction, so the events
+// exist and the job is done exactly when the record commits. The events
+// go last, in one statement: publishing takes the event log's lock, which
+// every publish of the cluster waits for until this transaction commits.
 func (s *Service) Commit(ctx context.Context, rec functions.Invocation, emitted []protocol.Event, hop int, then func(*store.Tx) error) error {
 	evs, err := emittedEvents(rec.Function, emitted)
 	if err != nil {
@@ -78,13 +117,15 @@ func (s *Service) Commit(ctx context.Context, rec functions.Invocation, emitted 
 		if err := s.st.FinishInvocationTx(ctx, tx, rec); err != nil {
 			return err
 		}
+		if then != nil {
+			if err := then(tx); err != nil {
+				return err
+			}
+		}
 		if len(evs) > 0 {
 			if _, _, err := s.st.PublishEvents(ctx, tx, evs, deliveryJob(hop+1)); err != nil {
 				return err
 			}
-		}
-		if then != nil {
-			return then(tx)
 		}
 		return nil
 	})
@@ -202,20 +243,29 @@ func requestBytes(r *protocol.Request) int64 {
 // only for a job whose node died while running it.
 const invokeMaxAttempts = 2
 
-// maxPublishBatch bounds the events one publishing transaction takes.
-const maxPublishBatch = 256
+// maxPublishBatch bounds the events one publishing transaction takes
+// from concurrent publishes: MaxBatchEvents, so that concurrent batch
+// publishes share transactions too.
+const maxPublishBatch = MaxBatchEvents
+
+// publishers is the number of transactions publishing at once. They are
+// serialized by the event log's lock, but with two the next one is
+// already waiting on the lock in PostgreSQL when the current one commits,
+// instead of starting a round trip only once the commit's answer is back.
+const publishers = 2
 
 // publisher group-commits concurrent Publish calls: publishes are
 // serialized by the event log's lock anyway, so one transaction appending
-// every event waiting at that moment costs about what one event costs.
+// every event waiting at that moment costs about what one event costs. A
+// request's events stay together, in order, in one transaction.
 type publisher struct {
 	st   *store.EventStore
 	reqs chan *publishReq
 }
 
 type publishReq struct {
-	ev   store.NewEvent
-	out  Published
+	evs  []store.NewEvent
+	out  []Published
 	err  error
 	done chan struct{}
 }
@@ -224,63 +274,86 @@ func newPublisher(st *store.EventStore) *publisher {
 	return &publisher{st: st, reqs: make(chan *publishReq, maxPublishBatch)}
 }
 
-// publish queues ev for the next batch and waits for its commit.
-func (p *publisher) publish(ctx context.Context, ev store.NewEvent) (Published, error) {
-	r := &publishReq{ev: ev, done: make(chan struct{})}
+// publish queues evs for the next transaction and waits for its commit.
+func (p *publisher) publish(ctx context.Context, evs []store.NewEvent) ([]Published, error) {
+	r := &publishReq{evs: evs, done: make(chan struct{})}
 	select {
 	case p.reqs <- r:
 	case <-ctx.Done():
-		return Published{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 	select {
 	case <-r.done:
 		return r.out, r.err
 	case <-ctx.Done():
-		// The batch may still commit the event; the caller cannot know.
-		return Published{}, ctx.Err()
+		// The transaction may still commit the events; the caller cannot
+		// know.
+		return nil, ctx.Err()
 	}
 }
 
-// run writes batches until ctx ends; requests left then fail.
+// run writes transactions until ctx ends; requests left then fail.
 func (p *publisher) run(ctx context.Context) {
 	batch := make([]*publishReq, 0, maxPublishBatch)
 	evs := make([]store.NewEvent, 0, maxPublishBatch)
+	var next *publishReq // taken from the channel, left for the next transaction
 	for {
-		select {
-		case <-ctx.Done():
-			for {
-				select {
-				case r := <-p.reqs:
-					r.err = errors.New("events service is stopping")
-					close(r.done)
-				default:
-					return
-				}
+		if next != nil {
+			batch, next = append(batch[:0], next), nil
+		} else {
+			select {
+			case <-ctx.Done():
+				p.failWaiting()
+				return
+			case r := <-p.reqs:
+				batch = append(batch[:0], r)
 			}
-		case r := <-p.reqs:
-			batch = append(batch[:0], r)
 		}
+		n := len(batch[0].evs)
 	fill:
-		for len(batch) < maxPublishBatch {
+		for n < maxPublishBatch {
 			select {
 			case r := <-p.reqs:
+				if n+len(r.evs) > maxPublishBatch {
+					next = r
+					break fill
+				}
 				batch = append(batch, r)
+				n += len(r.evs)
 			default:
 				break fill
 			}
 		}
 		evs = evs[:0]
 		for _, r := range batch {
-			evs = append(evs, r.ev)
+			evs = append(evs, r.evs...)
 		}
 		out, counts, err := p.st.PublishEvents(context.WithoutCancel(ctx), nil, evs, deliveryJob(0))
-		for i, r := range batch {
+		i := 0
+		for _, r := range batch {
 			if err != nil {
 				r.err = err
 			} else {
-				r.out = Published{Event: out[i], Deliveries: counts[i]}
+				r.out = make([]Published, len(r.evs))
+				for j := range r.evs {
+					r.out[j] = Published{Event: out[i+j], Deliveries: counts[i+j]}
+				}
 			}
+			i += len(r.evs)
 			close(r.done)
+		}
+	}
+}
+
+// failWaiting fails the requests still queued when the service stops.
+func (p *publisher) failWaiting() {
+	for {
+		select {
+		case r := <-p.reqs:
+			r.err = errors.New("events service is stopping")
+			close(r.done)
+		default:
+			return
 		}
 	}
 }

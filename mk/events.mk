@@ -7,6 +7,6 @@ test-events: pg ## events tests: queue semantics, cron, SSE over 127.0.0.1 (and 
 		$(GO) test -race -count=1 -timeout 15m ./events/...
 
 .PHONY: bench-events
-bench-events: pg ## events benchmarks: end-to-end events/s, publish latency, idle cost (figures in bench/events.md)
+bench-events: pg ## events benchmarks: River alone side by side with end-to-end events/s (single and batch publishes), publish latency, idle cost (figures in bench/events.md)
 	DATABASE_URL="$$(scripts/pg.sh url)" PICLOUD_BENCH=1 PICLOUD_BIN_DIR="$(CURDIR)/$(BIN)" \
 		$(GO) test -count=1 -run 'TestBench' -v -timeout 20m ./events/

@@ -115,19 +115,16 @@ func (q *Queue) InsertManyTx(ctx context.Context, tx *Tx, params []river.InsertM
 // when what it wrote commits. It is fenced: only the job's current holder
 // (the node and attempt that claimed it, still running) may complete it;
 // otherwise it returns an error wrapping ErrFenced and tx must roll back,
-// since the job was re-queued when this node's lease expired.
+// since the job was re-queued when this node's lease expired. It is one
+// statement (the fence and the completion in one guarded UPDATE), where
+// river.JobCompleteTx would need a second one for the fence; River's
+// completer then finds the job no longer running and leaves it.
 func CompleteJobTx[T river.JobArgs](ctx context.Context, tx *Tx, job *river.Job[T]) error {
 	holder := ""
 	if n := len(job.AttemptedBy); n > 0 {
 		holder = job.AttemptedBy[n-1]
 	}
-	if err := checkJobHolderTx(ctx, tx.tx, job.ID, job.Attempt, holder); err != nil {
-		return err
-	}
-	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx.tx, job); err != nil {
-		return fmt.Errorf("complete job %d: %w", job.ID, err)
-	}
-	return nil
+	return completeHeldJobTx(ctx, tx.tx, job.ID, job.Attempt, holder)
 }
 
 // riverMigrateLockKey serializes River migrations across nodes.
