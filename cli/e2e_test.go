@@ -313,16 +313,18 @@ func TestE2E_FunctionLifecycle(t *testing.T) {
 		}
 		return fmt.Sprintf("no invocation logged the POST: %+v", il.Invocations)
 	})
-	// The records are written in batches: wait for the last call (the GET
-	// of v1 after the last rollback) before following, or logs -f -n 0
-	// would rightly show it as new.
-	eventually(t, "the last call is recorded", func() string {
+	// The records are written in batches, in order: a last call with a
+	// marker of its own is a barrier; once its record is listed, every
+	// earlier call's is too, or logs -f -n 0 would rightly show it as new.
+	barrier := fmt.Sprintf("barrier-%d", time.Now().UnixNano())
+	b.ok("invoke", "hello", "-d", barrier)
+	eventually(t, "the barrier call is recorded", func() string {
 		r := b.cli(nil, "", "logs", "hello", "-n", "1", "--json")
 		var il api.InvocationList
 		if err := json.Unmarshal([]byte(r.stdout), &il); r.code != 0 || err != nil {
 			return fmt.Sprintf("exit %d, %v, %q", r.code, err, r.stderr)
 		}
-		if len(il.Invocations) != 1 || il.Invocations[0].Version != 1 || il.Invocations[0].Method != "GET" {
+		if len(il.Invocations) != 1 || len(il.Invocations[0].Logs) == 0 || !strings.Contains(il.Invocations[0].Logs[0].Message, barrier) {
 			return fmt.Sprintf("newest record: %+v", il.Invocations)
 		}
 		return ""

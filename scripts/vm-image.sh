@@ -131,7 +131,7 @@ log "mmdebstrap took $(($(date +%s) - start))s"
 cp "$(ls "$work"/root/boot/vmlinuz-* | sort -V | tail -1)" "$work/vmlinuz"
 cp "$(ls "$work"/root/boot/initrd.img-* | sort -V | tail -1)" "$work/initrd.img"
 log "initrd $(du -h "$work/initrd.img" | cut -f1)"
-mkfs.ext4 -q -L picloud-root -d "$work/root" "$work/root.img" 4G
+mkfs.ext4 -q -L picloud-root -d "$work/root" "$work/root.img" 4G >&2
 rm -rf "$work/root"
 rm -f "$work/customize.sh"
 mkdir -p "$dir"
