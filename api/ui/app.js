@@ -737,6 +737,7 @@ async function route() {
     else if (pathPart === '/workers') page = await workersPage();
     else if (pathPart === '/access') page = await accessPage();
     else if (pathPart === '/events') page = await eventsPage();
+    else if (pathPart === '/blobs') page = await (await import('/blobs.js')).blobsPage({ h, api, can, field, errorBox, showErr, fmtTime }, params);
     else page = [h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Back to the overview'))];
   } catch (x) {
     if (!me) return; // the 401 handler showed the sign-in page
