@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,6 +72,20 @@ func TestDashboard_BlobBrowser(t *testing.T) {
 	st, b := call(t, "GET", srv.api+"/api/v1/blobs/dash-files/hello.txt", bearer(srv.admin), nil)
 	if st != 200 || string(b) != hello {
 		t.Fatalf("after the upload the API answers %d %q", st, b)
+	}
+
+	// A 3 MiB upload reports its progress as it goes.
+	eval[bool](t, ctx, `(() => { window.__progress = [];
+		new MutationObserver(() => window.__progress.push(document.querySelector('#blob-status').textContent))
+			.observe(document.querySelector('#blob-status'), { childList: true, characterData: true, subtree: true }); return true })()`)
+	eval[bool](t, ctx, `(() => { const dt = new DataTransfer(); dt.items.add(new File(['x'.repeat(3 << 20)], 'big.bin'));
+		const f = document.querySelector('#blob-file'); f.files = dt.files; f.dispatchEvent(new Event('change')); return true })()`)
+	do(t, ctx, "upload 3 MiB", chromedp.Click("#blob-upload"))
+	waitFor(t, ctx, "the big upload", `document.querySelector('#blob-status').textContent === 'Uploaded big.bin (3.0 MiB).'`)
+	progress := eval[[]string](t, ctx, `window.__progress`)
+	t.Logf("progress shown: %q", progress)
+	if !slices.ContainsFunc(progress, func(s string) bool { return strings.HasSuffix(s, " of 3.0 MiB") }) {
+		t.Errorf("no upload progress shown: %q", progress)
 	}
 
 	// Listed after a reload, with its size, type and short etag.
