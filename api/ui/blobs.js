@@ -93,7 +93,12 @@ export async function blobsPage(ui, params) {
     try { await load(); } catch (x) { showErr(err, x); }
     more.disabled = false;
   });
-  await load();
+  try { await load(); } catch (x) {
+    // A bad bucket name or prefix: say what to fix, keep the form.
+    if (x.status === 401) throw x;
+    showErr(err, x);
+    return out;
+  }
 
   if (can('blobs')) {
     const file = h('input', { type: 'file', id: 'blob-file', required: true });

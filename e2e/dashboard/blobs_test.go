@@ -61,6 +61,16 @@ func TestDashboard_BlobBrowser(t *testing.T) {
 	do(t, ctx, "list a bucket", chromedp.SendKeys("#blob-bucket", "dash-files"), chromedp.Click("#blob-list"))
 	waitFor(t, ctx, "the empty listing", `(document.querySelector('#blob-count')||{}).textContent === 'No blobs in this bucket.'`)
 
+	// A bad bucket name: the API's message, and the form stays.
+	page(t, ctx, "/blobs?bucket=Bad_Name")
+	waitFor(t, ctx, "the bucket error", `!!document.querySelector('#blob-bucket') && document.querySelector('main .error').textContent !== ''`)
+	t.Logf("bad bucket: %q", text(t, ctx, "main .error"))
+	if !strings.Contains(text(t, ctx, "main .error"), "bucket") {
+		t.Errorf("bad bucket error = %q, want it to name the bucket", text(t, ctx, "main .error"))
+	}
+	page(t, ctx, "/blobs?bucket=dash-files")
+	waitFor(t, ctx, "the empty listing", `(document.querySelector('#blob-count')||{}).textContent === 'No blobs in this bucket.'`)
+
 	// Upload through the page: the key defaults to the file's name.
 	const hello = "hello blobs\n"
 	pickFile(t, ctx, "hello.txt", "text/plain", hello)
