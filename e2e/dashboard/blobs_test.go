@@ -176,6 +176,20 @@ func TestDashboard_BlobBrowser(t *testing.T) {
 	if err := json.Unmarshal(b, &viewer); err != nil || st != 201 {
 		t.Fatalf("create a read token: %d %s", st, b)
 	}
+	// A token with read and blobs, made on the tokens page: its session
+	// uploads and deletes without being admin.
+	page(t, ctx, "/access")
+	do(t, ctx, "create a blobs token", chromedp.SendKeys("#tok-name", "blob-writer"), chromedp.Click("#scope-blobs"), chromedp.Click("#create-token"))
+	waitFor(t, ctx, "the new secret", `!!document.querySelector('#new-secret')`)
+	writer := text(t, ctx, "#new-secret")
+	do(t, ctx, "sign out", chromedp.Click("#signout"), chromedp.WaitVisible("#token"))
+	signIn(t, ctx, writer)
+	page(t, ctx, "/blobs?bucket=dash-files")
+	waitFor(t, ctx, "the evil key listed", "!!"+blobRow(evilKey))
+	if !present(t, ctx, "#blob-upload") || !present(t, ctx, ".blob-delete") {
+		t.Error("a read+blobs session has no upload or delete control")
+	}
+
 	do(t, ctx, "sign out", chromedp.Click("#signout"), chromedp.WaitVisible("#token"))
 	signIn(t, ctx, viewer.Secret)
 	page(t, ctx, "/blobs?bucket=dash-files")
