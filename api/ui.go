@@ -179,6 +179,7 @@ func (u *uiHandler) control(w http.ResponseWriter, r *http.Request) {
 		u.api.writeErr(w, r, err)
 		return
 	}
+	setBlobDownload(w.Header(), r)
 	r2 := r.WithContext(withSession(r.Context(), p))
 	r2.Header = r.Header.Clone()
 	r2.Header.Del("Cookie")

@@ -549,7 +549,7 @@ async function accessPage() {
     const tl = await api('GET', '/api/v1/tokens');
     const err = errorBox();
     const name = h('input', { type: 'text', id: 'tok-name', required: true });
-    const scopes = ['read', 'deploy', 'invoke', 'publish', 'admin'].map((s) => h('input', { type: 'checkbox', value: s, id: 'scope-' + s, checked: s === 'read' }));
+    const scopes = ['read', 'deploy', 'invoke', 'publish', 'blobs', 'admin'].map((s) => h('input', { type: 'checkbox', value: s, id: 'scope-' + s, checked: s === 'read' }));
     const shown = h('div', { id: 'token-secret', 'aria-live': 'polite' });
     out.push(h('section', {}, h('h2', {}, 'Tokens'),
       h('div', { class: 'scroll' }, h('table', { id: 'tokens' }, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Scopes'), h('th', { class: 'hide-sm' }, 'Last used'), h('th', {}, ''))),
@@ -737,6 +737,7 @@ async function route() {
     else if (pathPart === '/workers') page = await workersPage();
     else if (pathPart === '/access') page = await accessPage();
     else if (pathPart === '/events') page = await eventsPage();
+    else if (pathPart === '/blobs') page = await (await import('/blobs.js')).blobsPage({ h, api, can, field, errorBox, showErr, fmtTime }, params);
     else page = [h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Back to the overview'))];
   } catch (x) {
     if (!me) return; // the 401 handler showed the sign-in page

@@ -46,7 +46,7 @@ func TestDashboard_SignInByKeyboardOnly(t *testing.T) {
 			seen[eval[string](t, ctx, `document.activeElement.getAttribute('href')`)] = true
 		}
 	}
-	for _, href := range []string{"#/", "#/dead-letters", "#/events", "#/schedules", "#/workers", "#/access"} {
+	for _, href := range []string{"#/", "#/dead-letters", "#/events", "#/schedules", "#/workers", "#/blobs", "#/access"} {
 		if !seen[href] {
 			t.Errorf("nav link %s not reached with Tab (reached %v)", href, seen)
 		}
