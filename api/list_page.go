@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 )
@@ -17,9 +18,11 @@ const (
 func listPage(r *http.Request) (limit int, after string, err error) {
 	n, err := intQuery(r, "limit", defaultListPage, 1, maxListPage)
 	if err != nil {
-		e := err.(*Error)
-		e.Field = "limit"
-		return 0, "", e
+		var e *Error
+		if errors.As(err, &e) {
+			e.Field = "limit"
+		}
+		return 0, "", err
 	}
 	return int(n), r.URL.Query().Get("after"), nil
 }
