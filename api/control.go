@@ -180,12 +180,18 @@ func tokenView(t *store.Token) Token {
 }
 
 func (a *API) listTokens(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	ts, err := a.deps.Store.ListTokens(r.Context(), false)
+	limit, after, err := idPage(r)
+	if err != nil {
+		return err
+	}
+	// One more than asked says whether there is a next page.
+	ts, err := a.deps.Store.ListTokensPage(r.Context(), false, after, limit+1)
 	if err != nil {
 		return internalError(err)
 	}
-	out := TokenList{Tokens: make([]Token, 0, len(ts))}
-	for _, t := range ts {
+	out := TokenList{Tokens: make([]Token, 0, min(len(ts), limit)),
+		Next: idNext(len(ts), limit, func(i int) int64 { return ts[i].ID })}
+	for _, t := range ts[:min(len(ts), limit)] {
 		out.Tokens = append(out.Tokens, tokenView(t))
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -354,12 +360,20 @@ func secretName(ps httprouter.Params) (string, error) {
 }
 
 func (a *API) listSecrets(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	ss, err := a.deps.Store.ListSecrets(r.Context())
+	limit, after, err := listPage(r)
+	if err != nil {
+		return err
+	}
+	// One more than asked says whether there is a next page.
+	ss, err := a.deps.Store.ListSecretsPage(r.Context(), after, limit+1)
 	if err != nil {
 		return internalError(err)
 	}
-	out := SecretList{Secrets: make([]Secret, 0, len(ss))}
-	for _, s := range ss {
+	out := SecretList{Secrets: make([]Secret, 0, min(len(ss), limit))}
+	if len(ss) > limit {
+		out.Next = ss[limit-1].Name
+	}
+	for _, s := range ss[:min(len(ss), limit)] {
 		out.Secrets = append(out.Secrets, Secret{Name: s.Name, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt})
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -191,6 +191,8 @@ type TriggerRequest struct {
 // TriggerList is the body of GET /api/v1/triggers.
 type TriggerList struct {
 	Triggers []Trigger `json:"triggers"`
+	// Next, when set, is the after= of the next page.
+	Next string `json:"next,omitempty"`
 }
 
 func (a *API) addTrigger(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
@@ -231,13 +233,19 @@ func (a *API) addTrigger(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 }
 
 func (a *API) listTriggers(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	ts, err := a.evst.ListTriggers(r.Context(), r.URL.Query().Get("function"))
+	limit, after, err := idPage(r)
 	if err != nil {
 		return err
 	}
-	out := TriggerList{Triggers: make([]Trigger, len(ts))}
-	for i, t := range ts {
-		out.Triggers[i] = triggerView(t)
+	// One more than asked says whether there is a next page.
+	ts, err := a.evst.ListTriggersPage(r.Context(), r.URL.Query().Get("function"), after, limit+1)
+	if err != nil {
+		return err
+	}
+	out := TriggerList{Triggers: make([]Trigger, min(len(ts), limit)),
+		Next: idNext(len(ts), limit, func(i int) int64 { return ts[i].ID })}
+	for i := range out.Triggers {
+		out.Triggers[i] = triggerView(ts[i])
 	}
 	WriteJSON(w, http.StatusOK, out)
 	return nil
@@ -342,6 +350,8 @@ type ScheduleRequest struct {
 // ScheduleList is the body of GET /api/v1/schedules.
 type ScheduleList struct {
 	Schedules []Schedule `json:"schedules"`
+	// Next, when set, is the after= of the next page.
+	Next string `json:"next,omitempty"`
 }
 
 func (a *API) scheduleView(sc store.Schedule) Schedule {
@@ -390,12 +400,18 @@ func (a *API) addSchedule(w http.ResponseWriter, r *http.Request, _ httprouter.P
 }
 
 func (a *API) listSchedules(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	list, err := a.evst.ListSchedules(r.Context(), r.URL.Query().Get("function"), false)
+	limit, after, err := idPage(r)
 	if err != nil {
 		return err
 	}
-	out := ScheduleList{Schedules: make([]Schedule, 0, len(list))}
-	for _, sc := range list {
+	// One more than asked says whether there is a next page.
+	list, err := a.evst.ListSchedulesPage(r.Context(), r.URL.Query().Get("function"), false, after, limit+1)
+	if err != nil {
+		return err
+	}
+	out := ScheduleList{Schedules: make([]Schedule, 0, min(len(list), limit)),
+		Next: idNext(len(list), limit, func(i int) int64 { return list[i].ID })}
+	for _, sc := range list[:min(len(list), limit)] {
 		out.Schedules = append(out.Schedules, a.scheduleView(sc))
 	}
 	WriteJSON(w, http.StatusOK, out)

@@ -245,6 +245,8 @@ type Secret struct {
 // SecretList is the body of GET /api/v1/secrets.
 type SecretList struct {
 	Secrets []Secret `json:"secrets"`
+	// Next, when set, is the after= of the next page.
+	Next string `json:"next,omitempty"`
 }
 
 // SecretRequest is the body of PUT /api/v1/secrets/:name (201 when created,
@@ -337,6 +339,8 @@ type TokenCreated struct {
 // listed).
 type TokenList struct {
 	Tokens []Token `json:"tokens"`
+	// Next, when set, is the after= of the next page.
+	Next string `json:"next,omitempty"`
 }
 
 // WorkerStatus is one worker process of the supervisor.

@@ -317,9 +317,7 @@ func (c *Client) CreateToken(ctx context.Context, req api.TokenRequest) (api.Tok
 
 // ListTokens returns the tokens that are not revoked.
 func (c *Client) ListTokens(ctx context.Context) ([]api.Token, error) {
-	var l api.TokenList
-	err := c.do(ctx, http.MethodGet, "/api/v1/tokens", nil, &l)
-	return l.Tokens, err
+	return allPages(ctx, c, "/api/v1/tokens", nil, func(l *api.TokenList) ([]api.Token, string) { return l.Tokens, l.Next })
 }
 
 // RevokeToken revokes the token called name.
@@ -428,9 +426,7 @@ func (c *Client) SetSecret(ctx context.Context, name, value string) error {
 
 // ListSecrets returns the names of the secrets.
 func (c *Client) ListSecrets(ctx context.Context) ([]api.Secret, error) {
-	var l api.SecretList
-	err := c.do(ctx, http.MethodGet, "/api/v1/secrets", nil, &l)
-	return l.Secrets, err
+	return allPages(ctx, c, "/api/v1/secrets", nil, func(l *api.SecretList) ([]api.Secret, string) { return l.Secrets, l.Next })
 }
 
 // DeleteSecret deletes the secret name.

@@ -63,9 +63,11 @@ func (c *Client) AddTrigger(ctx context.Context, req api.TriggerRequest) (api.Tr
 
 // ListTriggers lists the triggers of function ("" for all).
 func (c *Client) ListTriggers(ctx context.Context, function string) ([]api.Trigger, error) {
-	var out api.TriggerList
-	err := c.do(ctx, http.MethodGet, "/api/v1/triggers"+query("function", function), nil, &out)
-	return out.Triggers, err
+	q := url.Values{}
+	if function != "" {
+		q.Set("function", function)
+	}
+	return allPages(ctx, c, "/api/v1/triggers", q, func(l *api.TriggerList) ([]api.Trigger, string) { return l.Triggers, l.Next })
 }
 
 // DeleteTrigger removes a trigger.
@@ -108,9 +110,7 @@ func (c *Client) AddSchedule(ctx context.Context, req api.ScheduleRequest) (api.
 
 // ListSchedules lists the schedules.
 func (c *Client) ListSchedules(ctx context.Context) ([]api.Schedule, error) {
-	var out api.ScheduleList
-	err := c.do(ctx, http.MethodGet, "/api/v1/schedules", nil, &out)
-	return out.Schedules, err
+	return allPages(ctx, c, "/api/v1/schedules", nil, func(l *api.ScheduleList) ([]api.Schedule, string) { return l.Schedules, l.Next })
 }
 
 // DeleteSchedule removes a schedule.

@@ -55,8 +55,15 @@ func (s *EventStore) AddSchedule(ctx context.Context, sc Schedule) (Schedule, er
 // ListSchedules returns the schedules of function ("" for all), oldest
 // first; enabledOnly keeps the enabled ones.
 func (s *EventStore) ListSchedules(ctx context.Context, function string, enabledOnly bool) ([]Schedule, error) {
+	return s.ListSchedulesPage(ctx, function, enabledOnly, 0, 0)
+}
+
+// ListSchedulesPage is one page of ListSchedules in one query: at most
+// limit schedules (every one when limit <= 0) with an id above afterID.
+func (s *EventStore) ListSchedulesPage(ctx context.Context, function string, enabledOnly bool, afterID int64, limit int) ([]Schedule, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+scheduleColumns+` FROM schedules s
-		WHERE ($1 = '' OR s.function = $1) AND (NOT $2 OR s.enabled) ORDER BY s.id`, function, enabledOnly)
+		WHERE ($1 = '' OR s.function = $1) AND (NOT $2 OR s.enabled) AND s.id > $3 ORDER BY s.id LIMIT $4`,
+		function, enabledOnly, afterID, pageLimit(limit))
 	if err != nil {
 		return nil, interpretError(err, "list schedules")
 	}
@@ -65,6 +72,14 @@ func (s *EventStore) ListSchedules(ctx context.Context, function string, enabled
 		return nil, interpretError(err, "list schedules")
 	}
 	return out, nil
+}
+
+// pageLimit is a LIMIT argument: NULL (no limit) for limit <= 0.
+func pageLimit(limit int) any {
+	if limit <= 0 {
+		return nil
+	}
+	return limit
 }
 
 // GetSchedule returns one schedule, or ErrNotFound.

@@ -45,8 +45,14 @@ func (s *EventStore) AddTrigger(ctx context.Context, function, kind, topic strin
 // ListTriggers returns the triggers of function (every trigger when
 // function is ""), oldest first.
 func (s *EventStore) ListTriggers(ctx context.Context, function string) ([]Trigger, error) {
+	return s.ListTriggersPage(ctx, function, 0, 0)
+}
+
+// ListTriggersPage is one page of ListTriggers in one query: at most limit
+// triggers (every one when limit <= 0) with an id above afterID.
+func (s *EventStore) ListTriggersPage(ctx context.Context, function string, afterID int64, limit int) ([]Trigger, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, function, kind, topic, created_at FROM triggers
-		WHERE $1 = '' OR function = $1 ORDER BY id`, function)
+		WHERE ($1 = '' OR function = $1) AND id > $2 ORDER BY id LIMIT $3`, function, afterID, pageLimit(limit))
 	if err != nil {
 		return nil, interpretError(err, "list triggers")
 	}

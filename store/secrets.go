@@ -130,7 +130,14 @@ func openSecret(gcm cipher.AEAD, name string, nonce, ciphertext []byte) (string,
 
 // ListSecrets returns every secret's name and times, by name; never values.
 func (s *Store) ListSecrets(ctx context.Context) ([]SecretInfo, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, created_at, updated_at FROM secrets ORDER BY name`)
+	return s.ListSecretsPage(ctx, "", 0)
+}
+
+// ListSecretsPage is one page of ListSecrets in one query: at most limit
+// secrets (every one when limit <= 0) named after after.
+func (s *Store) ListSecretsPage(ctx context.Context, after string, limit int) ([]SecretInfo, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name, created_at, updated_at FROM secrets
+		WHERE name > $1 ORDER BY name LIMIT $2`, after, pageLimit(limit))
 	if err != nil {
 		return nil, interpretError(err, "list secrets")
 	}

@@ -121,8 +121,14 @@ func (s *Store) TokenByHash(ctx context.Context, secretHash []byte) (*Token, err
 // ListTokens returns tokens in creation order; revoked ones only if
 // includeRevoked.
 func (s *Store) ListTokens(ctx context.Context, includeRevoked bool) ([]*Token, error) {
+	return s.ListTokensPage(ctx, includeRevoked, 0, 0)
+}
+
+// ListTokensPage is one page of ListTokens in one query: at most limit
+// tokens (every one when limit <= 0) with an id above afterID.
+func (s *Store) ListTokensPage(ctx context.Context, includeRevoked bool, afterID int64, limit int) ([]*Token, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM tokens
-		WHERE $1 OR revoked_at IS NULL ORDER BY id`, includeRevoked)
+		WHERE ($1 OR revoked_at IS NULL) AND id > $2 ORDER BY id LIMIT $3`, includeRevoked, afterID, pageLimit(limit))
 	if err != nil {
 		return nil, interpretError(err, "list tokens")
 	}

@@ -541,6 +541,25 @@ async function deadLettersPage(params) {
       dl.dead_letters.length === 100 && last ? h('p', {}, h('a', { href: '#/dead-letters?' + new URLSearchParams({ before: last.id }) }, 'Older')) : '')];
 }
 
+// ---------- paged lists (schedules, triggers, tokens, secrets) ----------
+
+// moreButton loads the page after `next` of a paged list (path answers
+// ?after= with {[key]: items, next}), hands its items to add (which may be
+// async) and replaces itself with the following page's button, or with
+// nothing after the last page. One API call per click.
+function moreButton(id, path, key, next, add, err) {
+  if (!next) return '';
+  const btn = h('button', { type: 'button', id, class: 'more', onclick: async () => {
+    btn.disabled = true; showErr(err, '');
+    try {
+      const page = await api('GET', path + (path.includes('?') ? '&' : '?') + new URLSearchParams({ after: next }));
+      await add(page[key]);
+      btn.replaceWith(moreButton(id, path, key, page.next, add, err));
+    } catch (x) { btn.disabled = false; showErr(err, x); }
+  } }, 'More');
+  return btn;
+}
+
 // ---------- tokens and secrets ----------
 
 async function accessPage() {
@@ -551,13 +570,16 @@ async function accessPage() {
     const name = h('input', { type: 'text', id: 'tok-name', required: true });
     const scopes = ['read', 'deploy', 'invoke', 'publish', 'blobs', 'admin'].map((s) => h('input', { type: 'checkbox', value: s, id: 'scope-' + s, checked: s === 'read' }));
     const shown = h('div', { id: 'token-secret', 'aria-live': 'polite' });
+    const tokenRow = (t) => h('tr', {}, h('td', { class: 'name' }, t.name), h('td', {}, t.scopes.join(', ')), h('td', { class: 'hide-sm' }, fmtTime(t.last_used_at)),
+      h('td', {}, h('button', { type: 'button', class: 'danger', onclick: async () => {
+        if (!confirm(`Revoke token ${t.name}? Its sessions end too.`)) return;
+        try { await api('DELETE', '/api/v1/tokens/' + encodeURIComponent(t.name)); route(); } catch (x) { showErr(err, x); }
+      } }, 'Revoke')));
+    const tbody = h('tbody', {}, tl.tokens.map(tokenRow));
     out.push(h('section', {}, h('h2', {}, 'Tokens'),
       h('div', { class: 'scroll' }, h('table', { id: 'tokens' }, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Scopes'), h('th', { class: 'hide-sm' }, 'Last used'), h('th', {}, ''))),
-        h('tbody', {}, tl.tokens.map((t) => h('tr', {}, h('td', { class: 'name' }, t.name), h('td', {}, t.scopes.join(', ')), h('td', { class: 'hide-sm' }, fmtTime(t.last_used_at)),
-          h('td', {}, h('button', { type: 'button', class: 'danger', onclick: async () => {
-            if (!confirm(`Revoke token ${t.name}? Its sessions end too.`)) return;
-            try { await api('DELETE', '/api/v1/tokens/' + encodeURIComponent(t.name)); route(); } catch (x) { showErr(err, x); }
-          } }, 'Revoke'))))))),
+        tbody)),
+      moreButton('tokens-more', '/api/v1/tokens', 'tokens', tl.next, (ts) => tbody.append(...ts.map(tokenRow)), err),
       h('form', { onsubmit: async (e) => {
         e.preventDefault(); showErr(err, '');
         try {
@@ -573,12 +595,14 @@ async function accessPage() {
   const serr = errorBox();
   const sname = h('input', { type: 'text', id: 'sec-name', required: true });
   const svalue = h('input', { type: 'password', id: 'sec-value', autocomplete: 'off', required: true });
+  const secretItem = (s) => h('li', {}, h('span', { class: 'mono' }, s.name), ' ',
+    can('deploy') ? h('button', { type: 'button', class: 'danger', onclick: async () => {
+      try { await api('DELETE', '/api/v1/secrets/' + encodeURIComponent(s.name)); route(); } catch (x) { showErr(serr, x); }
+    } }, 'Remove') : '');
+  const secretList = h('ul', { id: 'secrets' }, sl.secrets.map(secretItem));
   out.push(h('section', {}, h('h2', {}, 'Secrets'), h('p', { class: 'muted' }, 'Names only: a value is never shown back.'),
-    sl.secrets.length === 0 ? h('p', { class: 'muted' }, 'No secrets.') :
-      h('ul', { id: 'secrets' }, sl.secrets.map((s) => h('li', {}, h('span', { class: 'mono' }, s.name), ' ',
-        can('deploy') ? h('button', { type: 'button', class: 'danger', onclick: async () => {
-          try { await api('DELETE', '/api/v1/secrets/' + encodeURIComponent(s.name)); route(); } catch (x) { showErr(serr, x); }
-        } }, 'Remove') : ''))),
+    sl.secrets.length === 0 ? h('p', { class: 'muted' }, 'No secrets.') : secretList,
+    moreButton('secrets-more', '/api/v1/secrets', 'secrets', sl.next, (ss) => secretList.append(...ss.map(secretItem)), serr),
     can('deploy') ? h('form', { onsubmit: async (e) => {
       e.preventDefault(); showErr(serr, '');
       try { await api('PUT', '/api/v1/secrets/' + encodeURIComponent(sname.value), { value: svalue.value }); svalue.value = ''; route(); } catch (x) { showErr(serr, x); }
@@ -628,14 +652,16 @@ async function eventsPage() {
   const tl = await api('GET', '/api/v1/triggers');
   const trFn = h('input', { type: 'text', id: 'tr-function', required: true });
   const trTopic = h('input', { type: 'text', id: 'tr-topic', required: true, placeholder: 'orders.created' });
+  const triggerItem = (tr) => h('li', {},
+    h('a', { href: '#/fn/' + encodeURIComponent(tr.function) }, tr.function), ' runs on ',
+    h('span', { class: 'mono' }, tr.kind === 'topic' ? tr.topic : 'dead letters'), ' ',
+    can('deploy') ? h('button', { type: 'button', class: 'danger', onclick: async () => {
+      try { await api('DELETE', `/api/v1/triggers/${tr.id}`); route(); } catch (x) { showErr(err, x); }
+    } }, 'Remove') : '');
+  const triggerList = h('ul', { id: 'triggers' }, tl.triggers.map(triggerItem));
   out.push(h('section', {}, h('h2', {}, 'Triggers'),
-    tl.triggers.length === 0 ? h('p', { class: 'muted' }, 'No triggers.') :
-      h('ul', { id: 'triggers' }, tl.triggers.map((tr) => h('li', {},
-        h('a', { href: '#/fn/' + encodeURIComponent(tr.function) }, tr.function), ' runs on ',
-        h('span', { class: 'mono' }, tr.kind === 'topic' ? tr.topic : 'dead letters'), ' ',
-        can('deploy') ? h('button', { type: 'button', class: 'danger', onclick: async () => {
-          try { await api('DELETE', `/api/v1/triggers/${tr.id}`); route(); } catch (x) { showErr(err, x); }
-        } }, 'Remove') : ''))),
+    tl.triggers.length === 0 ? h('p', { class: 'muted' }, 'No triggers.') : triggerList,
+    moreButton('triggers-more', '/api/v1/triggers', 'triggers', tl.next, (ts) => triggerList.append(...ts.map(triggerItem)), err),
     can('deploy') ? h('form', { onsubmit: async (e) => {
       e.preventDefault(); showErr(err, '');
       try { await api('POST', '/api/v1/triggers', { function: trFn.value.trim(), topic: trTopic.value.trim() }); route(); } catch (x) { showErr(err, x); }
@@ -653,8 +679,14 @@ async function schedulesPage() {
   const sl = await api('GET', '/api/v1/schedules');
   // The last five cron runs of each scheduled function, with their
   // outcome: one query for the whole page.
-  const fns = [...new Set(sl.schedules.map((sc) => sc.function))];
-  const runs = fns.length ? (await api('GET', '/ui/schedule-runs?' + new URLSearchParams(fns.map((f) => ['function', f])))).runs : {};
+  // Each further page ("More") reads the runs of its own functions.
+  const runs = {};
+  const loadRuns = async (list) => {
+    const fns = [...new Set(list.map((sc) => sc.function))].filter((f) => !(f in runs));
+    if (fns.length) Object.assign(runs, (await api('GET', '/ui/schedule-runs?' + new URLSearchParams(fns.map((f) => ['function', f])))).runs);
+    for (const f of fns) runs[f] = runs[f] || [];
+  };
+  await loadRuns(sl.schedules);
   const runList = (fn) => {
     const rs = runs[fn] || [];
     if (!rs.length) return h('span', { class: 'muted' }, 'none yet');
@@ -665,18 +697,21 @@ async function schedulesPage() {
     showErr(err, '');
     try { await api(method, path); route(); } catch (x) { showErr(err, x); }
   };
+  const scheduleRow = (sc) => h('tr', {},
+    h('td', { class: 'name' }, h('a', { href: '#/fn/' + encodeURIComponent(sc.function) }, sc.function)),
+    h('td', { class: 'mono' }, `${sc.expr} (${sc.tz || 'UTC'})`),
+    h('td', { class: 'sc-runs', 'data-function': sc.function }, runList(sc.function)),
+    h('td', {}, sc.enabled ? fmtTime(sc.next_tick_at) : 'disabled'),
+    h('td', {}, can('deploy') ? [
+      h('button', { type: 'button', onclick: act('POST', `/api/v1/schedules/${sc.id}/${sc.enabled ? 'disable' : 'enable'}`) }, sc.enabled ? 'Disable' : 'Enable'), ' ',
+      h('button', { type: 'button', class: 'danger', onclick: act('DELETE', `/api/v1/schedules/${sc.id}`) }, 'Remove')] : ''));
+  const tbody = h('tbody', {}, sl.schedules.map(scheduleRow));
   const out = [h('h1', {}, 'Schedules'), err, h('section', {},
     sl.schedules.length === 0 ? h('p', { class: 'muted' }, 'No schedules.') :
       h('div', { class: 'scroll' }, h('table', { id: 'schedules' },
         h('thead', {}, h('tr', {}, h('th', {}, 'Function'), h('th', {}, 'When'), h('th', {}, 'Last runs'), h('th', {}, 'Next run'), h('th', {}, ''))),
-        h('tbody', {}, sl.schedules.map((sc) => h('tr', {},
-          h('td', { class: 'name' }, h('a', { href: '#/fn/' + encodeURIComponent(sc.function) }, sc.function)),
-          h('td', { class: 'mono' }, `${sc.expr} (${sc.tz || 'UTC'})`),
-          h('td', { class: 'sc-runs', 'data-function': sc.function }, runList(sc.function)),
-          h('td', {}, sc.enabled ? fmtTime(sc.next_tick_at) : 'disabled'),
-          h('td', {}, can('deploy') ? [
-            h('button', { type: 'button', onclick: act('POST', `/api/v1/schedules/${sc.id}/${sc.enabled ? 'disable' : 'enable'}`) }, sc.enabled ? 'Disable' : 'Enable'), ' ',
-            h('button', { type: 'button', class: 'danger', onclick: act('DELETE', `/api/v1/schedules/${sc.id}`) }, 'Remove')] : '')))))))];
+        tbody)),
+    moreButton('schedules-more', '/api/v1/schedules', 'schedules', sl.next, async (list) => { await loadRuns(list); tbody.append(...list.map(scheduleRow)); }, err))];
   if (can('deploy')) {
     const fn = h('input', { type: 'text', id: 'sc-function', required: true });
     const expr = h('input', { type: 'text', id: 'sc-expr', required: true, placeholder: '@every 5m or 0 7 * * 1-5' });
