@@ -56,6 +56,9 @@ func TestSpare_ColdCallIsServedByTheSpare(t *testing.T) {
 	ws := workersOf(b.sup.Status(), "hello")
 	require.Len(t, ws, 1)
 	require.Equal(t, spare.PID, ws[0].PID, "the worker that answered is the spare")
+	// The start is observed once the supervisor lets go of its lock, which
+	// may be after the call it served answered.
+	waitFor(t, "the cold start observed", func() bool { return b.obs.coldStarts.Load() >= 1 })
 	require.EqualValues(t, 1, b.obs.coldStarts.Load())
 
 	next := readySpares(t, b.sup, 1)[0]
