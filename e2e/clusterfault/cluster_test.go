@@ -131,11 +131,11 @@ func (c *cluster) startPG(t *testing.T) {
 	c.pgBin = filepath.Dir(dirs[len(dirs)-1])
 	pgDir := filepath.Join(c.dir, "pg")
 	c.pgData = filepath.Join(pgDir, "data")
-	for d := pgDir; d != "/"; d = filepath.Dir(d) {
-		_ = os.Chmod(d, 0o755) // postgres must reach its directory (t.TempDir is 0700)
-		if d == os.TempDir() {
-			break
-		}
+	// postgres must reach its directory (t.TempDir is 0700): open the
+	// directories below the temporary directory, never that one itself
+	// (/tmp is 1777: 0755 would lock every other user out of it).
+	for d := pgDir; d != "/" && d != filepath.Clean(os.TempDir()); d = filepath.Dir(d) {
+		_ = os.Chmod(d, 0o755)
 	}
 	if err := os.MkdirAll(pgDir, 0o755); err != nil {
 		t.Fatal(err)
