@@ -29,10 +29,13 @@ type pluginLauncher struct {
 	path   string
 	args   []string
 	runDir string // removed by close
-	host   protocol.Host
-	log    hclog.Logger
-	sp     *spawner
-	id     workerIdentity // who workers run as
+	// runLock holds the run directory's lock (see makeRunDir); closed by
+	// close.
+	runLock *os.File
+	host    protocol.Host
+	log     hclog.Logger
+	sp      *spawner
+	id      workerIdentity // who workers run as
 	// requireSandbox refuses workers whose sandbox lacks a layer.
 	requireSandbox bool
 
@@ -51,6 +54,9 @@ func newPluginLauncher(path string, args []string, runDir string, host protocol.
 func (l *pluginLauncher) close() {
 	l.sp.close()
 	_ = os.RemoveAll(l.runDir)
+	if l.runLock != nil {
+		l.runLock.Close()
+	}
 }
 
 // workerEnv is the whole environment of a worker: nothing of ours (no

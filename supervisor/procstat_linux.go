@@ -1,10 +1,14 @@
 package supervisor
 
 import (
+	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // clockTicks is USER_HZ, the unit of the CPU times in /proc/PID/stat: 100
@@ -71,4 +75,34 @@ func procStatFields(pid int) ([]string, bool) {
 		return nil, false
 	}
 	return strings.Fields(s[i+1:]), true
+}
+
+// lockRunDir creates the lock file of a run directory and takes an
+// exclusive flock on it, held until the returned file is closed.
+func lockRunDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, runDirLockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// runDirLocked reports whether a live supervisor holds the lock of the run
+// directory dir. A directory without a lock file (made before locks) is
+// not locked.
+func runDirLocked(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, runDirLockName))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return errors.Is(err, unix.EWOULDBLOCK)
+	}
+	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
 }

@@ -199,7 +199,7 @@ func (s *Supervisor) Start(ctx context.Context) error {
 			cg.close()
 			return fmt.Errorf("find worker executable: %w", err)
 		}
-		runDir, err := makeRunDir(s.log)
+		runDir, runLock, err := makeRunDir(s.log)
 		if err != nil {
 			cg.close()
 			return err
@@ -207,9 +207,14 @@ func (s *Supervisor) Start(ctx context.Context) error {
 		if err := shareRunDir(runDir, id); err != nil {
 			cg.close()
 			_ = os.RemoveAll(runDir)
+			if runLock != nil {
+				runLock.Close()
+			}
 			return err
 		}
-		s.launcher = newPluginLauncher(path, args, runDir, s.cfg.Host, s.log, id, s.cfg.RequireSandbox)
+		l := newPluginLauncher(path, args, runDir, s.cfg.Host, s.log, id, s.cfg.RequireSandbox)
+		l.runLock = runLock
+		s.launcher = l
 	}
 	s.cgroups = cg
 	s.startCtx, s.cancelStart = context.WithCancel(context.Background())
