@@ -346,22 +346,13 @@ their size, content type, last update and etag.`,
 			if err != nil {
 				return err
 			}
-			cl := a.client()
-			all := []api.BlobView{}
-			cursor := ""
-			for {
-				q := url.Values{"prefix": {prefix}, "limit": {"1000"}}
-				if cursor != "" {
-					q.Set("cursor", cursor)
-				}
-				var page api.BlobList
-				if err := cl.do(ctx, http.MethodGet, "/api/v1/blobs/"+url.PathEscape(bucket)+"?"+q.Encode(), nil, &page); err != nil {
-					return fmt.Errorf("list %s: %w", bucket, err)
-				}
-				all = append(all, page.Blobs...)
-				if cursor = page.NextCursor; cursor == "" {
-					break
-				}
+			all, err := followPages(ctx, a.client(), "/api/v1/blobs/"+url.PathEscape(bucket), url.Values{"prefix": {prefix}}, "cursor",
+				func(l *api.BlobList) ([]api.BlobView, string) { return l.Blobs, l.NextCursor })
+			if err != nil {
+				return fmt.Errorf("list %s: %w", bucket, err)
+			}
+			if all == nil {
+				all = []api.BlobView{}
 			}
 			if *asJSON {
 				return printJSON(a.env.Stdout, all)

@@ -151,23 +151,8 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte) (api
 // transaction (at most 1000: the server's bound).
 func (c *Client) PublishBatch(ctx context.Context, topic string, payloads []json.RawMessage) (api.PublishBatchResponse, error) {
 	var out api.PublishBatchResponse
-	body, err := json.Marshal(payloads)
-	if err != nil {
-		return out, fmt.Errorf("encode the batch: %w", err)
-	}
-	resp, err := c.send(ctx, http.MethodPost, "/api/v1/events/"+url.PathEscape(topic)+"?batch=1",
-		http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(body))
-	if err != nil {
-		return out, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return out, c.errorFrom(resp)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return out, fmt.Errorf("decode answer of publish: %w", err)
-	}
-	return out, nil
+	err := c.do(ctx, http.MethodPost, "/api/v1/events/"+url.PathEscape(topic)+"?batch=1", payloads, &out)
+	return out, err
 }
 
 // Tail follows the event stream of topics (all when empty), calling fn for

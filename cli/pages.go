@@ -11,6 +11,12 @@ import (
 // list's other query parameters; page splits one answer into its items and
 // its next.
 func allPages[L any, T any](ctx context.Context, c *Client, path string, q url.Values, page func(*L) ([]T, string)) ([]T, error) {
+	return followPages(ctx, c, path, q, "after", page)
+}
+
+// followPages is allPages for a list whose cursor parameter is named
+// cursorParam (the blob listing's is cursor=).
+func followPages[L any, T any](ctx context.Context, c *Client, path string, q url.Values, cursorParam string, page func(*L) ([]T, string)) ([]T, error) {
 	if q == nil {
 		q = url.Values{}
 	}
@@ -26,6 +32,6 @@ func allPages[L any, T any](ctx context.Context, c *Client, path string, q url.V
 		if next == "" {
 			return all, nil
 		}
-		q.Set("after", next)
+		q.Set(cursorParam, next)
 	}
 }
