@@ -10,22 +10,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 size=${BENCH_BLOB_SIZE:-524288000}
 work=$(mktemp -d /tmp/picloud-bench-blobs.XXXXXX)
-pids=()
-
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	if [ -n "${dbname:-}" ]; then
-		psql "$pgurl" -qAt -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" >/dev/null 2>&1 || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$here/bench/lib.sh"
 
 make -s build >/dev/null
 go build -o "$work/blobs" ./bench/blobs

@@ -12,22 +12,8 @@ cd "$here"
 duration=${BENCH_DURATION:-10s}
 concurrency=${BENCH_CONCURRENCY:-1 16 64}
 work=$(mktemp -d /tmp/picloud-bench.XXXXXX)
-pids=()
-
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	if [ -n "${dbname:-}" ]; then
-		psql "$pgurl" -qAt -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" >/dev/null 2>&1 || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$here/bench/lib.sh"
 
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 

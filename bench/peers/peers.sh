@@ -25,22 +25,8 @@ peers=${BENCH_PEERS:-php lua go picloud}
 serve_flags=${BENCH_SERVE_FLAGS:-}
 work=$(mktemp -d /tmp/picloud-peers.XXXXXX)
 chmod 755 "$work"
-pids=()
-
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	if [ -n "${dbname:-}" ]; then
-		psql "$pgurl" -qAt -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" >/dev/null 2>&1 || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$here/bench/lib.sh"
 
 # --- install what is missing (Debian packages; services are not started) ---
 need=()
